@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { directoryConfigSchema, defaultDirectoryConfig } from '../directory/config';
+import { ConfigError, envName, loadConfig } from './config';
+
+function fileWith(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'grapevine-config-')), 'config.yaml');
+  writeFileSync(path, text);
+  return path;
+}
+
+function messageOf(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  test('environment names are GRAPEVINE_ and the key in SCREAMING_SNAKE_CASE', () => {
+    expect(envName('grpcPort')).toBe('GRAPEVINE_GRPC_PORT');
+    expect(envName('defaultTtlSeconds')).toBe('GRAPEVINE_DEFAULT_TTL_SECONDS');
+  });
+
+  test('defaults apply when nothing is given, and the result is frozen', () => {
+    const config = loadConfig(directoryConfigSchema, {});
+    expect(config).toEqual(defaultDirectoryConfig());
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  test('flags win over environment, environment over file, file over defaults', () => {
+    const file = fileWith('grpcPort: 1000\nmetricsPort: 1001\nsweepIntervalMs: 1002\n');
+    const config = loadConfig(directoryConfigSchema, {
+      file,
+      env: { GRAPEVINE_METRICS_PORT: '2001', GRAPEVINE_SWEEP_INTERVAL_MS: '2002' },
+      flags: { sweepIntervalMs: '3002' },
+    });
+    expect([config.grpcPort, config.metricsPort, config.sweepIntervalMs]).toEqual([1000, 2001, 3002]);
+  });
+
+  test('REDIS_URL is read through its alias', () => {
+    const config = loadConfig(directoryConfigSchema, {
+      env: { REDIS_URL: 'redis://127.0.0.1:6390/0' },
+      envAliases: { redisUrl: 'REDIS_URL' },
+    });
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6390/0');
+  });
+
+  test('a bad value names the key, its source and the allowed range', () => {
+    expect(messageOf(() => loadConfig(directoryConfigSchema, { env: { GRAPEVINE_GRPC_PORT: '70000' } }))).toMatch(
+      /grpcPort: must be 0 \(any free port\) to 65535 \(from env GRAPEVINE_GRPC_PORT\)/,
+    );
+    expect(messageOf(() => loadConfig(directoryConfigSchema, { flags: { redisUrl: 'http://x' } }))).toMatch(
+      /redisUrl: must be a redis:\/\/ or rediss:\/\/ URL.*\(from flag --redis-url\)/,
+    );
+    expect(messageOf(() => loadConfig(directoryConfigSchema, { flags: { metrics: 'maybe' } }))).toMatch(/metrics/);
+  });
+
+  test('contradictory settings are rejected, not resolved', () => {
+    expect(
+      messageOf(() => loadConfig(directoryConfigSchema, { flags: { minTtlSeconds: '60', maxTtlSeconds: '30' } })),
+    ).toMatch(/minTtlSeconds \(60\) must not exceed maxTtlSeconds \(30\)/);
+  });
+
+  test('an unknown key in a file is named, with the known keys', () => {
+    expect(messageOf(() => loadConfig(directoryConfigSchema, { file: fileWith('grpcprot: 1\n') }))).toMatch(
+      /unknown key "grpcprot"; known keys: host, grpcPort/,
+    );
+  });
+
+  test('an unreadable or malformed file is reported as such', () => {
+    expect(messageOf(() => loadConfig(directoryConfigSchema, { file: '/nonexistent/grapevine.yaml' }))).toMatch(
+      /cannot read config file/,
+    );
+    expect(messageOf(() => loadConfig(directoryConfigSchema, { file: fileWith('[1, 2') }))).toMatch(/not valid YAML/);
+    expect(messageOf(() => loadConfig(directoryConfigSchema, { file: fileWith('- 1\n') }))).toMatch(/mapping/);
+  });
+
+  test('booleans accept true/false/1/0 only', () => {
+    expect(loadConfig(directoryConfigSchema, { env: { GRAPEVINE_METRICS: 'false' } }).metrics).toBe(false);
+    expect(loadConfig(directoryConfigSchema, { env: { GRAPEVINE_METRICS: '1' } }).metrics).toBe(true);
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * gRPC server and client metrics in the grpc-ecosystem naming (go-grpc-middleware's prometheus
+ * provider), added once by an interceptor rather than by hand in each handler.
+ */
+import { InterceptingCall, Interceptor, ServerInterceptingCall, ServerInterceptor, status } from '@grpc/grpc-js';
+import { Counter, Histogram, Registry } from 'prom-client';
+
+type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
+
+interface MethodInfo {
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+}
+
+function methodLabels(method: MethodInfo): { grpc_type: GrpcType; grpc_service: string; grpc_method: string } {
+  const [, service = 'unknown', name = 'unknown'] = method.path.split('/');
+  const grpc_type: GrpcType = method.requestStream
+    ? method.responseStream
+      ? 'bidi_stream'
+      : 'client_stream'
+    : method.responseStream
+      ? 'server_stream'
+      : 'unary';
+  return { grpc_type, grpc_service: service, grpc_method: name };
+}
+
+export function codeName(code: status | undefined): string {
+  return status[code ?? status.UNKNOWN] ?? 'UNKNOWN';
+}
+
+/** Latency buckets in seconds: from 0.1 ms (a local Redis round trip) to 10 s (a deadline). */
+const LATENCY_BUCKETS_S = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+const BASE_LABELS = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
+
+function counters(registry: Registry, side: 'server' | 'client') {
+  return {
+    started: new Counter({
+      name: `grpc_${side}_started_total`,
+      help: `RPCs started on the ${side}.`,
+      labelNames: BASE_LABELS,
+      registers: [registry],
+    }),
+    handled: new Counter({
+      name: `grpc_${side}_handled_total`,
+      help: `RPCs completed on the ${side}, by status code.`,
+      labelNames: [...BASE_LABELS, 'grpc_code'],
+      registers: [registry],
+    }),
+    inbound: new Counter({
+      name: `grpc_${side}_msg_received_total`,
+      help: `Messages received by the ${side} (requests on a server, responses on a client).`,
+      labelNames: BASE_LABELS,
+      registers: [registry],
+    }),
+    outbound: new Counter({
+      name: `grpc_${side}_msg_sent_total`,
+      help: `Messages sent by the ${side} (responses from a server, requests from a client).`,
+      labelNames: BASE_LABELS,
+      registers: [registry],
+    }),
+    seconds: new Histogram({
+      name: side === 'server' ? 'grpc_server_handling_seconds' : 'grpc_client_handling_seconds',
+      help: `Seconds from the start of an RPC to its status, on the ${side}.`,
+      labelNames: BASE_LABELS,
+      buckets: LATENCY_BUCKETS_S,
+      registers: [registry],
+    }),
+  };
+}
+
+export function grpcServerMetricsInterceptor(registry: Registry): ServerInterceptor {
+  const m = counters(registry, 'server');
+  return (descriptor, call) => {
+    const labels = methodLabels(descriptor);
+    m.started.inc(labels);
+    const stopTimer = m.seconds.startTimer(labels);
+    let finished = false;
+    const finish = (code: status | undefined) => {
+      if (finished) return;
+      finished = true;
+      stopTimer();
+      m.handled.inc({ ...labels, grpc_code: codeName(code) });
+    };
+    return new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMessage: (message, nextMessage) => {
+            m.inbound.inc(labels);
+            nextMessage(message);
+          },
+          onCancel: () => finish(status.CANCELLED),
+        }),
+      sendMessage: (message, next) => {
+        m.outbound.inc(labels);
+        next(message);
+      },
+      sendStatus: (statusObject, next) => {
+        finish(statusObject.code);
+        next(statusObject);
+      },
+    });
+  };
+}
+
+export function grpcClientMetricsInterceptor(registry: Registry): Interceptor {
+  const m = counters(registry, 'client');
+  return (options, nextCall) => {
+    const labels = methodLabels(options.method_definition);
+    return new InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => {
+        m.started.inc(labels);
+        const stopTimer = m.seconds.startTimer(labels);
+        next(metadata, {
+          onReceiveMessage: (message, nextMessage) => {
+            m.inbound.inc(labels);
+            nextMessage(message);
+          },
+          onReceiveStatus: (statusObject, nextStatus) => {
+            stopTimer();
+            m.handled.inc({ ...labels, grpc_code: codeName(statusObject.code) });
+            nextStatus(statusObject);
+          },
+        });
+      },
+      sendMessage: (message, next) => {
+        m.outbound.inc(labels);
+        next(message);
+      },
+    });
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * gRPC server plumbing shared by every role: metrics interceptor, message size bound, health
+ * (grpc.health.v1), reflection, and a shutdown that drains before it forces.
+ */
+import {
+  Server,
+  ServerCredentials,
+  ServiceDefinition,
+  UntypedServiceImplementation,
+  sendUnaryData,
+  ServerUnaryCall,
+  ServerWritableStream,
+} from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, ServingStatus } from 'grpc-health-check';
+import { InvalidArgumentError } from './errors';
+import { errorToStatus } from './grpc-status';
+import { grpcServerMetricsInterceptor } from './grpc-metrics';
+import { MAX_GRPC_MESSAGE_BYTES } from './limits';
+import { Logger } from './logging';
+import { Registry } from './metrics';
+import { protoFiles, protoRoot } from './proto-files';
+
+export interface ServiceBinding {
+  /** Full name, e.g. "grapevine.v1.DirectoryService"; health reports under it. */
+  readonly name: string;
+  readonly definition: ServiceDefinition;
+  readonly implementation: UntypedServiceImplementation;
+}
+
+export interface GrpcServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly credentials: ServerCredentials;
+  readonly services: readonly ServiceBinding[];
+  readonly registry: Registry;
+  readonly log: Logger;
+}
+
+export interface RunningGrpcServer {
+  readonly port: number;
+  /** Sets the status of every service and of the server as a whole (service ""). */
+  setServing(serving: boolean): void;
+  /** Stops taking calls, waits up to graceMs for calls in flight, then cancels the rest. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const server = new Server({
+    interceptors: [grpcServerMetricsInterceptor(options.registry)],
+    'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
+    'grpc.max_send_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  for (const service of options.services) {
+    server.addService(wrapCodecs(service.definition), service.implementation);
+  }
+
+  const names = ['', ...options.services.map((service) => service.name)];
+  const health = new HealthImplementation(
+    Object.fromEntries(names.map((name) => [name, 'NOT_SERVING' as ServingStatus])),
+  );
+  health.addToServer(server);
+  const definitions = loadSync(protoFiles(), { includeDirs: [protoRoot()] });
+  new ReflectionService(definitions).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${formatHost(options.host)}:${options.port}`, options.credentials, (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  let serving: boolean | undefined;
+  const setServing = (next: boolean) => {
+    if (next === serving) return;
+    serving = next;
+    for (const name of names) health.setStatus(name, next ? 'SERVING' : 'NOT_SERVING');
+  };
+  setServing(true);
+
+  return {
+    port,
+    setServing,
+    shutdown: async (graceMs) => {
+      setServing(false);
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          options.log.warn({ graceMs }, 'calls still in flight after the grace period; cancelling them');
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+/**
+ * grpc-js answers a request it cannot decode with INTERNAL, which tells the caller nothing. Mark
+ * such a request instead, so the handler answers INVALID_ARGUMENT with the decoder's complaint.
+ */
+const MALFORMED = Symbol('malformed request');
+
+interface MalformedRequest {
+  readonly [MALFORMED]: string;
+}
+
+function wrapCodecs(definition: ServiceDefinition): ServiceDefinition {
+  const wrapped: Record<string, ServiceDefinition[string]> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    wrapped[name] = {
+      ...method,
+      // A handler may write bytes it encoded itself (a watch fan-out encodes once for all).
+      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : method.responseSerialize(value)),
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (error) {
+          return { [MALFORMED]: (error as Error).message } satisfies MalformedRequest;
+        }
+      },
+    };
+  }
+  return wrapped;
+}
+
+function rejectMalformed(request: unknown): void {
+  if (typeof request === 'object' && request !== null && MALFORMED in request) {
+    throw new InvalidArgumentError(
+      `request bytes are not a valid message: ${(request as MalformedRequest)[MALFORMED]}`,
+    );
+  }
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** A unary handler that replies exactly once, mapping any error through the one status map. */
+export function unaryHandler<Req, Res>(
+  log: Logger,
+  method: string,
+  handle: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    Promise.resolve()
+      .then(() => rejectMalformed(call.request))
+      .then(() => handle(call.request, call))
+      .then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(errorToStatus(error, log, method)),
+      );
+  };
+}
+
+/** A server-streaming handler; `handle` owns the stream and must end it. Errors become a status. */
+export function streamHandler<Req, Res>(
+  log: Logger,
+  method: string,
+  handle: (call: ServerWritableStream<Req, Res>) => Promise<void>,
+) {
+  return (call: ServerWritableStream<Req, Res>): void => {
+    Promise.resolve()
+      .then(() => rejectMalformed(call.request))
+      .then(() => handle(call))
+      .catch((error: unknown) => {
+        if (!call.writableEnded && !call.destroyed) call.emit('error', errorToStatus(error, log, method));
+      });
+  };
+}

@@ -1,0 +1,63 @@
+import fc from 'fast-check';
+import {
+  PEER_ID_LENGTH,
+  generateIdentity,
+  identityFromPem,
+  identityToPem,
+  isPeerId,
+  publicKeyFromPeerId,
+  peerIdFromPublicKey,
+  signBytes,
+  verifyBytes,
+} from './identity';
+import { isDnsLabel } from './labels';
+
+describe('identity', () => {
+  const identity = generateIdentity();
+
+  test('a peer id is a 53-character DNS label starting with "b"', () => {
+    expect(identity.peerId).toHaveLength(PEER_ID_LENGTH);
+    expect(PEER_ID_LENGTH).toBe(53);
+    expect(identity.peerId.startsWith('b')).toBe(true);
+    expect(isDnsLabel(identity.peerId)).toBe(true);
+  });
+
+  test('ids round-trip: id -> public key -> id', () => {
+    for (let i = 0; i < 20; i++) {
+      const { peerId } = generateIdentity();
+      expect(peerIdFromPublicKey(publicKeyFromPeerId(peerId)!)).toBe(peerId);
+    }
+  });
+
+  test('a PEM key file gives back the same identity', () => {
+    expect(identityFromPem(identityToPem(identity)).peerId).toBe(identity.peerId);
+  });
+
+  test('a non-Ed25519 PEM is refused with the reason', () => {
+    const { generateKeyPairSync } = require('node:crypto') as typeof import('node:crypto');
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    expect(() => identityFromPem(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString())).toThrow(
+      /expected ed25519/,
+    );
+  });
+
+  test('signatures verify only for the signer and the signed bytes', () => {
+    const message = Buffer.from('hello');
+    const signature = signBytes(identity, message);
+    expect(verifyBytes(identity.peerId, message, signature)).toBe(true);
+    expect(verifyBytes(generateIdentity().peerId, message, signature)).toBe(false);
+    expect(verifyBytes(identity.peerId, Buffer.from('hellp'), signature)).toBe(false);
+    expect(verifyBytes(identity.peerId, message, signature.subarray(1))).toBe(false);
+  });
+
+  test('text that is not a peer id is refused', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }), (text) => {
+        fc.pre(text !== identity.peerId);
+        expect(isPeerId(text)).toBe(text.length === 53 && publicKeyFromPeerId(text) !== undefined);
+      }),
+    );
+    expect(isPeerId(identity.peerId.toUpperCase())).toBe(false);
+    expect(isPeerId(`a${identity.peerId.slice(1)}`)).toBe(false);
+  });
+});

@@ -1,0 +1,91 @@
+/**
+ * Peer identity: an Ed25519 key pair. The peer id is derived from the public key ("b" + base32 of
+ * the 32 raw key bytes, 53 characters), so anyone holding an id can check a signature against it,
+ * and the id is a valid DNS label: `<id>.<network>` can one day be answered over DNS.
+ */
+import {
+  KeyObject,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+} from 'node:crypto';
+import { decodeBase32, encodeBase32 } from './base32';
+
+/** The multibase prefix for base32: an id always starts with a letter. */
+const PEER_ID_PREFIX = 'b';
+const PUBLIC_KEY_BYTES = 32;
+export const PEER_ID_LENGTH = PEER_ID_PREFIX.length + Math.ceil((PUBLIC_KEY_BYTES * 8) / 5);
+
+export interface Identity {
+  readonly peerId: string;
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+export function generateIdentity(): Identity {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { peerId: peerIdFromPublicKey(publicKey), privateKey, publicKey };
+}
+
+export function identityFromPem(pem: string): Identity {
+  const privateKey = createPrivateKey(pem);
+  if (privateKey.asymmetricKeyType !== 'ed25519') {
+    throw new TypeError(`key is ${privateKey.asymmetricKeyType ?? 'not asymmetric'}, expected ed25519`);
+  }
+  const publicKey = createPublicKey(privateKey);
+  return { peerId: peerIdFromPublicKey(publicKey), privateKey, publicKey };
+}
+
+export function identityToPem(identity: Identity): string {
+  return identity.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+}
+
+export function peerIdFromPublicKey(publicKey: KeyObject): string {
+  const jwk = publicKey.export({ format: 'jwk' });
+  return PEER_ID_PREFIX + encodeBase32(Buffer.from(jwk.x as string, 'base64url'));
+}
+
+// Parsing a key costs about as much as verifying with it, and the same few peers sign most
+// records we see, so keep the last keys parsed.
+const publicKeyCache = new Map<string, KeyObject>();
+const PUBLIC_KEY_CACHE_SIZE = 4_096;
+
+/** The public key an id names, or undefined when the text is not a well-formed peer id. */
+export function publicKeyFromPeerId(peerId: string): KeyObject | undefined {
+  const cached = publicKeyCache.get(peerId);
+  if (cached) return cached;
+  if (peerId.length !== PEER_ID_LENGTH || !peerId.startsWith(PEER_ID_PREFIX)) return undefined;
+  const raw = decodeBase32(peerId.slice(PEER_ID_PREFIX.length));
+  if (!raw || raw.length !== PUBLIC_KEY_BYTES) return undefined;
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+  } catch {
+    return undefined;
+  }
+  if (publicKeyCache.size >= PUBLIC_KEY_CACHE_SIZE) {
+    publicKeyCache.delete(publicKeyCache.keys().next().value as string);
+  }
+  publicKeyCache.set(peerId, key);
+  return key;
+}
+
+export function isPeerId(text: string): boolean {
+  return publicKeyFromPeerId(text) !== undefined;
+}
+
+export function signBytes(identity: Identity, message: Buffer): Buffer {
+  return cryptoSign(null, message, identity.privateKey);
+}
+
+export function verifyBytes(peerId: string, message: Buffer, signature: Buffer): boolean {
+  const key = publicKeyFromPeerId(peerId);
+  if (!key || signature.length !== 64) return false;
+  try {
+    return cryptoVerify(null, message, key, signature);
+  } catch {
+    return false;
+  }
+}
