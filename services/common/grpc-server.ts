@@ -13,7 +13,7 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, ServingStatus } from 'grpc-health-check';
+import { HealthImplementation, ServingStatus, protoPath as healthProtoPath } from 'grpc-health-check';
 import { InvalidArgumentError } from './errors';
 import { errorToStatus } from './grpc-status';
 import { grpcServerMetricsInterceptor } from './grpc-metrics';
@@ -62,7 +62,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     Object.fromEntries(names.map((name) => [name, 'NOT_SERVING' as ServingStatus])),
   );
   health.addToServer(server);
-  const definitions = loadSync(protoFiles(), { includeDirs: [protoRoot()] });
+  // Reflection describes our services and the health service, so grpcurl can call both.
+  const definitions = loadSync([...protoFiles(), healthProtoPath], { includeDirs: [protoRoot()] });
   new ReflectionService(definitions).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>

@@ -3,6 +3,7 @@ import {
   PEER_ID_LENGTH,
   generateIdentity,
   identityFromPem,
+  identityFromSeed,
   identityToPem,
   isPeerId,
   publicKeyFromPeerId,
@@ -27,6 +28,14 @@ describe('identity', () => {
       const { peerId } = generateIdentity();
       expect(peerIdFromPublicKey(publicKeyFromPeerId(peerId)!)).toBe(peerId);
     }
+  });
+
+  test('a seed determines the identity (RFC 8032 test vector 1)', () => {
+    const seed = Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex');
+    const publicKey = Buffer.from('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a', 'hex');
+    const expected = 'b' + require('./base32').encodeBase32(publicKey);
+    expect(identityFromSeed(seed).peerId).toBe(expected);
+    expect(() => identityFromSeed(Buffer.alloc(31))).toThrow(RangeError);
   });
 
   test('a PEM key file gives back the same identity', () => {

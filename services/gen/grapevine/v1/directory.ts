@@ -107,8 +107,11 @@ export interface ListResponse {
 
 export interface WatchRequest {
   network: string;
-  /** Stream the changes after this revision; 0 means from now. */
-  fromRevision: number;
+  /**
+   * Stream the changes after this revision (0: from the network's first change). Unset means
+   * from now; the first message then carries the revision the stream starts after.
+   */
+  fromRevision?: number | undefined;
 }
 
 /** WatchEvent is one change of a network. */
@@ -1179,7 +1182,7 @@ export const ListResponse: MessageFns<ListResponse> = {
 };
 
 function createBaseWatchRequest(): WatchRequest {
-  return { network: "", fromRevision: 0 };
+  return { network: "", fromRevision: undefined };
 }
 
 export const WatchRequest: MessageFns<WatchRequest> = {
@@ -1187,7 +1190,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
     if (message.network !== "") {
       writer.uint32(10).string(message.network);
     }
-    if (message.fromRevision !== 0) {
+    if (message.fromRevision !== undefined) {
       writer.uint32(16).uint64(message.fromRevision);
     }
     return writer;
@@ -1241,7 +1244,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
         ? globalThis.Number(object.fromRevision)
         : isSet(object.from_revision)
         ? globalThis.Number(object.from_revision)
-        : 0,
+        : undefined,
     };
   },
 
@@ -1250,7 +1253,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
     if (message.network !== "") {
       obj.network = message.network;
     }
-    if (message.fromRevision !== 0) {
+    if (message.fromRevision !== undefined) {
       obj.fromRevision = Math.round(message.fromRevision);
     }
     return obj;
@@ -1262,7 +1265,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
   fromPartial<I extends Exact<DeepPartial<WatchRequest>, I>>(object: I): WatchRequest {
     const message = createBaseWatchRequest();
     message.network = object.network ?? "";
-    message.fromRevision = object.fromRevision ?? 0;
+    message.fromRevision = object.fromRevision ?? undefined;
     return message;
   },
 };

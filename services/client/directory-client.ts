@@ -1,0 +1,246 @@
+/**
+ * The typed Directory client for other services: every call has a deadline, every record that
+ * comes back is verified, and `watch` is an async iterator that resumes from its last revision
+ * after a disconnect.
+ */
+import { ChannelCredentials, Interceptor, Metadata, ServiceError, status } from '@grpc/grpc-js';
+import { OutOfRangeError } from '../common/errors';
+import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
+import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
+import { Registry } from '../common/metrics';
+import { PeerRecord, SignedRecord, openRecord } from '../common/records';
+import {
+  DirectoryServiceClient,
+  ListResponse,
+  PeerEntry,
+  RegisterResponse,
+  WatchEvent_Type,
+  WatchResponse,
+} from '../gen/grapevine/v1/directory';
+
+export interface DirectoryClientOptions {
+  /** Per-call deadline in ms (not for Watch). */
+  readonly deadlineMs?: number;
+  readonly credentials?: ChannelCredentials;
+  /** When given, grpc_client_* metrics are recorded in it. */
+  readonly registry?: Registry;
+}
+
+export interface Peer {
+  readonly record: PeerRecord;
+  readonly signed: SignedRecord;
+  readonly revision: number;
+  readonly ttlRemainingMs: number;
+}
+
+export interface PeerChange {
+  readonly type: 'put' | 'delete';
+  readonly revision: number;
+  readonly peerId: string;
+  readonly record: PeerRecord;
+  readonly signed: SignedRecord;
+  /** For deletes: "deregistered" or "expired". */
+  readonly reason: string;
+}
+
+export interface ListOptions {
+  readonly labelSelector?: string;
+  readonly pageSize?: number;
+}
+
+export interface WatchOptions {
+  /** Deliver changes after this revision; undefined means from now. */
+  readonly fromRevision?: number;
+  /** Stops the watch; the iterator then ends. */
+  readonly signal?: AbortSignal;
+  /** Wait before reconnecting after a disconnect, in ms (doubling up to 5 s). */
+  readonly retryDelayMs?: number;
+}
+
+const DEFAULT_DEADLINE_MS = 5_000;
+const MAX_RETRY_DELAY_MS = 5_000;
+
+/** Codes after which the same watch can simply be opened again from its last revision. */
+const RESUMABLE = new Set([
+  status.UNAVAILABLE,
+  status.CANCELLED,
+  status.DEADLINE_EXCEEDED,
+  status.RESOURCE_EXHAUSTED,
+  status.INTERNAL,
+  status.UNKNOWN,
+]);
+
+export class DirectoryClient {
+  private readonly client: DirectoryServiceClient;
+  private readonly deadlineMs: number;
+
+  constructor(address: string, options: DirectoryClientOptions = {}) {
+    const interceptors: Interceptor[] = options.registry ? [grpcClientMetricsInterceptor(options.registry)] : [];
+    this.client = new DirectoryServiceClient(address, options.credentials ?? ChannelCredentials.createInsecure(), {
+      interceptors,
+      'grpc.max_receive_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,
+    });
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  register(signed: SignedRecord, ttlSeconds = 0): Promise<RegisterResponse> {
+    return this.unary((cb) =>
+      this.client.register({ record: signed, ttlSeconds }, this.meta(), this.callOptions(), cb),
+    );
+  }
+
+  async renew(leaseId: string): Promise<number> {
+    const response = await this.unary<{ ttlSeconds: number }>((cb) =>
+      this.client.renew({ leaseId }, this.meta(), this.callOptions(), cb),
+    );
+    return response.ttlSeconds;
+  }
+
+  async deregister(withdrawn: SignedRecord): Promise<number> {
+    const response = await this.unary<{ revision: number }>((cb) =>
+      this.client.deregister({ record: withdrawn }, this.meta(), this.callOptions(), cb),
+    );
+    return response.revision;
+  }
+
+  async resolve(network: string, target: { peerId: string } | { name: string }): Promise<Peer> {
+    const request =
+      'peerId' in target
+        ? { network, target: { $case: 'peerId' as const, value: target.peerId } }
+        : { network, target: { $case: 'name' as const, value: target.name } };
+    const response = await this.unary<{ peer?: PeerEntry }>((cb) =>
+      this.client.resolve(request, this.meta(), this.callOptions(), cb),
+    );
+    return toPeer(response.peer);
+  }
+
+  /** One page; pass its nextPageToken back for the next. */
+  async listPage(
+    network: string,
+    options: ListOptions & { pageToken?: string } = {},
+  ): Promise<{ peers: Peer[]; nextPageToken: string; revision: number }> {
+    const response = await this.unary<ListResponse>((cb) =>
+      this.client.list(
+        {
+          network,
+          labelSelector: options.labelSelector ?? '',
+          pageSize: options.pageSize ?? 0,
+          pageToken: options.pageToken ?? '',
+        },
+        this.meta(),
+        this.callOptions(),
+        cb,
+      ),
+    );
+    return { peers: response.peers.map(toPeer), nextPageToken: response.nextPageToken, revision: response.revision };
+  }
+
+  /**
+   * Every page. `revision` is the first page's: watch from it, skipping changes at or below a
+   * peer's own entry revision, and nothing is missed or applied twice.
+   */
+  async listAll(network: string, options: ListOptions = {}): Promise<{ peers: Peer[]; revision: number }> {
+    const peers: Peer[] = [];
+    let pageToken = '';
+    let revision: number | undefined;
+    do {
+      const page = await this.listPage(network, { ...options, pageToken });
+      revision ??= page.revision;
+      peers.push(...page.peers);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return { peers, revision: revision ?? 0 };
+  }
+
+  /**
+   * Changes of a network, in revision order, each once, across reconnects. Throws OutOfRangeError
+   * when the directory no longer keeps the revision to resume from: list again, then watch.
+   */
+  async *watch(network: string, options: WatchOptions = {}): AsyncGenerator<PeerChange> {
+    // Undefined until the first message says where a "from now" watch starts.
+    let after = options.fromRevision;
+    let delay = options.retryDelayMs ?? 100;
+    while (!options.signal?.aborted) {
+      const call = this.client.watch({ network, fromRevision: after }, this.meta());
+      const abort = () => call.cancel();
+      options.signal?.addEventListener('abort', abort, { once: true });
+      try {
+        for await (const response of call as AsyncIterable<WatchResponse>) {
+          delay = options.retryDelayMs ?? 100;
+          for (const event of response.events) {
+            if (after !== undefined && event.revision <= after) continue;
+            after = event.revision;
+            yield toChange(event);
+          }
+          // A progress notification moves the resume point even when nothing changed.
+          if (response.events.length === 0 && (after === undefined || response.revision > after)) {
+            after = response.revision;
+          }
+        }
+      } catch (error) {
+        const code = (error as ServiceError).code;
+        if (options.signal?.aborted) return;
+        if (code === status.OUT_OF_RANGE) throw new OutOfRangeError((error as ServiceError).details);
+        if (!RESUMABLE.has(code)) throw error;
+      } finally {
+        options.signal?.removeEventListener('abort', abort);
+        call.cancel();
+      }
+      if (options.signal?.aborted) return;
+      await sleep(delay, options.signal);
+      delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
+    }
+  }
+
+  private meta(): Metadata {
+    return new Metadata();
+  }
+
+  private callOptions() {
+    return { deadline: Date.now() + this.deadlineMs };
+  }
+
+  private unary<T>(start: (callback: (error: ServiceError | null, value?: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => start((error, value) => (error ? reject(error) : resolve(value as T))));
+  }
+}
+
+function toPeer(entry: PeerEntry | undefined): Peer {
+  if (!entry?.record) throw new Error('directory answered without a record');
+  return {
+    record: openRecord(entry.record),
+    signed: entry.record,
+    revision: entry.revision,
+    ttlRemainingMs: entry.ttlRemainingMs,
+  };
+}
+
+function toChange(event: WatchResponse['events'][number]): PeerChange {
+  if (!event.record) throw new Error('directory sent a change without a record');
+  return {
+    type: event.type === WatchEvent_Type.TYPE_DELETE ? 'delete' : 'put',
+    revision: event.revision,
+    peerId: event.peerId,
+    record: openRecord(event.record),
+    signed: event.record,
+    reason: event.reason,
+  };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

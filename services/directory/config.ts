@@ -1,0 +1,104 @@
+/**
+ * Directory configuration. Every field has its default and description here; the CLI's --help
+ * and README.md's table come from this schema. Contradictory settings are rejected, never
+ * silently resolved.
+ */
+import { z } from 'zod';
+import { fields } from '../common/config';
+
+/** Port of the gRPC API. */
+export const DEFAULT_DIRECTORY_GRPC_PORT = 7_400;
+/** Port of /metrics. */
+export const DEFAULT_DIRECTORY_METRICS_PORT = 9_400;
+/** Lease TTL granted when a peer asks for none, in seconds. */
+export const DEFAULT_LEASE_TTL_S = 30;
+/** Shortest lease granted: shorter leases make renewals the bulk of the load. */
+export const DEFAULT_MIN_LEASE_TTL_S = 5;
+/** Longest lease granted: longer leases keep a crashed peer listed longer. */
+export const DEFAULT_MAX_LEASE_TTL_S = 3_600;
+/** How often each replica sweeps ended leases; bounds how late an expiry's DELETE may come. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 500;
+/** Change events kept per network for Watch to resume from. */
+export const DEFAULT_LOG_RETENTION = 10_000;
+/** How often an idle Watch stream gets a progress notification (its current revision). */
+export const DEFAULT_WATCH_PROGRESS_MS = 10_000;
+/** Least time between two messages on one Watch stream: batches a busy network's events. */
+export const DEFAULT_WATCH_BATCH_MS = 20;
+/** How long SIGTERM waits for calls in flight before cancelling them. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+
+export const directoryConfigSchema = z
+  .object({
+    host: fields.host().default('127.0.0.1').describe('address the gRPC API binds to (0.0.0.0 for all)'),
+    grpcPort: fields.port().default(DEFAULT_DIRECTORY_GRPC_PORT).describe('port of the gRPC API (0 picks a free one)'),
+    metricsHost: fields.host().default('127.0.0.1').describe('address /metrics binds to'),
+    metricsPort: fields
+      .port()
+      .default(DEFAULT_DIRECTORY_METRICS_PORT)
+      .describe('port of /metrics (0 picks a free one)'),
+    metrics: fields.bool().default(true).describe('serve /metrics'),
+    redisUrl: z
+      .union([z.literal(''), fields.redisUrl()])
+      .default('')
+      .describe('Redis URL (also REDIS_URL); empty keeps peers in process memory, for development only'),
+    defaultTtlSeconds: fields
+      .seconds(1, 86_400)
+      .default(DEFAULT_LEASE_TTL_S)
+      .describe(
+        'lease TTL granted when Register asks for 0; a crashed peer stays listed up to this long unless gossip reports it',
+      ),
+    minTtlSeconds: fields
+      .seconds(1, 86_400)
+      .default(DEFAULT_MIN_LEASE_TTL_S)
+      .describe('shortest TTL Register may ask for; shorter leases make renewals the bulk of the load'),
+    maxTtlSeconds: fields
+      .seconds(1, 86_400)
+      .default(DEFAULT_MAX_LEASE_TTL_S)
+      .describe("longest TTL Register may ask for; also how long a removed peer's seq floor blocks replays"),
+    sweepIntervalMs: fields
+      .ms(10, 60_000)
+      .default(DEFAULT_SWEEP_INTERVAL_MS)
+      .describe("how often each replica ends expired leases; an expiry's DELETE comes at most this late"),
+    logRetention: fields
+      .count(100, 10_000_000)
+      .default(DEFAULT_LOG_RETENTION)
+      .describe('change events kept per network for Watch to resume from; older revisions answer OUT_OF_RANGE'),
+    watchProgressMs: fields
+      .ms(100, 600_000)
+      .default(DEFAULT_WATCH_PROGRESS_MS)
+      .describe('how often an idle Watch gets a progress message carrying the current revision'),
+    watchBatchMs: fields
+      .ms(0, 1_000)
+      .default(DEFAULT_WATCH_BATCH_MS)
+      .describe(
+        'least time between two messages on one Watch stream; a quiet stream sends at once, a busy one batches (adds up to this much lag)',
+      ),
+    shutdownGraceMs: fields
+      .ms(0, 600_000)
+      .default(DEFAULT_SHUTDOWN_GRACE_MS)
+      .describe('how long SIGTERM waits for calls in flight before cancelling them'),
+    logLevel: fields.logLevel().default('info').describe('fatal, error, warn, info, debug, trace or silent'),
+  })
+  .superRefine((config, context) => {
+    if (config.minTtlSeconds > config.maxTtlSeconds) {
+      context.addIssue({
+        code: 'custom',
+        path: ['minTtlSeconds'],
+        message: `minTtlSeconds (${config.minTtlSeconds}) must not exceed maxTtlSeconds (${config.maxTtlSeconds})`,
+      });
+    }
+    if (config.defaultTtlSeconds < config.minTtlSeconds || config.defaultTtlSeconds > config.maxTtlSeconds) {
+      context.addIssue({
+        code: 'custom',
+        path: ['defaultTtlSeconds'],
+        message: `defaultTtlSeconds (${config.defaultTtlSeconds}) must lie within minTtlSeconds..maxTtlSeconds (${config.minTtlSeconds}..${config.maxTtlSeconds})`,
+      });
+    }
+  });
+
+export type DirectoryConfig = z.infer<typeof directoryConfigSchema>;
+
+/** Every field at its default. */
+export function defaultDirectoryConfig(): DirectoryConfig {
+  return Object.freeze(directoryConfigSchema.parse({}));
+}

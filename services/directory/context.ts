@@ -1,0 +1,16 @@
+/** What every directory handler is given: dependencies, never globals. */
+import { Logger } from '../common/logging';
+import { DirectoryConfig } from './config';
+import { DirectoryMetrics } from './metrics';
+import { DirectoryStore } from './store/store';
+import { WatchRegistry } from './watch-registry';
+
+export interface DirectoryContext {
+  readonly store: DirectoryStore;
+  readonly config: DirectoryConfig;
+  readonly metrics: DirectoryMetrics;
+  readonly log: Logger;
+  readonly watches: WatchRegistry;
+  /** The clock the store's deadlines use, ms since the epoch. */
+  readonly now: () => number;
+}

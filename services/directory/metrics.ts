@@ -1,0 +1,83 @@
+/** grapevine_directory_* metrics: what the directory is for, in numbers an operator can alert on. */
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { Registry } from '../common/metrics';
+
+export interface DirectoryMetrics {
+  readonly registrations: Counter<'outcome'>;
+  readonly renewals: Counter<'outcome'>;
+  readonly deregistrations: Counter<'outcome'>;
+  readonly expiries: Counter;
+  readonly watchers: Gauge;
+  readonly watchEvents: Counter<'type'>;
+  readonly sweepSeconds: Histogram;
+  readonly storeUp: Gauge;
+}
+
+/** `countPeers` feeds the per-network peers gauge at scrape time. */
+export function createDirectoryMetrics(
+  registry: Registry,
+  countPeers: () => Promise<Map<string, number>>,
+): DirectoryMetrics {
+  const registers = [registry];
+  new Gauge({
+    name: 'grapevine_directory_peers',
+    help: 'Live (leased) peers per network, read from the store at scrape time.',
+    labelNames: ['network'],
+    registers,
+    async collect() {
+      this.reset();
+      try {
+        for (const [network, count] of await countPeers()) this.set({ network }, count);
+      } catch {
+        // The store is down: report nothing rather than zero, which would look like an empty network.
+      }
+    },
+  });
+  return {
+    registrations: new Counter({
+      name: 'grapevine_directory_registrations_total',
+      help: 'Register calls by outcome (ok, or the gRPC code name of the refusal).',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    renewals: new Counter({
+      name: 'grapevine_directory_renewals_total',
+      help: 'Renew calls by outcome (ok, not_found for a lost lease, or another code name).',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    deregistrations: new Counter({
+      name: 'grapevine_directory_deregistrations_total',
+      help: 'Deregister calls by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    expiries: new Counter({
+      name: 'grapevine_directory_expiries_total',
+      help: 'Leases this replica ended because their deadline passed.',
+      registers,
+    }),
+    watchers: new Gauge({
+      name: 'grapevine_directory_watchers',
+      help: 'Watch streams open on this replica.',
+      registers,
+    }),
+    watchEvents: new Counter({
+      name: 'grapevine_directory_watch_events_sent_total',
+      help: 'Change events written to Watch streams, by type (put, delete).',
+      labelNames: ['type'],
+      registers,
+    }),
+    sweepSeconds: new Histogram({
+      name: 'grapevine_directory_sweep_duration_seconds',
+      help: 'Seconds one expiry sweep took.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    storeUp: new Gauge({
+      name: 'grapevine_directory_store_up',
+      help: '1 when the store (Redis) answers, 0 when it does not.',
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * `grapevine directory`: the Directory gRPC service over a store, its expiry sweeper, its health
+ * monitor and its metrics endpoint, with a shutdown that ends watches, drains calls and closes
+ * the store.
+ */
+import { ServerCredentials } from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
+import { UnavailableError } from '../common/errors';
+import { RunningGrpcServer, startGrpcServer } from '../common/grpc-server';
+import { Logger } from '../common/logging';
+import { MAX_WATCHERS, MAX_WATCHERS_PER_CLIENT } from '../common/limits';
+import { MetricsServer, Registry, createRegistry, serveMetrics } from '../common/metrics';
+import { PeriodicTask, startPeriodic } from '../common/periodic';
+import { DirectoryConfig } from './config';
+import { DirectoryContext } from './context';
+import { createDirectoryMetrics } from './metrics';
+import { directoryService } from './service';
+import { createMemoryStore } from './store/memory-store';
+import { createDirectoryRedis, waitForRedis } from './store/redis-connection';
+import { createRedisStore } from './store/redis-store';
+import { DirectoryStore, StoreOptions } from './store/store';
+import { WatchRegistry } from './watch-registry';
+
+/** How often the health monitor asks the store whether it answers. */
+const HEALTH_INTERVAL_MS = 1_000;
+/** How long start-up waits for Redis before serving NOT_SERVING and retrying in the background. */
+const REDIS_START_WAIT_MS = 2_000;
+
+export interface DirectoryComponents {
+  readonly log: Logger;
+  /** Defaults to a fresh registry with the default Node metrics. */
+  readonly registry?: Registry;
+  /** Defaults to Date.now. */
+  readonly now?: () => number;
+}
+
+export interface RunningDirectory {
+  readonly grpcPort: number;
+  /** Undefined when metrics are off. */
+  readonly metricsPort?: number;
+  readonly storeKind: 'redis' | 'memory';
+  stop(): Promise<void>;
+}
+
+export async function startDirectory(
+  config: DirectoryConfig,
+  components: DirectoryComponents,
+): Promise<RunningDirectory> {
+  const log = components.log.child({ component: 'directory' });
+  const registry = components.registry ?? createRegistry();
+  const now = components.now ?? Date.now;
+  const storeOptions: StoreOptions = {
+    logRetention: config.logRetention,
+    seqFloorRetentionMs: config.maxTtlSeconds * 1_000,
+    now,
+  };
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : undefined;
+  const store: DirectoryStore = redis
+    ? createRedisStore({ redis, log }, storeOptions)
+    : createMemoryStore(storeOptions);
+  const closeStore = async () => {
+    await store.close();
+    redis?.disconnect();
+  };
+
+  const metrics = createDirectoryMetrics(registry, () => store.countPeers());
+  const watches = new WatchRegistry(
+    { maxWatchers: MAX_WATCHERS, maxWatchersPerClient: MAX_WATCHERS_PER_CLIENT },
+    (count) => metrics.watchers.set(count),
+  );
+  const context: DirectoryContext = { store, config, metrics, log, watches, now };
+
+  let grpc: RunningGrpcServer | undefined;
+  let metricsServer: MetricsServer | undefined;
+  const loops: PeriodicTask[] = [];
+  try {
+    grpc = await startGrpcServer({
+      host: config.host,
+      port: config.grpcPort,
+      credentials: ServerCredentials.createInsecure(),
+      services: [directoryService(context)],
+      registry,
+      log,
+    });
+    if (config.metrics) metricsServer = await serveMetrics(registry, config.metricsHost, config.metricsPort);
+  } catch (error) {
+    await grpc?.shutdown(0);
+    await closeStore();
+    throw error;
+  }
+  const server = grpc;
+
+  loops.push(
+    startPeriodic(
+      config.sweepIntervalMs,
+      async () => {
+        const stopTimer = metrics.sweepSeconds.startTimer();
+        const ended = await store.sweepExpired();
+        stopTimer();
+        if (ended > 0) metrics.expiries.inc(ended);
+      },
+      (error) => log.debug({ err: (error as Error).message }, 'expiry sweep failed; next sweep retries'),
+    ),
+  );
+  let storeUp: boolean | undefined;
+  const checkHealth = async () => {
+    let up = true;
+    try {
+      await store.ping();
+    } catch {
+      up = false;
+    }
+    if (up !== storeUp) {
+      storeUp = up;
+      metrics.storeUp.set(up ? 1 : 0);
+      server.setServing(up);
+      if (up) log.info('store answers: serving');
+      else log.warn('store does not answer: health is NOT_SERVING until it does');
+    }
+  };
+  await checkHealth();
+  loops.push(startPeriodic(HEALTH_INTERVAL_MS, checkHealth, () => {}));
+
+  log.info(
+    {
+      grpc: `${config.host}:${server.port}`,
+      metrics: metricsServer ? `${config.metricsHost}:${metricsServer.port}` : 'off',
+      store: config.redisUrl ? redactUrl(config.redisUrl) : 'memory',
+    },
+    'directory serving',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    grpcPort: server.port,
+    metricsPort: metricsServer?.port,
+    storeKind: config.redisUrl ? 'redis' : 'memory',
+    stop: () =>
+      (stopping ??= (async () => {
+        log.info('directory stopping');
+        await Promise.all(loops.map((loop) => loop.stop()));
+        server.setServing(false);
+        watches.endAll(
+          new UnavailableError(
+            'the directory replica is shutting down; watch again (from the last revision) on another replica',
+          ),
+        );
+        await server.shutdown(config.shutdownGraceMs);
+        await metricsServer?.close();
+        await closeStore();
+        log.info('directory stopped');
+      })()),
+  };
+}
+
+/**
+ * A Redis client that fails calls at once while Redis is away and reconnects by itself (see
+ * store/redis-connection.ts). Start-up does not wait for Redis: health says NOT_SERVING until it
+ * answers. Each new error is logged once, not at every reconnect attempt.
+ */
+async function connectRedis(url: string, log: Logger): Promise<Redis> {
+  const redis = createDirectoryRedis(url, { enableAutoPipelining: true });
+  const where = redactUrl(url);
+  let lastError = '';
+  redis.on('error', (error: Error) => {
+    if (error.message !== lastError) log.warn({ err: error.message, redis: where }, 'redis error');
+    lastError = error.message;
+  });
+  redis.on('ready', () => {
+    if (lastError) log.info({ redis: where }, 'redis is back');
+    lastError = '';
+  });
+  await waitForRedis(redis, REDIS_START_WAIT_MS).catch((error: Error) =>
+    log.warn({ err: error.message, redis: where }, 'redis unreachable at start; serving NOT_SERVING and retrying'),
+  );
+  return redis;
+}
+
+/** The URL without its password, for logs. */
+function redactUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}

@@ -1,0 +1,28 @@
+/** Binds the Directory handlers to the generated gRPC service definition. */
+import { streamHandler, unaryHandler, ServiceBinding } from '../common/grpc-server';
+import { DirectoryServiceService } from '../gen/grapevine/v1/directory';
+import { DirectoryContext } from './context';
+import { deregister } from './handlers/deregister';
+import { list } from './handlers/list';
+import { register } from './handlers/register';
+import { renew } from './handlers/renew';
+import { resolve } from './handlers/resolve';
+import { watch } from './handlers/watch';
+
+export const DIRECTORY_SERVICE_NAME = 'grapevine.v1.DirectoryService';
+
+export function directoryService(context: DirectoryContext): ServiceBinding {
+  const { log } = context;
+  return {
+    name: DIRECTORY_SERVICE_NAME,
+    definition: DirectoryServiceService,
+    implementation: {
+      register: unaryHandler(log, 'Register', (request) => register(context, request)),
+      renew: unaryHandler(log, 'Renew', (request) => renew(context, request)),
+      deregister: unaryHandler(log, 'Deregister', (request) => deregister(context, request)),
+      resolve: unaryHandler(log, 'Resolve', (request) => resolve(context, request)),
+      list: unaryHandler(log, 'List', (request) => list(context, request)),
+      watch: streamHandler(log, 'Watch', (call) => watch(context, call)),
+    },
+  };
+}

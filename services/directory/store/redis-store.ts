@@ -1,0 +1,344 @@
+/**
+ * The production store: Redis. Key layout in redis-keys.ts (laid out for Redis Cluster, one slot
+ * per network, though this store takes a standalone client today), the Lua scripts that keep every
+ * multi-key change atomic in redis-scripts.ts, Watch in redis-watch.ts.
+ *
+ * The store is stateless apart from its watch feeds: run as many directory replicas as needed
+ * against one Redis. Every replica sweeps ended leases; the sweep script is idempotent.
+ *
+ * The client handed in should come from createDirectoryRedis (redis-connection.ts): without an
+ * offline queue or retries, calls fail at once with UnavailableError while Redis is away instead
+ * of waiting. The store refuses a client that would retry a command through many reconnects, and
+ * fails calls at once whenever the client is between connections, even if it has an offline queue.
+ */
+import { Redis } from 'ioredis';
+import { InvalidArgumentError, UnavailableError } from '../../common/errors';
+import { Logger } from '../../common/logging';
+import { PeerRecord, SignedRecord } from '../../common/records';
+import {
+  checkStoreOptions,
+  floorSeqError,
+  leaseNotFoundError,
+  nameTakenError,
+  newLeaseSecret,
+  parseLeaseId,
+  peerNotFoundError,
+  staleSeqError,
+  staleTombstoneError,
+} from './store-rules';
+import { DecodedPeer, decodePeer } from './redis-codec';
+import { isDisconnected, redisAddress, storeErrorFrom, unavailable } from './redis-connection';
+import { NETWORKS_KEY, networkKeys } from './redis-keys';
+import { defineDirectoryScripts } from './redis-scripts';
+import { createWatchHub } from './redis-watch';
+import {
+  DirectoryStore,
+  ListPage,
+  RegisterInput,
+  RegisterResult,
+  StoreOptions,
+  StoredPeer,
+  Subscription,
+  WatchHandlers,
+} from './store';
+
+/** Leases one sweep script call ends at most, so no single call holds Redis for long. */
+export const DEFAULT_SWEEP_BATCH_SIZE = 256;
+/** How long a watch feed's XREAD blocks before it checks the store still has its data, in ms. */
+export const DEFAULT_WATCH_POLL_MS = 1_000;
+/** How long a watch feed's own connection may take to connect, in ms. */
+export const DEFAULT_WATCH_CONNECT_TIMEOUT_MS = 2_000;
+/**
+ * Most reconnects a command in flight may wait through before it fails. ioredis's default (20)
+ * holds a call for tens of seconds while Redis is down.
+ */
+export const MAX_RETRIES_PER_REQUEST = 1;
+
+export interface RedisStoreComponents {
+  /** Owned by the caller: the store defines its scripts on it and never closes it. */
+  readonly redis: Redis;
+  readonly log?: Logger;
+}
+
+export interface RedisStoreOptions extends StoreOptions {
+  /** Leases one sweep script call ends at most; default DEFAULT_SWEEP_BATCH_SIZE. */
+  readonly sweepBatchSize?: number;
+  /**
+   * How long a watch feed blocks per XREAD, in ms; default DEFAULT_WATCH_POLL_MS. It bounds how
+   * late watchers learn that the store lost its data when nothing is written after the loss; too
+   * low costs a GET per network per poll.
+   */
+  readonly watchPollMs?: number;
+  /** Default DEFAULT_WATCH_CONNECT_TIMEOUT_MS. */
+  readonly watchConnectTimeoutMs?: number;
+}
+
+export function createRedisStore(components: RedisStoreComponents, options: RedisStoreOptions): DirectoryStore {
+  checkStoreOptions(options);
+  const { redis, log } = components;
+  if (redis.options.keyPrefix) {
+    throw new RangeError(
+      'the directory store builds keys inside Lua scripts: give it a Redis client without keyPrefix',
+    );
+  }
+  const retries = redis.options.maxRetriesPerRequest;
+  if (typeof retries !== 'number' || retries < 0 || retries > MAX_RETRIES_PER_REQUEST) {
+    // Otherwise a call in flight when Redis goes away waits through many reconnects (forever
+    // with null) before it fails, instead of answering UNAVAILABLE at once.
+    throw new RangeError(
+      `the directory store needs a Redis client with maxRetriesPerRequest 0..${MAX_RETRIES_PER_REQUEST} (got ${retries}): build it with createDirectoryRedis()`,
+    );
+  }
+  const sweepBatchSize = options.sweepBatchSize ?? DEFAULT_SWEEP_BATCH_SIZE;
+  if (!Number.isSafeInteger(sweepBatchSize) || sweepBatchSize < 1) {
+    throw new RangeError(`sweepBatchSize must be a whole number from 1, got ${sweepBatchSize}`);
+  }
+  const scripts = defineDirectoryScripts(redis);
+  const hub = createWatchHub(
+    { redis, scripts, log },
+    {
+      pollMs: options.watchPollMs ?? DEFAULT_WATCH_POLL_MS,
+      connectTimeoutMs: options.watchConnectTimeoutMs ?? DEFAULT_WATCH_CONNECT_TIMEOUT_MS,
+    },
+  );
+  let closed = false;
+
+  // Tell of a lost Redis once per outage, not once per reconnect attempt.
+  let reportedOutage = false;
+  const onError = (error: Error): void => {
+    if (reportedOutage) return;
+    reportedOutage = true;
+    log?.warn(
+      { err: error, redis: redisAddress(redis) },
+      'lost the connection to Redis; calls fail with UNAVAILABLE until it is back',
+    );
+  };
+  const onReady = (): void => {
+    if (reportedOutage) log?.info({ redis: redisAddress(redis) }, 'connected to Redis again');
+    reportedOutage = false;
+  };
+  redis.on('error', onError);
+  redis.on('ready', onReady);
+
+  const now = (): number => Math.floor(options.now());
+
+  /** Runs one Redis call; every failure comes out as a store error. */
+  async function run<T>(call: () => Promise<T>): Promise<T> {
+    if (closed) throw new UnavailableError('the directory store is closed');
+    if (isDisconnected(redis)) throw unavailable(redis, new Error(`the connection is ${redis.status}`));
+    try {
+      return await call();
+    } catch (error) {
+      throw storeErrorFrom(redis, error);
+    }
+  }
+
+  function toStored(network: string, peer: DecodedPeer): StoredPeer {
+    return {
+      record: peer.record,
+      signed: { record: peer.recordBytes, signature: peer.signature },
+      revision: peer.revision,
+      leaseId: `${network}.${peer.leaseSecret}`,
+      expiresAtMs: peer.deadlineMs,
+    };
+  }
+
+  async function sweepNetwork(network: string, nowMs: number): Promise<number> {
+    const keys = networkKeys(network);
+    let ended = 0;
+    for (;;) {
+      const [endedNow, looked] = (await scripts.call(
+        'gvSweep',
+        keys.rev,
+        keys.base,
+        keys.log,
+        keys.ids,
+        keys.deadlines,
+        keys.prefix,
+        nowMs,
+        sweepBatchSize,
+        options.logRetention,
+        options.seqFloorRetentionMs,
+      )) as [number, number];
+      ended += endedNow;
+      if (looked < sweepBatchSize) return ended;
+    }
+  }
+
+  const store: DirectoryStore = {
+    async register({ record, signed, ttlMs }: RegisterInput): Promise<RegisterResult> {
+      if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) {
+        throw new InvalidArgumentError(`lease TTL must be a whole number of ms from 1, got ${ttlMs}`);
+      }
+      const { network, peerId, name, seq } = record;
+      const keys = networkKeys(network);
+      const secret = newLeaseSecret();
+      const reply = await run(async () => {
+        // The network joins the sweeper's list first and in the same round trip: should the
+        // script then fail, an extra network in the list costs one empty sweep.
+        const pipeline = redis.pipeline().sadd(NETWORKS_KEY, network);
+        scripts.queue(
+          pipeline,
+          'gvRegister',
+          keys.rev,
+          keys.base,
+          keys.log,
+          keys.ids,
+          keys.deadlines,
+          keys.peer(peerId),
+          keys.floor(peerId),
+          keys.name(name),
+          keys.lease(secret),
+          keys.prefix,
+          peerId,
+          seq,
+          name,
+          Buffer.from(signed.record),
+          Buffer.from(signed.signature),
+          ttlMs,
+          now(),
+          secret,
+          options.logRetention,
+          options.seqFloorRetentionMs,
+        );
+        const results = (await pipeline.exec()) ?? [];
+        for (const [error] of results) if (error) throw error;
+        return results[1][1] as [string, number | string];
+      });
+      switch (reply[0]) {
+        case 'ok':
+          return { leaseId: `${network}.${secret}`, revision: Number(reply[1]) };
+        case 'stale':
+          throw staleSeqError(peerId, seq, Number(reply[1]));
+        case 'floor':
+          throw floorSeqError(peerId, seq, Number(reply[1]));
+        case 'taken':
+          throw nameTakenError(network, name, String(reply[1]));
+        default:
+          throw new Error(`unexpected reply from the register script: ${JSON.stringify(reply)}`);
+      }
+    },
+
+    async renew(leaseId: string): Promise<{ ttlMs: number }> {
+      const lease = parseLeaseId(leaseId);
+      if (!lease) throw leaseNotFoundError(leaseId);
+      const keys = networkKeys(lease.network);
+      const ttlMs = await run(() =>
+        scripts.call('gvRenew', keys.lease(lease.secret), keys.deadlines, keys.prefix, lease.secret, now()),
+      );
+      if (ttlMs === null) throw leaseNotFoundError(leaseId);
+      return { ttlMs: Number(ttlMs) };
+    },
+
+    async deregister(record: PeerRecord, _signed: SignedRecord): Promise<{ revision: number }> {
+      const keys = networkKeys(record.network);
+      const reply = (await run(() =>
+        scripts.call(
+          'gvDeregister',
+          keys.rev,
+          keys.base,
+          keys.log,
+          keys.ids,
+          keys.deadlines,
+          keys.peer(record.peerId),
+          keys.prefix,
+          record.peerId,
+          record.seq,
+          now(),
+          options.logRetention,
+          options.seqFloorRetentionMs,
+        ),
+      )) as [string, number?];
+      switch (reply[0]) {
+        case 'ok':
+          return { revision: Number(reply[1]) };
+        case 'missing':
+          throw peerNotFoundError(record.network, record.peerId);
+        case 'stale':
+          throw staleTombstoneError(record.peerId, record.seq, Number(reply[1]));
+        default:
+          throw new Error(`unexpected reply from the deregister script: ${JSON.stringify(reply)}`);
+      }
+    },
+
+    async resolveById(network: string, peerId: string): Promise<StoredPeer | undefined> {
+      const value = await run(() => redis.getBuffer(networkKeys(network).peer(peerId)));
+      return value === null ? undefined : toStored(network, decodePeer(value));
+    },
+
+    async resolveByName(network: string, name: string): Promise<StoredPeer | undefined> {
+      const keys = networkKeys(network);
+      const reply = (await run(() => scripts.callBuffer('gvResolveName', keys.name(name), keys.prefix))) as
+        [Buffer, Buffer] | null;
+      return reply === null ? undefined : toStored(network, decodePeer(reply[1]));
+    },
+
+    async list(network: string, { after, scanLimit }: { after?: string; scanLimit: number }): Promise<ListPage> {
+      if (!Number.isSafeInteger(scanLimit) || scanLimit < 1) {
+        throw new InvalidArgumentError(`scan limit must be a whole number from 1, got ${scanLimit}`);
+      }
+      const keys = networkKeys(network);
+      const [revision, page, more] = (await run(() =>
+        scripts.callBuffer('gvList', keys.rev, keys.ids, keys.prefix, after ?? '', scanLimit),
+      )) as [number, (Buffer | null)[], number];
+      const peers: StoredPeer[] = [];
+      let lastId: string | undefined;
+      for (let i = 0; i + 1 < page.length; i += 2) {
+        lastId = (page[i] as Buffer).toString();
+        const value = page[i + 1];
+        // Written in the same script as the id index, so always there; skip rather than fail.
+        if (value !== null) peers.push(toStored(network, decodePeer(value)));
+      }
+      return { peers, nextAfter: more === 1 ? lastId : undefined, revision: Number(revision) };
+    },
+
+    async revision(network: string): Promise<number> {
+      const value = await run(() => redis.get(networkKeys(network).rev));
+      return value === null ? 0 : Number(value);
+    },
+
+    watch(network: string, fromRevision: number | undefined, handlers: WatchHandlers): Promise<Subscription> {
+      return hub.watch(network, fromRevision, handlers);
+    },
+
+    async sweepExpired(): Promise<number> {
+      const nowMs = now();
+      return run(async () => {
+        const networks = await redis.smembers(NETWORKS_KEY);
+        let ended = 0;
+        for (const network of networks) ended += await sweepNetwork(network, nowMs);
+        return ended;
+      });
+    },
+
+    async countPeers(): Promise<Map<string, number>> {
+      return run(async () => {
+        const networks = (await redis.smembers(NETWORKS_KEY)).sort();
+        if (networks.length === 0) return new Map();
+        const pipeline = redis.pipeline();
+        for (const network of networks) pipeline.zcard(networkKeys(network).ids);
+        const results = (await pipeline.exec()) ?? [];
+        return new Map(
+          networks.map((network, index) => {
+            const [error, count] = results[index];
+            if (error) throw error;
+            return [network, Number(count)];
+          }),
+        );
+      });
+    },
+
+    async ping(): Promise<void> {
+      await run(() => redis.ping());
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await hub.close();
+      redis.off('error', onError);
+      redis.off('ready', onReady);
+    },
+  };
+  return store;
+}

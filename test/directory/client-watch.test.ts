@@ -1,0 +1,69 @@
+/**
+ * The typed client's watch survives the loss of its directory replica: it reconnects, resumes
+ * from its last revision, and yields every change once.
+ */
+import { PeerChange } from '../../services/client/directory-client';
+import { DirectoryClient } from '../../services/client/directory-client';
+import { freePort } from '../support/free-port';
+import { RedisServer, startRedisServer } from '../support/redis-server';
+import { TestDirectory, startTestDirectory } from '../support/directory';
+import { generateIdentity, signed } from '../support/records';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+test('watch resumes from its last revision on a restarted replica, with nothing missed or repeated', async () => {
+  const port = await freePort();
+  let replica: TestDirectory = await startTestDirectory({ redisUrl: redis.url, grpcPort: port });
+  const writer = new DirectoryClient(`127.0.0.1:${port}`);
+  const watcher = new DirectoryClient(`127.0.0.1:${port}`);
+  const abort = new AbortController();
+  const seen: PeerChange[] = [];
+  let wake = () => {};
+  const watching = (async () => {
+    for await (const change of watcher.watch('default', {
+      fromRevision: undefined,
+      signal: abort.signal,
+      retryDelayMs: 50,
+    })) {
+      seen.push(change);
+      wake();
+    }
+  })();
+  const until = async (count: number) => {
+    const deadline = Date.now() + 10_000;
+    while (seen.length < count && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, 100);
+      });
+    }
+    return seen.length;
+  };
+
+  // The watch starts "from now": give it a moment to be established before the first change.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const [a, b, c] = [generateIdentity(), generateIdentity(), generateIdentity()];
+  await writer.register(signed(a));
+  expect(await until(1)).toBe(1);
+
+  await replica.stop();
+  replica = await startTestDirectory({ redisUrl: redis.url, grpcPort: port });
+  await writer.register(signed(b));
+  await writer.register(signed(c));
+  expect(await until(3)).toBe(3);
+
+  abort.abort();
+  await watching;
+  expect(seen.map((change) => change.peerId)).toEqual([a.peerId, b.peerId, c.peerId]);
+  const revisions = seen.map((change) => change.revision);
+  expect(revisions).toEqual([revisions[0], revisions[0] + 1, revisions[0] + 2]);
+  writer.close();
+  watcher.close();
+  await replica.stop();
+});

@@ -1,0 +1,119 @@
+/**
+ * The Directory as a server: health, reflection, metrics, requests that are not protobuf at all,
+ * and Redis going away and coming back.
+ */
+import { ChannelCredentials, Client, ServiceError, status } from '@grpc/grpc-js';
+import { RedisServer, startRedisServer } from '../support/redis-server';
+import { TestDirectory, startTestDirectory } from '../support/directory';
+import { checkHealth, listServicesByReflection } from '../support/grpc-probes';
+import { generateIdentity, signed } from '../support/records';
+
+async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (accept(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('Directory server', () => {
+  let t: TestDirectory;
+  afterEach(async () => {
+    await t?.stop();
+  });
+
+  test('serves grpc.health.v1 and reflection for its service', async () => {
+    t = await startTestDirectory();
+    expect(await checkHealth(t.address)).toBe('SERVING');
+    expect(await checkHealth(t.address, 'grapevine.v1.DirectoryService')).toBe('SERVING');
+    expect(await listServicesByReflection(t.address)).toEqual(
+      expect.arrayContaining(['grapevine.v1.DirectoryService', 'grpc.health.v1.Health']),
+    );
+  });
+
+  test('a request that is not a protobuf message answers INVALID_ARGUMENT, and the server goes on', async () => {
+    t = await startTestDirectory();
+    const raw = new Client(t.address, ChannelCredentials.createInsecure());
+    const code = await new Promise<number>((resolve) =>
+      raw.makeUnaryRequest(
+        '/grapevine.v1.DirectoryService/Register',
+        (bytes: Buffer) => bytes,
+        (bytes: Buffer) => bytes,
+        Buffer.from([0xff, 0xff, 0xff, 0xff]),
+        (error: ServiceError | null) => resolve(error?.code ?? status.OK),
+      ),
+    );
+    raw.close();
+    expect(status[code]).toBe('INVALID_ARGUMENT');
+    expect((await t.client.register(signed(generateIdentity()))).leaseId).toBeTruthy();
+  });
+
+  test('/metrics has the gRPC server metrics and grapevine_directory_* metrics', async () => {
+    t = await startTestDirectory();
+    await t.client.register(signed(generateIdentity()));
+    await t.client.renew('default.unknown').catch(() => undefined);
+    const text = await (await fetch(`http://127.0.0.1:${t.directory.metricsPort}/metrics`)).text();
+    expect(text).toMatch(
+      /grpc_server_handled_total\{grpc_type="unary",grpc_service="grapevine.v1.DirectoryService",grpc_method="Register",grpc_code="OK"\} 1/,
+    );
+    expect(text).toMatch(/grpc_server_handled_total\{[^}]*grpc_method="Renew",grpc_code="NOT_FOUND"\} 1/);
+    expect(text).toMatch(/grpc_server_handling_seconds_bucket\{[^}]*grpc_method="Register"/);
+    expect(text).toMatch(/grapevine_directory_peers\{network="default"\} 1/);
+    expect(text).toMatch(/grapevine_directory_registrations_total\{outcome="ok"\} 1/);
+    expect(text).toMatch(/grapevine_directory_renewals_total\{outcome="not_found"\} 1/);
+    expect(text).toMatch(/process_cpu_seconds_total/);
+  });
+
+  describe('with Redis', () => {
+    let redis: RedisServer;
+    beforeAll(async () => {
+      redis = await startRedisServer();
+    });
+    afterAll(async () => {
+      await redis.stop();
+    });
+
+    test('Redis down: UNAVAILABLE and NOT_SERVING; Redis back: serving again, and the server never crashed', async () => {
+      t = await startTestDirectory({ redisUrl: redis.url });
+      const peer = generateIdentity();
+      await t.client.register(signed(peer, { seq: 1 }));
+
+      await redis.kill();
+      const code = await eventually(
+        () =>
+          t.client.resolve('default', { peerId: peer.peerId }).then(
+            () => 'OK',
+            (error: ServiceError) => status[error.code],
+          ),
+        (value) => value === 'UNAVAILABLE',
+      );
+      expect(code).toBe('UNAVAILABLE');
+      expect(
+        await eventually(
+          () => checkHealth(t.address),
+          (value) => value === 'NOT_SERVING',
+        ),
+      ).toBe('NOT_SERVING');
+
+      await redis.restart();
+      expect(
+        await eventually(
+          () => checkHealth(t.address),
+          (value) => value === 'SERVING',
+        ),
+      ).toBe('SERVING');
+      // The store came back empty: the peer registers again and is found.
+      const again = await eventually(
+        () =>
+          t.client.register(signed(peer, { seq: 2 })).then(
+            () => 'OK',
+            (error: ServiceError) => status[error.code],
+          ),
+        (value) => value === 'OK',
+      );
+      expect(again).toBe('OK');
+      expect((await t.client.resolve('default', { peerId: peer.peerId })).record.seq).toBe(2);
+    });
+  });
+});

@@ -1,0 +1,83 @@
+/** Runs the real `grapevine` binary (from source through tsx) as a child process. */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const root = join(__dirname, '..', '..');
+const tsx = join(root, 'node_modules', '.bin', 'tsx');
+const main = join(root, 'services', 'cli', 'main.ts');
+
+export interface GrapevineProcess {
+  readonly child: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Resolves with the first output line matching, or rejects after timeoutMs. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code (or the signal name). */
+  exited(): Promise<number | string>;
+}
+
+const children = new Set<ChildProcess>();
+process.once('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+
+export function runGrapevine(args: string[], env: NodeJS.ProcessEnv = {}): GrapevineProcess {
+  const child = spawn(tsx, [main, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let text = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    text += chunk.toString();
+    listeners.forEach((listener) => listener());
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exit = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      listeners.forEach((listener) => listener());
+      resolve(code ?? signal ?? -1);
+    }),
+  );
+  return {
+    child,
+    output: () => text,
+    exited: () => exit,
+    waitFor: (pattern, timeoutMs = 15_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const line = text.split('\n').find((candidate) => pattern.test(candidate));
+          if (line !== undefined) {
+            cleanup();
+            resolve(line);
+          } else if (child.exitCode !== null) {
+            cleanup();
+            reject(new Error(`process exited before printing ${pattern}:\n${text}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${text}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      }),
+  };
+}
+
+/** Runs a short command to completion. */
+export function runGrapevineSync(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(tsx, [main, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
