@@ -20,6 +20,13 @@ export async function watch(
   const network = requireNetwork(call.request.network);
   const fromRevision = call.request.fromRevision ?? (await context.store.revision(network));
   const batchMs = context.config.watchBatchMs;
+  const sentPuts = context.metrics.watchEvents.labels('put');
+  const sentDeletes = context.metrics.watchEvents.labels('delete');
+  const countSent = (events: readonly ChangeEvent[]) => {
+    const puts = events.filter((event) => event.type === 'put').length;
+    if (puts > 0) sentPuts.inc(puts);
+    if (puts < events.length) sentDeletes.inc(events.length - puts);
+  };
 
   let delivered = fromRevision;
   let pending: ChangeEvent[] = [];
@@ -40,6 +47,7 @@ export async function watch(
     const events = pending;
     pending = [];
     write(events, delivered);
+    countSent(events);
     if (call.writableLength > MAX_UNREAD_BYTES) {
       end(
         new ResourceExhaustedError(
@@ -49,14 +57,17 @@ export async function watch(
     }
   };
   // At most one message per batchMs: a quiet stream sends an event at once, a busy one in batches,
-  // so a thousand watchers of a busy network cost a bounded number of writes per second.
+  // so a thousand watchers of a busy network cost a bounded number of writes per second. Busy
+  // streams flush on shared ticks (multiples of batchMs), so level watchers send the same batch
+  // and share its encoding.
   const onEvent = (event: ChangeEvent) => {
     if (ended) return;
     delivered = event.revision;
     pending.push(event);
-    context.metrics.watchEvents.inc({ type: event.type });
     if (flushTimer === undefined) {
-      flushTimer = setTimeout(flush, Math.max(0, lastWriteAt + batchMs - Date.now()));
+      const now = Date.now();
+      const delay = now - lastWriteAt >= batchMs || batchMs === 0 ? 0 : batchMs - (now % batchMs);
+      flushTimer = setTimeout(flush, delay);
     }
   };
 
