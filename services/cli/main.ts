@@ -7,6 +7,7 @@ import { devCommand } from './commands/dev';
 import { directoryCommand } from './commands/directory';
 import { keygenCommand } from './commands/keygen';
 import { peersCommand } from './commands/peers';
+import { simCommand } from './commands/sim';
 
 export function buildProgram(): Command {
   return new Command('grapevine')
@@ -16,7 +17,8 @@ export function buildProgram(): Command {
     .addCommand(devCommand())
     .addCommand(directoryCommand())
     .addCommand(keygenCommand())
-    .addCommand(peersCommand());
+    .addCommand(peersCommand())
+    .addCommand(simCommand());
 }
 
 if (require.main === module) {

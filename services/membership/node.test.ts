@@ -1,0 +1,363 @@
+import { localConfig, type ConfigOverrides } from './config';
+import { UpdateKind, type Message, type Outgoing, type SignedRecordBlob } from './messages';
+import { MembershipNode, type Effects, type MembershipEvent } from './node';
+import { createRng } from './rng';
+import { forgedSimRecord, simRecord, verifySimRecord, type SimRecordBlob } from './sim/sim-records';
+
+/**
+ * A tiny deterministic network on a virtual clock: every message takes 1 ms, a node that is down
+ * receives nothing, and `drop` can lose chosen messages. Enough to drive each mechanism by hand.
+ */
+class Net {
+  now = 0;
+  readonly nodes = new Map<string, MembershipNode>();
+  readonly records = new Map<string, SimRecordBlob>();
+  readonly down = new Set<string>();
+  readonly events: Array<{ at: number; node: string; event: MembershipEvent }> = [];
+  readonly sent: Array<{ at: number; from: string } & Outgoing> = [];
+  private queue: Array<{ at: number; to: string; message: Message }> = [];
+  drop: (o: Outgoing & { from: string }) => boolean = () => false;
+
+  constructor(private readonly overrides: ConfigOverrides = {}) {}
+
+  add(id: string, address = `10.0.${this.nodes.size}.1:7946`, overrides: ConfigOverrides = {}): MembershipNode {
+    const record = simRecord(id, 1, [address]);
+    const node = new MembershipNode(
+      { rng: createRng(this.nodes.size + 1), verifyRecord: verifySimRecord },
+      { config: localConfig({ ...this.overrides, ...overrides }), record },
+    );
+    this.nodes.set(id, node);
+    this.records.set(id, record);
+    this.apply(id, node.start(this.now));
+    return node;
+  }
+
+  /** Joins `id` through an introduction by `via`. */
+  join(id: string, via: string): void {
+    const member = this.nodes.get(via) as MembershipNode;
+    const intro = member.introduce(this.now, this.records.get(id) as SignedRecordBlob);
+    this.apply(via, intro.effects);
+    this.apply(id, (this.nodes.get(id) as MembershipNode).join(this.now, intro.sample));
+  }
+
+  apply(from: string, effects: Effects): void {
+    for (const e of effects.events) this.events.push({ at: this.now, node: from, event: e });
+    for (const m of effects.messages) {
+      this.sent.push({ at: this.now, from, ...m });
+      if (this.drop({ from, ...m })) continue;
+      this.queue.push({ at: this.now + 1, to: m.to, message: m.message });
+    }
+  }
+
+  deliver(to: string, message: Message): void {
+    const node = this.nodes.get(to);
+    if (node && !this.down.has(to)) this.apply(to, node.handle(this.now, message));
+  }
+
+  run(forMs: number): void {
+    const end = this.now + forMs;
+    for (;;) {
+      let next = Infinity;
+      for (const q of this.queue) next = Math.min(next, q.at);
+      for (const [id, n] of this.nodes) if (!this.down.has(id)) next = Math.min(next, n.nextWakeAt());
+      if (next > end) break;
+      this.now = next;
+      const due = this.queue.filter((q) => q.at <= next);
+      this.queue = this.queue.filter((q) => q.at > next);
+      for (const q of due) this.deliver(q.to, q.message);
+      for (const [id, n] of this.nodes) {
+        if (!this.down.has(id) && n.nextWakeAt() <= this.now) this.apply(id, n.tick(this.now));
+      }
+    }
+    this.now = end;
+  }
+
+  eventsOf(type: MembershipEvent['type'], node?: string) {
+    return this.events.filter((e) => e.event.type === type && (node === undefined || e.node === node));
+  }
+}
+
+function cluster(n: number, overrides: ConfigOverrides = {}): Net {
+  const net = new Net(overrides);
+  for (let i = 0; i < n; i++) {
+    net.add(`p${i}`);
+    if (i > 0) net.join(`p${i}`, `p${i - 1}`);
+    net.run(50);
+  }
+  net.run(5_000);
+  return net;
+}
+
+const node = (net: Net, id: string) => net.nodes.get(id) as MembershipNode;
+
+describe('joining (HyParView)', () => {
+  it('links a newcomer to its contact in both active views', () => {
+    const net = new Net();
+    net.add('a');
+    net.add('b');
+    net.join('b', 'a');
+    net.run(100);
+    expect(node(net, 'a').activeView()).toEqual(['b']);
+    expect(node(net, 'b').activeView()).toEqual(['a']);
+    expect(
+      net
+        .eventsOf('neighbor-up')
+        .map((e) => e.node)
+        .sort(),
+    ).toEqual(['a', 'b']);
+  });
+
+  it('keeps links symmetric and views within bounds as a cluster grows', () => {
+    const net = cluster(12);
+    for (const [id, n] of net.nodes) {
+      expect(n.activeCount).toBeGreaterThan(0);
+      expect(n.activeCount).toBeLessThanOrEqual(n.config.activeViewSize);
+      expect(n.passiveCount).toBeLessThanOrEqual(n.config.passiveViewSize);
+      for (const peer of n.activeView()) expect(node(net, peer).activeView()).toContain(id);
+    }
+  });
+});
+
+describe('probing (SWIM)', () => {
+  it('a healthy cluster raises no suspicion', () => {
+    const net = cluster(6);
+    net.run(30_000);
+    expect(net.eventsOf('suspect')).toHaveLength(0);
+    expect([...net.nodes.values()].every((n) => n.stats.probes > 0)).toBe(true);
+  });
+
+  it('asks relays to probe indirectly when the direct ack is lost, and stays calm when they reach it', () => {
+    const net = cluster(6);
+    // Lose every direct ping from p0 to its first neighbour: the indirect path still works.
+    const target = node(net, 'p0').activeView()[0];
+    net.drop = (o) => o.from === 'p0' && o.to === target && o.message.type === 'ping';
+    net.run(20_000);
+    expect(node(net, 'p0').stats.indirectProbes).toBeGreaterThan(0);
+    expect(net.eventsOf('suspect', 'p0')).toHaveLength(0);
+  });
+
+  it('suspects a crashed neighbour, then declares it dead, and every neighbour drops it', () => {
+    const net = cluster(8);
+    const victim = 'p3';
+    const neighbours = node(net, victim).activeView();
+    net.down.add(victim);
+    const crashedAt = net.now;
+    net.run(30_000);
+    for (const id of neighbours) {
+      expect(node(net, id).activeView()).not.toContain(victim);
+      const dead = net.eventsOf('dead', id).filter((e) => 'peer' in e.event && e.event.peer === victim);
+      expect(dead.length).toBeGreaterThan(0);
+      expect(dead[0].at - crashedAt).toBeLessThan(net.nodes.get(id)?.config.suspicionMaxMs as number);
+    }
+    const suspects = net.eventsOf('suspect').filter((e) => 'peer' in e.event && e.event.peer === victim);
+    expect(suspects[0].at).toBeLessThan(
+      net.eventsOf('dead').find((e) => 'peer' in e.event && e.event.peer === victim)?.at as number,
+    );
+  });
+});
+
+describe('refutation (Lifeguard: tell the suspect first)', () => {
+  it('a live peer told it is suspected refutes with a higher incarnation, straight to its accuser', () => {
+    const net = cluster(4);
+    const accused = node(net, 'p1');
+    const before = accused.incarnation;
+    const suspicion: Message = {
+      type: 'gossip',
+      from: 'p0',
+      fromAddress: '10.0.0.1:7946',
+      updates: [{ kind: UpdateKind.Suspect, peer: 'p1', incarnation: before, from: 'p0' }],
+    };
+    const sentBefore = net.sent.length;
+    net.deliver('p1', suspicion);
+    expect(accused.incarnation).toBe(before + 1);
+    const answer = net.sent.slice(sentBefore).find((m) => m.to === 'p0' && m.message.type === 'gossip');
+    expect(answer?.message.type === 'gossip' && answer.message.updates[0]).toMatchObject({
+      kind: UpdateKind.Alive,
+      peer: 'p1',
+      incarnation: before + 1,
+    });
+    expect(accused.awarenessScore).toBe(1);
+  });
+
+  it('ignores a suspicion of an incarnation it has already outranked', () => {
+    const net = cluster(3);
+    const accused = node(net, 'p1');
+    net.deliver('p1', {
+      type: 'gossip',
+      from: 'p0',
+      fromAddress: 'x:1',
+      updates: [{ kind: UpdateKind.Suspect, peer: 'p1', incarnation: 0, from: 'p0' }],
+    });
+    const now = accused.incarnation;
+    net.deliver('p1', {
+      type: 'gossip',
+      from: 'p2',
+      fromAddress: 'x:1',
+      updates: [{ kind: UpdateKind.Suspect, peer: 'p1', incarnation: 0, from: 'p2' }],
+    });
+    expect(accused.incarnation).toBe(now);
+  });
+
+  it('a suspicion of a live, reachable peer is withdrawn once its refutation arrives', () => {
+    const net = cluster(5);
+    const target = node(net, 'p0').activeView()[0];
+    // Lose p0's pings and ping-reqs for one probe round: p0 suspects its neighbour.
+    net.drop = (o) => o.from === 'p0' && (o.message.type === 'ping' || o.message.type === 'ping-req');
+    net.run(6_000);
+    net.drop = () => false;
+    net.run(30_000);
+    expect(net.eventsOf('suspect', 'p0').length).toBeGreaterThan(0);
+    expect(net.eventsOf('dead').filter((e) => 'peer' in e.event && e.event.peer === target)).toHaveLength(0);
+    expect(net.eventsOf('refuted', target).length).toBeGreaterThan(0);
+  });
+});
+
+describe('local health (Lifeguard awareness)', () => {
+  it('grows when relays do not send the nacks they owe, and stretches the probe interval', () => {
+    const net = cluster(6);
+    const p0 = node(net, 'p0');
+    // p0 hears nothing at all: no acks, no nacks.
+    net.drop = (o) => o.to === 'p0';
+    const probesBefore = p0.stats.probes;
+    net.run(10_000);
+    expect(p0.awarenessScore).toBeGreaterThan(0);
+    const probes = p0.stats.probes - probesBefore;
+    // Without the slowdown it would probe about once per second.
+    expect(probes).toBeLessThan(10);
+  });
+
+  it('is not used with Lifeguard off', () => {
+    const net = cluster(6, { lifeguard: false });
+    net.drop = (o) => o.to === 'p0';
+    net.run(10_000);
+    expect(node(net, 'p0').awarenessScore).toBe(0);
+  });
+});
+
+describe('records', () => {
+  it('drops and counts a forged record, and never lets it into a view', () => {
+    const net = cluster(3);
+    const forged = forgedSimRecord('evil', 1, ['10.66.0.1:7946']);
+    net.deliver('p0', { type: 'join', from: 'evil', fromAddress: '10.66.0.1:7946', record: forged });
+    net.deliver('p0', { type: 'introduce', from: 'p1', fromAddress: 'x:1', record: forged });
+    expect(node(net, 'p0').stats.recordsRejectedBadSignature).toBe(2);
+    expect([...node(net, 'p0').activeView(), ...node(net, 'p0').passiveView()]).not.toContain('evil');
+  });
+
+  it('drops and counts a record older than the one it holds', () => {
+    const net = cluster(3);
+    const p0 = node(net, 'p0');
+    const peer = p0.activeView()[0];
+    const newer = simRecord(peer, 5, ['10.0.9.9:7946']);
+    net.deliver('p0', { type: 'introduce', from: 'p2', fromAddress: 'x:1', record: newer });
+    net.deliver('p0', {
+      type: 'introduce',
+      from: 'p2',
+      fromAddress: 'x:1',
+      record: simRecord(peer, 3, ['10.0.8.8:7946']),
+    });
+    expect(p0.recordOf(peer)).toBe(newer);
+    expect(p0.stats.recordsRejectedStale).toBe(1);
+  });
+
+  it('spreads a newer record to every neighbour', () => {
+    const net = cluster(6);
+    const p2 = node(net, 'p2');
+    const newer = simRecord('p2', 2, ['10.0.77.1:7946']);
+    net.apply('p2', p2.updateRecord(net.now, newer));
+    net.run(2_000);
+    for (const peer of p2.activeView()) expect(node(net, peer).recordOf('p2')).toBe(newer);
+  });
+
+  it('relays records as the same bytes it received', () => {
+    const net = cluster(8);
+    const relayed = net.sent.filter((m) => m.message.type === 'forward-join' || m.message.type === 'shuffle');
+    expect(relayed.length).toBeGreaterThan(0);
+    for (const m of relayed) {
+      const records =
+        m.message.type === 'shuffle' ? m.message.records : m.message.type === 'forward-join' ? [m.message.record] : [];
+      for (const r of records) expect(r).toBe(net.records.get((r as SimRecordBlob).view.peerId));
+    }
+  });
+});
+
+describe('view diversity', () => {
+  it('keeps at most maxPeersPerAddressGroup peers of one /24 whatever a shuffle offers', () => {
+    const net = cluster(3, { maxPeersPerAddressGroup: 2 });
+    const sybils = Array.from({ length: 20 }, (_, i) => simRecord(`sybil${i}`, 1, [`203.0.113.${i + 1}:7946`]));
+    net.deliver('p0', { type: 'shuffle-reply', from: 'p1', fromAddress: 'x:1', records: sybils });
+    net.deliver('p0', {
+      type: 'shuffle',
+      from: 'p1',
+      fromAddress: 'x:1',
+      origin: 'p1',
+      originAddress: 'x:1',
+      records: sybils,
+      ttl: 0,
+    });
+    const held = node(net, 'p0')
+      .passiveView()
+      .filter((id) => id.startsWith('sybil'));
+    expect(held.length).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('flooding', () => {
+  it('reaches every peer once and suppresses duplicates', () => {
+    const net = cluster(10);
+    net.apply('p4', node(net, 'p4').flood(net.now, 'm1', new Uint8Array(8)));
+    net.run(1_000);
+    const delivered = net.eventsOf('flood').map((e) => e.node);
+    expect(new Set(delivered).size).toBe(9);
+    expect(delivered).toHaveLength(9);
+    const dups = [...net.nodes.values()].reduce((a, n) => a + n.stats.floodDuplicates, 0);
+    expect(dups).toBeGreaterThan(0);
+  });
+
+  it('stops at its TTL', () => {
+    const net = cluster(10);
+    net.apply('p4', node(net, 'p4').flood(net.now, 'm2', new Uint8Array(0), 1));
+    net.run(1_000);
+    const delivered = net.eventsOf('flood');
+    expect(delivered.length).toBe(node(net, 'p4').activeCount);
+    expect(delivered.every((e) => e.event.type === 'flood' && e.event.hops === 1)).toBe(true);
+  });
+});
+
+describe('introductions', () => {
+  it('hands the newcomer a sample of the member and tells some of its neighbours', () => {
+    const net = cluster(6);
+    const member = node(net, 'p2');
+    net.add('new');
+    const { sample, effects } = member.introduce(net.now, net.records.get('new') as SignedRecordBlob);
+    expect(sample.length).toBeGreaterThan(1);
+    expect(sample[0]).toBe(net.records.get('p2'));
+    const told = effects.messages.filter((m) => m.message.type === 'introduce');
+    expect(told.length).toBe(Math.min(member.config.introductionFanout, member.activeCount));
+    net.apply('p2', effects);
+    net.run(10);
+    for (const m of told) expect(node(net, m.to).passiveView()).toContain('new');
+  });
+});
+
+describe('timers', () => {
+  it('asks to be woken no later than its next probe', () => {
+    const net = cluster(3);
+    const n = node(net, 'p0');
+    expect(n.nextWakeAt()).toBeGreaterThan(net.now);
+    expect(n.nextWakeAt()).toBeLessThanOrEqual(
+      net.now + n.config.probeIntervalMs * (n.config.awarenessMaxMultiplier + 1),
+    );
+  });
+
+  it('does nothing once it has left', () => {
+    const net = cluster(3);
+    const effects = node(net, 'p0').leave(net.now);
+    expect(effects.messages.some((m) => m.message.type === 'disconnect')).toBe(true);
+    expect(node(net, 'p0').nextWakeAt()).toBe(Infinity);
+    net.apply('p0', effects);
+    net.run(100);
+    for (const id of ['p1', 'p2']) expect(node(net, id).activeView()).not.toContain('p0');
+    expect(net.eventsOf('dead').every((e) => e.event.type === 'dead' && e.event.cause === 'left')).toBe(true);
+  });
+});

@@ -1,0 +1,1398 @@
+/**
+ * One peer's membership state machine: HyParView partial views, SWIM probing with Lifeguard on
+ * the active view, piggybacked updates, push-pull anti-entropy, flooding and introductions.
+ *
+ * It does no I/O. Every method takes the current time in milliseconds and returns the messages to
+ * send and the membership events; randomness comes from the injected Rng. The driver (the gRPC
+ * transport, or the simulator) delivers messages with `handle`, and calls `tick` at `nextWakeAt()`.
+ */
+import { Awareness, failedProbeDelta } from './awareness';
+import { BroadcastQueue } from './broadcast-queue';
+import { retransmitLimit, type MembershipConfig } from './config';
+import { FloodCache } from './flood-cache';
+import {
+  UpdateKind,
+  type Ack,
+  type Flood,
+  type ForwardJoin,
+  type Join,
+  type Message,
+  type Neighbor,
+  type NeighborReply,
+  type Outgoing,
+  type PeerId,
+  type Ping,
+  type PingReq,
+  type PushPull,
+  type RecordVerifier,
+  type RecordView,
+  type Shuffle,
+  type SignedRecordBlob,
+  type Update,
+} from './messages';
+import { pick, sample, type Rng } from './rng';
+import { suspicionTimeout } from './suspicion';
+import { newEntry, PeerViews, type NeighborRef, type PeerEntry } from './views';
+
+export type DeathCause = 'timeout' | 'gossip' | 'left';
+
+export type MembershipEvent =
+  | { readonly type: 'neighbor-up'; readonly peer: PeerId }
+  | { readonly type: 'neighbor-down'; readonly peer: PeerId }
+  | { readonly type: 'suspect'; readonly peer: PeerId; readonly incarnation: number; readonly from: PeerId }
+  | { readonly type: 'alive'; readonly peer: PeerId; readonly incarnation: number }
+  | { readonly type: 'dead'; readonly peer: PeerId; readonly incarnation: number; readonly cause: DeathCause }
+  | { readonly type: 'refuted'; readonly incarnation: number }
+  | { readonly type: 'record'; readonly peer: PeerId; readonly seq: number }
+  | {
+      readonly type: 'flood';
+      readonly id: string;
+      readonly hops: number;
+      readonly from: PeerId;
+      readonly payload: Uint8Array;
+    }
+  | { readonly type: 'isolated' };
+
+export interface Effects {
+  readonly messages: readonly Outgoing[];
+  readonly events: readonly MembershipEvent[];
+}
+
+/** Dependencies: where randomness and record verification come from. */
+export interface MembershipComponents {
+  readonly rng: Rng;
+  readonly verifyRecord: RecordVerifier;
+}
+
+/** Options: the validated config, this peer's own signed record, its starting incarnation. */
+export interface MembershipInit {
+  readonly config: MembershipConfig;
+  readonly record: SignedRecordBlob;
+  /**
+   * Must exceed every incarnation this peer id used before (a restarted host passes, say, its
+   * start time in seconds), or old suspicions of it could outrank its refutations.
+   */
+  readonly incarnation?: number;
+}
+
+export interface MembershipStats {
+  probes: number;
+  probeFailures: number;
+  indirectProbes: number;
+  nacksSent: number;
+  suspicionsStarted: number;
+  refutations: number;
+  deathsDeclared: number;
+  recordsRejectedBadSignature: number;
+  recordsRejectedStale: number;
+  floodsDelivered: number;
+  floodDuplicates: number;
+  neighborRequests: number;
+}
+
+interface Probe {
+  readonly seq: number;
+  readonly target: PeerId;
+  readonly address: string;
+  /** A round-robin probe (counts for local health), or a check asked for by a suspicion. */
+  readonly regular: boolean;
+  readonly indirectAt: number;
+  readonly endAt: number;
+  indirectSent: boolean;
+  expectedNacks: number;
+  nacks: number;
+}
+
+interface Relay {
+  readonly seq: number;
+  readonly origin: PeerId;
+  readonly originAddress: string;
+  readonly originSeq: number;
+  readonly nackAt: number;
+  readonly expiresAt: number;
+  nackSent: boolean;
+}
+
+interface Suspicion {
+  readonly peer: PeerId;
+  readonly address: string;
+  readonly incarnation: number;
+  readonly startedAt: number;
+  readonly confirmers: Set<PeerId>;
+  readonly wanted: number;
+  readonly neighbors: readonly NeighborRef[];
+  deadline: number;
+  /** This peer's own probe failed too: it keeps telling the suspect. */
+  mine: boolean;
+  nextTellAt: number;
+}
+
+interface Pending {
+  readonly deadline: number;
+  /** A join or a reconnect may evict a neighbour when accepted; a plain request may not. */
+  readonly kind: 'join' | 'neighbor' | 'reconnect';
+}
+
+interface Tombstone {
+  readonly incarnation: number;
+  readonly seq: number;
+  readonly until: number;
+  readonly address: string;
+  readonly left: boolean;
+}
+
+const NO_MESSAGES: readonly Outgoing[] = Object.freeze([]);
+const NO_EVENTS: readonly MembershipEvent[] = Object.freeze([]);
+const NO_UPDATES: readonly Update[] = Object.freeze([]);
+/** Lifeguard: a relay sends its nack at this fraction of the probe timeout. */
+const NACK_AT_FRACTION = 0.8;
+
+export class MembershipNode {
+  readonly id: PeerId;
+  readonly config: MembershipConfig;
+  readonly stats: MembershipStats = {
+    probes: 0,
+    probeFailures: 0,
+    indirectProbes: 0,
+    nacksSent: 0,
+    suspicionsStarted: 0,
+    refutations: 0,
+    deathsDeclared: 0,
+    recordsRejectedBadSignature: 0,
+    recordsRejectedStale: 0,
+    floodsDelivered: 0,
+    floodDuplicates: 0,
+    neighborRequests: 0,
+  };
+
+  private readonly rng: Rng;
+  private readonly verify: RecordVerifier;
+  private readonly views: PeerViews;
+  private readonly queue: BroadcastQueue;
+  private readonly awareness: Awareness;
+  private readonly floods: FloodCache;
+  private blob: SignedRecordBlob;
+  private seq: number;
+  private address: string;
+  private inc: number;
+
+  // Probes and relays in flight: a handful at most, so plain arrays scanned in place (cheaper
+  // than maps when thousands of peers share one process, as in the simulator).
+  private probes: Probe[] = [];
+  private relays: Relay[] = [];
+  private readonly suspicions = new Map<PeerId, Suspicion>();
+  private readonly pending = new Map<PeerId, Pending>();
+  private readonly dead = new Map<PeerId, Tombstone>();
+  private lastShuffle: ReadonlySet<PeerId> = new Set();
+  private nextProbeAt = Infinity;
+  private nextShuffleAt = Infinity;
+  private nextPushPullAt = Infinity;
+  private nextReconnectAt = Infinity;
+  private probeCursor = 0;
+  private seqCounter = 0;
+  private running = false;
+  /** The active view changed since the neighbours last heard it. */
+  private viewChanged = false;
+  private isolatedSaid = false;
+
+  private outMessages: Outgoing[] | null = null;
+  private outEvents: MembershipEvent[] | null = null;
+
+  constructor(components: MembershipComponents, init: MembershipInit) {
+    this.rng = components.rng;
+    this.verify = components.verifyRecord;
+    this.config = init.config;
+    const view = this.verify(init.record);
+    if (!view) throw new TypeError('own record does not verify');
+    if (view.addresses.length === 0) throw new TypeError('own record has no address');
+    this.id = view.peerId;
+    this.blob = init.record;
+    this.seq = view.seq;
+    this.address = view.addresses[0];
+    this.inc = init.incarnation ?? 0;
+    const c = init.config;
+    this.views = new PeerViews(c.activeViewSize, c.passiveViewSize, c.maxPeersPerAddressGroup);
+    this.queue = new BroadcastQueue(retransmitLimit(c), c.broadcastQueueLimit);
+    this.awareness = new Awareness(c.awarenessMaxMultiplier);
+    this.floods = new FloodCache(c.floodCacheSize);
+  }
+
+  // ---- queries ----------------------------------------------------------------------------------
+
+  get incarnation(): number {
+    return this.inc;
+  }
+
+  get recordSeq(): number {
+    return this.seq;
+  }
+
+  get record(): SignedRecordBlob {
+    return this.blob;
+  }
+
+  get awarenessScore(): number {
+    return this.awareness.score;
+  }
+
+  get activeCount(): number {
+    return this.views.active.length;
+  }
+
+  get passiveCount(): number {
+    return this.views.passive.length;
+  }
+
+  /** Calls `f` for each active neighbour, without copying the view. */
+  forEachActive(f: (peer: PeerId) => void): void {
+    for (const p of this.views.active) f(p.id);
+  }
+
+  activeView(): PeerId[] {
+    return this.views.active.map((p) => p.id);
+  }
+
+  passiveView(): PeerId[] {
+    return this.views.passive.map((p) => p.id);
+  }
+
+  /** The record this peer holds for `peer` (only peers in its views are known). */
+  recordOf(peer: PeerId): SignedRecordBlob | undefined {
+    return this.views.get(peer)?.blob;
+  }
+
+  /** What this peer believes of `peer`: its incarnation and whether it is suspected. */
+  peerState(peer: PeerId): { incarnation: number; suspected: boolean; view: 'active' | 'passive' } | undefined {
+    const entry = this.views.get(peer);
+    if (!entry) return undefined;
+    return { incarnation: entry.incarnation, suspected: this.suspicions.has(peer), view: entry.view };
+  }
+
+  isSuspected(peer: PeerId): boolean {
+    return this.suspicions.has(peer);
+  }
+
+  /** When the driver must call `tick` next (Infinity when nothing is scheduled). */
+  nextWakeAt(): number {
+    if (!this.running) return Infinity;
+    let t = Math.min(this.nextProbeAt, this.nextShuffleAt, this.nextPushPullAt, this.nextReconnectAt);
+    // Called after every message: skip the (usually empty) tables without iterating them.
+    for (let i = 0; i < this.probes.length; i++) {
+      const p = this.probes[i];
+      t = Math.min(t, p.indirectSent ? p.endAt : p.indirectAt);
+    }
+    for (let i = 0; i < this.relays.length; i++) {
+      const r = this.relays[i];
+      t = Math.min(t, r.nackSent ? r.expiresAt : r.nackAt);
+    }
+    if (this.suspicions.size > 0) {
+      const tells = this.config.lifeguard;
+      for (const s of this.suspicions.values())
+        t = Math.min(t, s.mine && tells ? Math.min(s.deadline, s.nextTellAt) : s.deadline);
+    }
+    if (this.pending.size > 0) for (const p of this.pending.values()) t = Math.min(t, p.deadline);
+    return t;
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------------
+
+  /** Starts the timers. Call once, then `join` (a newcomer) or wait to be joined (the first peer). */
+  start(now: number): Effects {
+    if (!this.running) {
+      this.running = true;
+      const c = this.config;
+      // Spread the periodic work so peers started together do not act in step.
+      this.nextProbeAt = now + this.rng.int(c.probeIntervalMs);
+      this.nextShuffleAt = now + c.shuffleIntervalMs / 2 + this.rng.int(c.shuffleIntervalMs);
+      this.nextPushPullAt = now + c.pushPullIntervalMs / 2 + this.rng.int(c.pushPullIntervalMs);
+      this.nextReconnectAt = now + c.reconnectIntervalMs / 2 + this.rng.int(c.reconnectIntervalMs);
+    }
+    return this.flush();
+  }
+
+  /**
+   * Joins through `contacts` (records from a peer cache, seeds or an introducer): they become
+   * passive candidates, and one of them is asked to take this peer in.
+   */
+  join(now: number, contacts: readonly SignedRecordBlob[]): Effects {
+    if (!this.running) this.start(now);
+    for (const blob of contacts) {
+      const entry = this.intake(blob);
+      if (entry && !this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
+    }
+    this.sendJoin(now);
+    return this.flush();
+  }
+
+  /** Leaves gracefully: neighbours drop the links and learn that this peer left, not failed. */
+  leave(now: number): Effects {
+    const left: Update = { kind: UpdateKind.Dead, peer: this.id, incarnation: this.inc, from: this.id };
+    for (const p of this.views.active) {
+      this.send(p.id, p.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates: [left] });
+      this.send(p.id, p.address, { type: 'disconnect', from: this.id, fromAddress: this.address });
+    }
+    void now;
+    this.running = false;
+    return this.flush();
+  }
+
+  /**
+   * This peer issued a newer record (an address changed): it spreads with an alive update and
+   * reaches every neighbour directly.
+   */
+  updateRecord(now: number, blob: SignedRecordBlob): Effects {
+    const view = this.verify(blob);
+    if (!view || view.peerId !== this.id || view.seq <= this.seq || view.addresses.length === 0) {
+      throw new TypeError("a new own record must verify, be this peer's, carry an address and have a higher seq");
+    }
+    this.blob = blob;
+    this.seq = view.seq;
+    this.address = view.addresses[0];
+    const update: Update = {
+      kind: UpdateKind.Alive,
+      peer: this.id,
+      incarnation: this.inc,
+      from: this.id,
+      record: blob,
+    };
+    this.queue.enqueue(update);
+    for (const p of this.views.active) {
+      this.send(p.id, p.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates: [update] });
+    }
+    void now;
+    return this.flush();
+  }
+
+  /**
+   * A member introduces a newcomer (the introducer's Join RPC, after it dialled the newcomer
+   * back): the newcomer gets a sample of this peer's views, and a few neighbours learn of it.
+   */
+  introduce(now: number, newcomer: SignedRecordBlob): { sample: SignedRecordBlob[]; effects: Effects } {
+    const entry = this.intake(newcomer);
+    if (!entry) return { sample: [], effects: this.flush() };
+    const known = [...this.views.active, ...this.views.passive].filter((p) => p.id !== entry.id);
+    const picked = [this.blob, ...sample(this.rng, known, this.config.introductionSampleSize - 1).map((p) => p.blob)];
+    for (const p of sample(
+      this.rng,
+      this.views.active.filter((a) => a.id !== entry.id),
+      this.config.introductionFanout,
+    )) {
+      this.send(p.id, p.address, { type: 'introduce', from: this.id, fromAddress: this.address, record: newcomer });
+    }
+    if (!this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
+    void now;
+    return { sample: picked, effects: this.flush() };
+  }
+
+  /** Floods an application message to every peer over the active views. */
+  flood(now: number, id: string, payload: Uint8Array, ttlHops = this.config.floodTtlHops): Effects {
+    this.floods.add(id);
+    for (const p of this.views.active) {
+      this.send(p.id, p.address, {
+        type: 'flood',
+        from: this.id,
+        fromAddress: this.address,
+        id,
+        ttl: ttlHops,
+        hops: 1,
+        payload,
+      });
+    }
+    void now;
+    return this.flush();
+  }
+
+  // ---- time -----------------------------------------------------------------------------------
+
+  /** Runs every timer that is due at `now`. */
+  tick(now: number): Effects {
+    if (!this.running) return this.flush();
+    if (this.relays.length > 0) this.tickRelays(now);
+    if (this.probes.length > 0) this.tickProbes(now);
+    if (this.suspicions.size > 0) this.tickSuspicions(now);
+    if (this.pending.size > 0) this.tickPending(now);
+    if (now >= this.nextProbeAt) this.probeTick(now);
+    if (now >= this.nextShuffleAt) {
+      this.nextShuffleAt = now + this.config.shuffleIntervalMs;
+      this.shuffle();
+    }
+    if (now >= this.nextPushPullAt) {
+      this.nextPushPullAt = now + this.config.pushPullIntervalMs;
+      const target = pick(this.rng, this.views.active);
+      if (target) this.sendPushPull(target, false);
+    }
+    if (now >= this.nextReconnectAt) {
+      this.nextReconnectAt = now + this.config.reconnectIntervalMs;
+      this.reconnect(now);
+    }
+    return this.flush();
+  }
+
+  private tickRelays(now: number): void {
+    for (let i = this.relays.length - 1; i >= 0; i--) {
+      const r = this.relays[i];
+      if (!r.nackSent && now >= r.nackAt) {
+        r.nackSent = true;
+        if (this.config.lifeguard) {
+          this.stats.nacksSent++;
+          this.send(r.origin, r.originAddress, {
+            type: 'nack',
+            from: this.id,
+            fromAddress: this.address,
+            seq: r.originSeq,
+          });
+        }
+      }
+      if (now >= r.expiresAt) this.relays.splice(i, 1);
+    }
+  }
+
+  private tickProbes(now: number): void {
+    for (let i = this.probes.length - 1; i >= 0; i--) {
+      const probe = this.probes[i];
+      if (!probe) continue;
+      if (!probe.indirectSent && now >= probe.indirectAt) {
+        probe.indirectSent = true;
+        this.sendIndirect(probe);
+      }
+      if (now >= probe.endAt) {
+        this.endProbe(probe);
+        this.probeFailed(now, probe);
+      }
+    }
+  }
+
+  private tickSuspicions(now: number): void {
+    for (const s of this.suspicions.values()) {
+      if (now >= s.deadline) {
+        // Only a peer with evidence of its own (its probe failed too) declares a death. One that
+        // only heard the rumour lets it lapse: the declarers will tell it, and a live suspect that
+        // never heard the rumour must not be killed by peers that never tried to reach it.
+        if (s.mine) this.declareDead(now, s);
+        else this.suspicions.delete(s.peer);
+      } else if (this.config.lifeguard && s.mine && now >= s.nextTellAt) {
+        // Keep telling the suspect while it may still answer: one lost packet must not kill it.
+        s.nextTellAt = now + this.config.probeIntervalMs;
+        const u: Update = { kind: UpdateKind.Suspect, peer: s.peer, incarnation: s.incarnation, from: this.id };
+        this.send(s.peer, s.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates: [u] });
+      }
+    }
+  }
+
+  private tickPending(now: number): void {
+    let failed = false;
+    for (const [peer, p] of this.pending) {
+      if (now < p.deadline) continue;
+      this.pending.delete(peer);
+      // HyParView drops a candidate that does not answer: it is likely gone.
+      const entry = this.views.get(peer);
+      if (entry && entry.view === 'passive') this.views.remove(peer);
+      failed = true;
+      if (p.kind === 'join' && this.views.active.length === 0) this.sendJoin(now);
+    }
+    if (failed) this.fillActive(now);
+  }
+
+  private probeTick(now: number): void {
+    const c = this.config;
+    const scale = c.lifeguard ? this.awareness.score + 1 : 1;
+    this.nextProbeAt = now + c.probeIntervalMs * scale;
+    if (this.dead.size > 0) this.pruneTombstones(now);
+    if (this.views.active.length < this.views.activeSize) this.fillActive(now);
+    if (this.viewChanged) {
+      // Neighbours use our neighbour list to find who can confirm a suspicion of us, and whom to
+      // tell when we die: keep it current (a one-way push-pull, at most once per probe interval).
+      this.viewChanged = false;
+      for (const p of this.views.active) this.sendPushPull(p, true);
+    }
+    const active = this.views.active;
+    if (active.length === 0) return;
+    const target = active[this.probeCursor % active.length];
+    this.probeCursor = (this.probeCursor + 1) % active.length;
+    // Each link is probed from one end: a neighbour that pinged us since our last turn has just
+    // shown that it is alive and that the link works both ways, so our turn passes. If it fails,
+    // its pings stop, and our next turn probes it.
+    if (target.probedUs) {
+      target.probedUs = false;
+      return;
+    }
+    if (!this.probeOf(target.id)) this.startProbe(now, target, true);
+  }
+
+  // ---- probing ----------------------------------------------------------------------------------
+
+  private startProbe(now: number, target: PeerEntry, regular: boolean): void {
+    const c = this.config;
+    const scale = c.lifeguard ? this.awareness.score + 1 : 1;
+    const probe: Probe = {
+      seq: ++this.seqCounter,
+      target: target.id,
+      address: target.address,
+      regular,
+      indirectAt: now + c.probeTimeoutMs * scale,
+      endAt: now + c.probeIntervalMs * scale,
+      indirectSent: false,
+      expectedNacks: 0,
+      nacks: 0,
+    };
+    this.probes.push(probe);
+    this.stats.probes++;
+    let updates = this.queue.take(c.maxPiggybackUpdates);
+    const s = this.suspicions.size > 0 ? this.suspicions.get(target.id) : undefined;
+    if (s && c.lifeguard) {
+      // Tell the suspect first: the probe itself carries the suspicion it can refute.
+      const u: Update = { kind: UpdateKind.Suspect, peer: target.id, incarnation: s.incarnation, from: this.id };
+      updates = [u, ...updates];
+    }
+    this.send(target.id, target.address, {
+      type: 'ping',
+      from: this.id,
+      fromAddress: this.address,
+      seq: probe.seq,
+      neighbor: target.view === 'active',
+      updates,
+    });
+  }
+
+  private sendIndirect(probe: Probe): void {
+    const relays = sample(
+      this.rng,
+      this.views.active.filter((p) => p.id !== probe.target && !this.suspicions.has(p.id)),
+      this.config.indirectChecks,
+    );
+    if (relays.length > 0) this.stats.indirectProbes++;
+    probe.expectedNacks = this.config.lifeguard ? relays.length : 0;
+    for (const h of relays) {
+      this.send(h.id, h.address, {
+        type: 'ping-req',
+        from: this.id,
+        fromAddress: this.address,
+        seq: probe.seq,
+        target: probe.target,
+        targetAddress: probe.address,
+        updates: NO_UPDATES,
+      });
+    }
+  }
+
+  private endProbe(probe: Probe): void {
+    const i = this.probes.indexOf(probe);
+    if (i >= 0) this.probes.splice(i, 1);
+  }
+
+  private probeOf(target: PeerId): Probe | undefined {
+    for (let i = 0; i < this.probes.length; i++) if (this.probes[i].target === target) return this.probes[i];
+    return undefined;
+  }
+
+  private probeBySeq(seq: number): Probe | undefined {
+    for (let i = 0; i < this.probes.length; i++) if (this.probes[i].seq === seq) return this.probes[i];
+    return undefined;
+  }
+
+  private probeFailed(now: number, probe: Probe): void {
+    this.stats.probeFailures++;
+    if (probe.regular && this.config.lifeguard)
+      this.awareness.apply(failedProbeDelta(probe.expectedNacks, probe.nacks));
+    const entry = this.views.get(probe.target);
+    if (!entry) return;
+    // The link is broken whatever the membership verdict: repair the overlay now, and let the
+    // suspicion decide about death. A live suspect keeps its place as a passive candidate.
+    if (entry.view === 'active') {
+      this.demote(entry);
+      this.fillActive(now);
+    }
+    const s = this.suspicions.get(entry.id);
+    if (s && s.incarnation >= entry.incarnation) this.confirmMine(now, s);
+    else this.startSuspicion(now, entry, entry.incarnation, this.id);
+  }
+
+  // ---- suspicion --------------------------------------------------------------------------------
+
+  private startSuspicion(now: number, entry: PeerEntry, incarnation: number, from: PeerId): void {
+    const c = this.config;
+    const others = entry.neighbors.filter((n) => n.id !== this.id && n.id !== from && n.id !== entry.id);
+    const s: Suspicion = {
+      peer: entry.id,
+      address: entry.address,
+      incarnation,
+      startedAt: now,
+      confirmers: new Set([from]),
+      wanted: Math.min(c.suspicionConfirmations, others.length),
+      neighbors: entry.neighbors,
+      deadline: 0,
+      mine: from === this.id,
+      nextTellAt: now + c.probeIntervalMs,
+    };
+    s.deadline =
+      now + (c.lifeguard ? suspicionTimeout(0, s.wanted, c.suspicionMinMs, c.suspicionMaxMs) : c.suspicionMinMs);
+    this.suspicions.set(entry.id, s);
+    entry.incarnation = Math.max(entry.incarnation, incarnation);
+    this.stats.suspicionsStarted++;
+    const u: Update = { kind: UpdateKind.Suspect, peer: entry.id, incarnation, from };
+    this.queue.enqueue(u);
+    this.event({ type: 'suspect', peer: entry.id, incarnation, from });
+    if (s.mine) this.tellAboutSuspicion(s, u);
+    else if (entry.view === 'active' && !this.probeOf(entry.id)) this.startProbe(now, entry, false);
+  }
+
+  /** This peer's own probe of an already-suspected peer failed too: an independent confirmation. */
+  private confirmMine(now: number, s: Suspicion): void {
+    if (s.mine) return;
+    s.mine = true;
+    s.nextTellAt = now + this.config.probeIntervalMs;
+    this.confirm(s, this.id);
+    const u: Update = { kind: UpdateKind.Suspect, peer: s.peer, incarnation: s.incarnation, from: this.id };
+    this.queue.enqueue(u);
+    this.tellAboutSuspicion(s, u);
+  }
+
+  /**
+   * Lifeguard: the suspect hears first, so it can refute at once. Its other neighbours hear too
+   * (in both modes): they probe it and, if they fail as well, confirm.
+   */
+  private tellAboutSuspicion(s: Suspicion, u: Update): void {
+    const updates = [u];
+    if (this.config.lifeguard) {
+      this.send(s.peer, s.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates });
+    }
+    for (const n of s.neighbors) {
+      if (n.id === this.id || n.id === s.peer) continue;
+      this.send(n.id, n.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates });
+    }
+  }
+
+  private confirm(s: Suspicion, from: PeerId): boolean {
+    if (s.confirmers.has(from)) return false;
+    s.confirmers.add(from);
+    const c = this.config;
+    if (c.lifeguard) {
+      s.deadline = s.startedAt + suspicionTimeout(s.confirmers.size - 1, s.wanted, c.suspicionMinMs, c.suspicionMaxMs);
+    }
+    return true;
+  }
+
+  private clearSuspicion(peer: PeerId, incarnation: number): void {
+    if (this.suspicions.delete(peer)) this.event({ type: 'alive', peer, incarnation });
+  }
+
+  private declareDead(now: number, s: Suspicion): void {
+    this.suspicions.delete(s.peer);
+    this.stats.deathsDeclared++;
+    const u: Update = { kind: UpdateKind.Dead, peer: s.peer, incarnation: s.incarnation, from: this.id };
+    this.forget(now, s.peer, s.incarnation);
+    this.queue.enqueue(u);
+    this.event({ type: 'dead', peer: s.peer, incarnation: s.incarnation, cause: 'timeout' });
+    // The suspect's neighbours need not wait for their own timers; and if it is alive after all,
+    // it hears it and refutes.
+    const updates = [u];
+    this.send(s.peer, s.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates });
+    for (const n of s.neighbors) {
+      if (n.id === this.id || n.id === s.peer) continue;
+      this.send(n.id, n.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates });
+    }
+  }
+
+  /** Removes a dead peer from the views and remembers it, so stale records do not revive it. */
+  private forget(now: number, peer: PeerId, incarnation: number, left = false): void {
+    const entry = this.views.get(peer);
+    const wasActive = entry?.view === 'active';
+    if (entry) this.views.remove(peer);
+    this.pending.delete(peer);
+    const probe = this.probeOf(peer);
+    if (probe) this.endProbe(probe);
+    if (this.config.deadPeerMemorySize > 0) {
+      this.dead.delete(peer);
+      this.dead.set(peer, {
+        incarnation,
+        seq: entry?.seq ?? 0,
+        until: now + this.config.deadPeerMemoryMs,
+        address: entry?.address ?? '',
+        left,
+      });
+      if (this.dead.size > this.config.deadPeerMemorySize) this.dead.delete(this.dead.keys().next().value as PeerId);
+    }
+    if (wasActive) {
+      this.viewChanged = true;
+      this.event({ type: 'neighbor-down', peer });
+      this.fillActive(now);
+    }
+  }
+
+  private pruneTombstones(now: number): void {
+    for (const [peer, t] of this.dead) {
+      if (t.until > now) break;
+      this.dead.delete(peer);
+    }
+  }
+
+  /** A suspicion or death of this peer reached it: outrank it with a higher incarnation. */
+  private refute(incarnation: number, tell: readonly NeighborRef[]): void {
+    if (incarnation >= this.inc) {
+      this.inc = incarnation + 1;
+      this.stats.refutations++;
+      if (this.config.lifeguard) this.awareness.apply(1);
+      this.event({ type: 'refuted', incarnation: this.inc });
+      const u: Update = { kind: UpdateKind.Alive, peer: this.id, incarnation: this.inc, from: this.id };
+      this.queue.enqueue(u);
+      if (this.config.lifeguard) {
+        for (const p of this.views.active) {
+          this.send(p.id, p.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates: [u] });
+        }
+      }
+    }
+    if (!this.config.lifeguard) return;
+    // Answer the accusers directly: they are the ones whose timers are running.
+    const u: Update = { kind: UpdateKind.Alive, peer: this.id, incarnation: this.inc, from: this.id };
+    for (const t of tell) {
+      if (t.id === this.id || t.address === '') continue;
+      this.send(t.id, t.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates: [u] });
+    }
+  }
+
+  // ---- updates ----------------------------------------------------------------------------------
+
+  private applyUpdates(now: number, updates: readonly Update[], sender: PeerId, senderAddress: string): void {
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i];
+      switch (u.kind) {
+        case UpdateKind.Alive:
+          this.onAlive(u);
+          break;
+        case UpdateKind.Suspect:
+          this.onSuspect(now, u, sender, senderAddress);
+          break;
+        case UpdateKind.Dead:
+          this.onDead(now, u, sender, senderAddress);
+          break;
+      }
+    }
+  }
+
+  private onAlive(u: Update): void {
+    if (u.peer === this.id) {
+      // Someone holds a newer incarnation of us than we do (from before a restart): outrank it.
+      if (u.incarnation > this.inc) this.refute(u.incarnation, []);
+      return;
+    }
+    // A suspect may have dropped out of the views while its suspicion runs: a refutation must
+    // still end the suspicion, or it turns into a death of a live peer.
+    const s = this.suspicions.size > 0 ? this.suspicions.get(u.peer) : undefined;
+    if (s && u.incarnation > s.incarnation) this.clearSuspicion(u.peer, u.incarnation);
+    const before = this.views.get(u.peer)?.seq;
+    if (u.record) this.intake(u.record);
+    const entry = this.views.get(u.peer);
+    if (!entry) {
+      const t = this.dead.get(u.peer);
+      if (t && u.incarnation > t.incarnation) this.dead.delete(u.peer);
+      return;
+    }
+    const newerRecord = before !== undefined && entry.seq > before;
+    if (u.incarnation > entry.incarnation) {
+      entry.incarnation = u.incarnation;
+    } else if (!newerRecord) {
+      return;
+    }
+    // Relay only what changed something here, or two peers would echo an update forever.
+    this.queue.enqueue(u);
+  }
+
+  private onSuspect(now: number, u: Update, sender: PeerId, senderAddress: string): void {
+    if (u.peer === this.id) {
+      const tell: NeighborRef[] = [{ id: sender, address: senderAddress }];
+      if (u.from !== sender) tell.push({ id: u.from, address: this.views.get(u.from)?.address ?? '' });
+      this.refute(u.incarnation, tell);
+      return;
+    }
+    const entry = this.views.get(u.peer);
+    if (!entry || u.incarnation < entry.incarnation) return;
+    const s = this.suspicions.get(u.peer);
+    if (s && s.incarnation === u.incarnation) {
+      if (this.confirm(s, u.from)) this.queue.enqueue(u);
+      return;
+    }
+    if (s && s.incarnation > u.incarnation) return;
+    if (s) this.suspicions.delete(u.peer);
+    this.startSuspicion(now, entry, u.incarnation, u.from);
+  }
+
+  private onDead(now: number, u: Update, sender: PeerId, senderAddress: string): void {
+    if (u.peer === this.id) {
+      if (u.from === this.id) return;
+      const tell: NeighborRef[] = [{ id: sender, address: senderAddress }];
+      this.refute(u.incarnation, tell);
+      return;
+    }
+    // A suspect may have dropped out of the views while its suspicion runs: it still counts.
+    const entry = this.views.get(u.peer);
+    const s = this.suspicions.get(u.peer);
+    if (!entry && !s) return;
+    if (u.incarnation < (entry ? entry.incarnation : (s as Suspicion).incarnation)) return;
+    this.suspicions.delete(u.peer);
+    this.forget(now, u.peer, u.incarnation, u.from === u.peer);
+    this.queue.enqueue(u);
+    this.event({
+      type: 'dead',
+      peer: u.peer,
+      incarnation: u.incarnation,
+      cause: u.from === u.peer ? 'left' : 'gossip',
+    });
+  }
+
+  // ---- records ----------------------------------------------------------------------------------
+
+  /**
+   * Every record that arrives goes through here. Bad signatures and older seqs are dropped and
+   * counted; a newer record of a known peer replaces the old one (and refutes a suspicion); an
+   * unknown peer gets an entry that is not yet in any view. Undefined: nothing to add.
+   */
+  private intake(blob: SignedRecordBlob, expectedPeer?: PeerId): PeerEntry | undefined {
+    const view = this.verify(blob);
+    if (!view) {
+      this.stats.recordsRejectedBadSignature++;
+      return undefined;
+    }
+    return this.intakeView(blob, view, expectedPeer);
+  }
+
+  private intakeView(blob: SignedRecordBlob, view: RecordView, expectedPeer?: PeerId): PeerEntry | undefined {
+    if (expectedPeer !== undefined && view.peerId !== expectedPeer) {
+      this.stats.recordsRejectedBadSignature++;
+      return undefined;
+    }
+    if (view.peerId === this.id) return undefined;
+    const existing = this.views.get(view.peerId);
+    if (existing) {
+      if (view.seq < existing.seq) {
+        this.stats.recordsRejectedStale++;
+        return existing;
+      }
+      if (view.seq > existing.seq) {
+        if (view.withdrawn || view.addresses.length === 0) {
+          this.withdraw(view.peerId, existing.incarnation);
+          return undefined;
+        }
+        existing.blob = blob;
+        existing.seq = view.seq;
+        this.views.readdress(existing, view.addresses[0]);
+        this.event({ type: 'record', peer: existing.id, seq: view.seq });
+        // A newer signed record is proof of life newer than any suspicion of the old one.
+        this.clearSuspicion(existing.id, existing.incarnation);
+      }
+      return existing;
+    }
+    if (view.withdrawn || view.addresses.length === 0) return undefined;
+    const t = this.dead.get(view.peerId);
+    if (t) {
+      // A record relayed by others must be newer than the dead one; a peer speaking for itself is
+      // alive whatever we remembered (a healed partition, a refuted false death).
+      if (view.seq <= t.seq && expectedPeer !== view.peerId) return undefined;
+      this.dead.delete(view.peerId);
+    }
+    return newEntry(view.peerId, blob, view.seq, view.addresses[0]);
+  }
+
+  private withdraw(peer: PeerId, incarnation: number): void {
+    this.suspicions.delete(peer);
+    const entry = this.views.get(peer);
+    const wasActive = entry?.view === 'active';
+    if (entry) this.views.remove(peer);
+    if (wasActive) this.event({ type: 'neighbor-down', peer });
+    this.event({ type: 'dead', peer, incarnation, cause: 'left' });
+  }
+
+  // ---- messages ---------------------------------------------------------------------------------
+
+  /** Handles one incoming message. */
+  handle(now: number, msg: Message): Effects {
+    if (!this.running) return this.flush();
+    switch (msg.type) {
+      case 'ping':
+        this.onPing(now, msg);
+        break;
+      case 'ack':
+        this.onAck(now, msg);
+        break;
+      case 'ping-req':
+        this.onPingReq(now, msg);
+        break;
+      case 'nack': {
+        const probe = this.probeBySeq(msg.seq);
+        if (probe) probe.nacks++;
+        break;
+      }
+      case 'gossip':
+        this.applyUpdates(now, msg.updates, msg.from, msg.fromAddress);
+        break;
+      case 'join':
+        this.onJoin(now, msg);
+        break;
+      case 'forward-join':
+        this.onForwardJoin(now, msg);
+        break;
+      case 'neighbor':
+        this.onNeighbor(now, msg);
+        break;
+      case 'neighbor-reply':
+        this.onNeighborReply(now, msg);
+        break;
+      case 'disconnect': {
+        const entry = this.views.get(msg.from);
+        if (entry?.view === 'active') {
+          this.demote(entry);
+          this.fillActive(now);
+        }
+        break;
+      }
+      case 'shuffle':
+        this.onShuffle(msg);
+        break;
+      case 'shuffle-reply':
+        this.integrate(msg.records, this.lastShuffle);
+        break;
+      case 'push-pull':
+        this.onPushPull(msg);
+        break;
+      case 'flood':
+        this.onFlood(msg);
+        break;
+      case 'introduce': {
+        const entry = this.intake(msg.record);
+        if (entry && !this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
+        break;
+      }
+    }
+    return this.flush();
+  }
+
+  private onPing(now: number, msg: Ping): void {
+    if (msg.updates.length > 0) this.applyUpdates(now, msg.updates, msg.from, msg.fromAddress);
+    let notNeighbor = false;
+    if (msg.neighbor) {
+      const entry = this.views.get(msg.from);
+      if (entry && entry.view === 'active') {
+        entry.probedUs = true;
+      } else if (entry && !this.views.activeFull && this.views.addActive(entry, this.rng)) {
+        // The pinger holds a link we do not: take it back if we can, or say so, so it repairs.
+        this.linkUp(entry);
+      } else {
+        notNeighbor = true;
+      }
+    }
+    this.send(msg.from, msg.fromAddress, {
+      type: 'ack',
+      from: this.id,
+      fromAddress: this.address,
+      seq: msg.seq,
+      incarnation: this.inc,
+      notNeighbor,
+      updates: this.queue.take(this.config.maxPiggybackUpdates),
+    });
+  }
+
+  private onAck(now: number, msg: Ack): void {
+    if (msg.updates.length > 0) this.applyUpdates(now, msg.updates, msg.from, msg.fromAddress);
+    const probe = this.probeBySeq(msg.seq);
+    if (probe) {
+      this.endProbe(probe);
+      if (probe.regular && this.config.lifeguard) this.awareness.apply(-1);
+      const entry = this.views.get(probe.target);
+      if (entry && msg.incarnation > entry.incarnation) entry.incarnation = msg.incarnation;
+      const s = this.suspicions.size > 0 ? this.suspicions.get(probe.target) : undefined;
+      if (s && msg.incarnation > s.incarnation) this.clearSuspicion(probe.target, msg.incarnation);
+    } else {
+      const relay = this.relays.find((r) => r.seq === msg.seq);
+      if (relay) {
+        this.relays.splice(this.relays.indexOf(relay), 1);
+        this.send(relay.origin, relay.originAddress, {
+          type: 'ack',
+          from: this.id,
+          fromAddress: this.address,
+          seq: relay.originSeq,
+          incarnation: msg.incarnation,
+          notNeighbor: false,
+          updates: NO_UPDATES,
+        });
+      }
+    }
+    if (msg.notNeighbor) {
+      const entry = this.views.get(msg.from);
+      if (entry?.view === 'active') {
+        this.demote(entry);
+        this.fillActive(now);
+      }
+    }
+  }
+
+  private onPingReq(now: number, msg: PingReq): void {
+    if (msg.updates.length > 0) this.applyUpdates(now, msg.updates, msg.from, msg.fromAddress);
+    const seq = ++this.seqCounter;
+    const timeout = this.config.probeTimeoutMs;
+    this.relays.push({
+      seq,
+      origin: msg.from,
+      originAddress: msg.fromAddress,
+      originSeq: msg.seq,
+      nackAt: now + timeout * NACK_AT_FRACTION,
+      expiresAt: now + timeout,
+      nackSent: false,
+    });
+    this.send(msg.target, msg.targetAddress, {
+      type: 'ping',
+      from: this.id,
+      fromAddress: this.address,
+      seq,
+      neighbor: false,
+      updates: this.queue.take(this.config.maxPiggybackUpdates),
+    });
+  }
+
+  // ---- HyParView ----------------------------------------------------------------------------------
+
+  private sendJoin(now: number): void {
+    const candidates = this.views.passive.filter((p) => !this.pending.has(p.id));
+    const contact = pick(this.rng, candidates);
+    if (!contact) return;
+    this.pending.set(contact.id, { deadline: now + this.config.neighborRequestTimeoutMs, kind: 'join' });
+    this.send(contact.id, contact.address, {
+      type: 'join',
+      from: this.id,
+      fromAddress: this.address,
+      record: this.blob,
+    });
+  }
+
+  private onJoin(now: number, msg: Join): void {
+    const entry = this.intake(msg.record, msg.from);
+    if (!entry) return;
+    if (!this.takeIntoActive(now, entry, true)) {
+      this.reply(entry, false);
+      return;
+    }
+    this.reply(entry, true);
+    this.linkUp(entry);
+    const c = this.config;
+    for (const p of this.views.active) {
+      if (p.id === entry.id) continue;
+      this.send(p.id, p.address, {
+        type: 'forward-join',
+        from: this.id,
+        fromAddress: this.address,
+        record: msg.record,
+        ttl: c.activeRandomWalkLengthHops,
+      });
+    }
+  }
+
+  private onForwardJoin(now: number, msg: ForwardJoin): void {
+    const entry = this.intake(msg.record);
+    if (!entry || entry.view === 'active') return;
+    const c = this.config;
+    if (msg.ttl <= 0 || this.views.active.length <= 1) {
+      this.acceptWalk(now, entry);
+      return;
+    }
+    if (msg.ttl === c.passiveRandomWalkLengthHops && !this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
+    const next = pick(
+      this.rng,
+      this.views.active.filter((p) => p.id !== msg.from && p.id !== entry.id),
+    );
+    if (!next) {
+      this.acceptWalk(now, entry);
+      return;
+    }
+    this.send(next.id, next.address, { ...msg, from: this.id, fromAddress: this.address, ttl: msg.ttl - 1 });
+  }
+
+  /** A join walk ends here: link with the newcomer, telling it with an unasked accepted reply. */
+  private acceptWalk(now: number, entry: PeerEntry): void {
+    if (this.takeIntoActive(now, entry)) {
+      this.reply(entry, true);
+      this.linkUp(entry);
+    } else if (!this.views.get(entry.id)) {
+      this.views.addPassive(entry, this.rng);
+    }
+  }
+
+  private onNeighbor(now: number, msg: Neighbor): void {
+    const entry = this.intake(msg.record, msg.from);
+    if (!entry) return;
+    if (entry.view === 'active' && this.views.get(entry.id) === entry) {
+      this.reply(entry, true);
+      return;
+    }
+    // Slots our own pending requests may fill are taken: accepting into them would make us drop
+    // a link as soon as our own requests are answered, and the links would flap.
+    const room = this.views.active.length + this.pending.size < this.views.activeSize || msg.highPriority;
+    if (room && this.takeIntoActive(now, entry, msg.highPriority)) {
+      this.reply(entry, true);
+      this.linkUp(entry);
+      return;
+    }
+    this.reply(entry, false);
+    if (!this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
+  }
+
+  private onNeighborReply(now: number, msg: NeighborReply): void {
+    const asked = this.pending.get(msg.from);
+    this.pending.delete(msg.from);
+    const entry = this.intake(msg.record, msg.from);
+    if (!entry) return;
+    if (!msg.accepted) {
+      // Try another candidate at the next probe tick, not at once: when every neighbour around is
+      // full, asking again immediately would spin.
+      if (!this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
+      return;
+    }
+    if (entry.view === 'active' && this.views.get(entry.id) === entry) return;
+    // We asked while there was room; if it filled up meanwhile, decline rather than evict.
+    const added = asked?.kind === 'neighbor' ? this.views.addActive(entry, this.rng) : this.takeIntoActive(now, entry);
+    if (added) {
+      this.linkUp(entry);
+    } else {
+      this.send(entry.id, entry.address, { type: 'disconnect', from: this.id, fromAddress: this.address });
+      if (!this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
+    }
+  }
+
+  private reply(entry: PeerEntry, accepted: boolean): void {
+    this.send(entry.id, entry.address, {
+      type: 'neighbor-reply',
+      from: this.id,
+      fromAddress: this.address,
+      record: this.blob,
+      accepted,
+    });
+  }
+
+  /**
+   * Adds to the active view, dropping a random active peer to make room. When the peer's address
+   * group is at its cap, `isolated` (the peer has no neighbour at all) makes room by dropping one
+   * of that group, so the cap holds and a lone peer still gets in; otherwise the answer is false.
+   */
+  private takeIntoActive(now: number, entry: PeerEntry, isolated = false): boolean {
+    if (entry.view === 'active' && this.views.get(entry.id) === entry) return true;
+    const groupFull = !this.views.groupHasRoom('active', entry.group);
+    if (groupFull && !isolated) return false;
+    if (groupFull || this.views.activeFull) {
+      const victims = this.views.active.filter((p) => p.id !== entry.id && (!groupFull || p.group === entry.group));
+      const victim = pick(this.rng, victims);
+      if (!victim) return false;
+      this.demote(victim);
+      this.send(victim.id, victim.address, { type: 'disconnect', from: this.id, fromAddress: this.address });
+    }
+    this.pending.delete(entry.id);
+    void now;
+    return this.views.addActive(entry, this.rng);
+  }
+
+  private demote(entry: PeerEntry): void {
+    this.viewChanged = true;
+    if (!this.views.addPassive(entry, this.rng)) this.views.remove(entry.id);
+    this.event({ type: 'neighbor-down', peer: entry.id });
+  }
+
+  private linkUp(entry: PeerEntry): void {
+    this.isolatedSaid = false;
+    this.viewChanged = true;
+    this.event({ type: 'neighbor-up', peer: entry.id });
+    // Swap records and neighbour lists at once, so suspicions of the new neighbour can be
+    // confirmed by its other neighbours from the start.
+    this.sendPushPull(entry, false);
+  }
+
+  /** Asks passive candidates to become neighbours until the active view would be full. */
+  private fillActive(now: number): void {
+    const v = this.views;
+    let wanted = v.activeSize - v.active.length - this.pending.size;
+    if (wanted <= 0) return;
+    const candidates = v.passive.filter(
+      (p) => !this.pending.has(p.id) && !this.suspicions.has(p.id) && v.groupHasRoom('active', p.group),
+    );
+    if (candidates.length === 0) {
+      if (v.active.length === 0 && this.pending.size === 0 && !this.isolatedSaid) {
+        this.isolatedSaid = true;
+        this.event({ type: 'isolated' });
+      }
+      return;
+    }
+    const highPriority = v.active.length === 0;
+    for (const p of sample(this.rng, candidates, wanted)) {
+      this.pending.set(p.id, { deadline: now + this.config.neighborRequestTimeoutMs, kind: 'neighbor' });
+      this.stats.neighborRequests++;
+      this.send(p.id, p.address, {
+        type: 'neighbor',
+        from: this.id,
+        fromAddress: this.address,
+        record: this.blob,
+        highPriority,
+      });
+      wanted--;
+    }
+  }
+
+  /**
+   * Retries one remembered dead peer (Serf's reconnect). If it is alive, a partition has healed:
+   * it hears it was declared dead (and refutes), and a high-priority link joins the two sides.
+   */
+  private reconnect(now: number): void {
+    const candidates: PeerId[] = [];
+    for (const [peer, t] of this.dead)
+      if (!t.left && t.address !== '' && !this.pending.has(peer)) candidates.push(peer);
+    const peer = pick(this.rng, candidates);
+    if (peer === undefined) return;
+    const t = this.dead.get(peer) as Tombstone;
+    this.pending.set(peer, { deadline: now + this.config.neighborRequestTimeoutMs, kind: 'reconnect' });
+    const u: Update = { kind: UpdateKind.Dead, peer, incarnation: t.incarnation, from: this.id };
+    this.send(peer, t.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates: [u] });
+    this.send(peer, t.address, {
+      type: 'neighbor',
+      from: this.id,
+      fromAddress: this.address,
+      record: this.blob,
+      highPriority: true,
+    });
+  }
+
+  private shuffle(): void {
+    const c = this.config;
+    const target = pick(this.rng, this.views.active);
+    if (!target) return;
+    const active = sample(
+      this.rng,
+      this.views.active.filter((p) => p !== target),
+      c.shuffleActiveCount,
+    );
+    const passive = sample(this.rng, this.views.passive, c.shufflePassiveCount);
+    const sent = [...active, ...passive];
+    this.lastShuffle = new Set(sent.map((p) => p.id));
+    this.send(target.id, target.address, {
+      type: 'shuffle',
+      from: this.id,
+      fromAddress: this.address,
+      origin: this.id,
+      originAddress: this.address,
+      records: [this.blob, ...sent.map((p) => p.blob)],
+      ttl: c.shuffleWalkLengthHops,
+    });
+  }
+
+  private onShuffle(msg: Shuffle): void {
+    if (msg.origin === this.id) return;
+    if (msg.ttl > 0 && this.views.active.length > 1) {
+      const next = pick(
+        this.rng,
+        this.views.active.filter((p) => p.id !== msg.from && p.id !== msg.origin),
+      );
+      if (next) {
+        this.send(next.id, next.address, { ...msg, from: this.id, fromAddress: this.address, ttl: msg.ttl - 1 });
+        return;
+      }
+    }
+    const answer = sample(
+      this.rng,
+      this.views.passive.filter((p) => p.id !== msg.origin),
+      msg.records.length,
+    );
+    this.send(msg.origin, msg.originAddress, {
+      type: 'shuffle-reply',
+      from: this.id,
+      fromAddress: this.address,
+      records: answer.map((p) => p.blob),
+    });
+    this.integrate(msg.records, new Set(answer.map((p) => p.id)));
+  }
+
+  /** Shuffled records join the passive view, evicting what we sent away first. */
+  private integrate(records: readonly SignedRecordBlob[], evictFirst: ReadonlySet<PeerId>): void {
+    for (const blob of records) {
+      const entry = this.intake(blob);
+      if (!entry || this.views.get(entry.id)) continue;
+      this.views.addPassive(entry, this.rng, evictFirst);
+    }
+  }
+
+  private sendPushPull(target: PeerEntry, reply: boolean): void {
+    const records = [this.blob];
+    for (const p of this.views.active) if (p !== target) records.push(p.blob);
+    this.send(target.id, target.address, {
+      type: 'push-pull',
+      from: this.id,
+      fromAddress: this.address,
+      records,
+      reply,
+    });
+  }
+
+  private onPushPull(msg: PushPull): void {
+    const neighbors: NeighborRef[] = [];
+    let sender: PeerEntry | undefined;
+    for (let i = 0; i < msg.records.length; i++) {
+      const blob = msg.records[i];
+      const view = this.verify(blob);
+      if (!view) {
+        this.stats.recordsRejectedBadSignature++;
+        continue;
+      }
+      if (i === 0) {
+        sender = this.intakeView(blob, view, msg.from);
+        continue;
+      }
+      if (view.addresses.length > 0) neighbors.push({ id: view.peerId, address: view.addresses[0] });
+      const entry = this.intakeView(blob, view);
+      if (entry && !this.views.get(entry.id) && this.views.passive.length < this.views.passiveSize) {
+        this.views.addPassive(entry, this.rng);
+      }
+    }
+    if (!sender) return;
+    // The sender's other neighbours: who can confirm a suspicion of it.
+    if (this.views.get(sender.id) === sender) sender.neighbors = neighbors;
+    if (!msg.reply) {
+      const records = [this.blob];
+      for (const p of this.views.active) if (p.id !== msg.from) records.push(p.blob);
+      this.send(msg.from, msg.fromAddress, {
+        type: 'push-pull',
+        from: this.id,
+        fromAddress: this.address,
+        records,
+        reply: true,
+      });
+    }
+  }
+
+  private onFlood(msg: Flood): void {
+    if (!this.floods.add(msg.id)) {
+      this.stats.floodDuplicates++;
+      return;
+    }
+    this.stats.floodsDelivered++;
+    this.event({ type: 'flood', id: msg.id, hops: msg.hops, from: msg.from, payload: msg.payload });
+    if (msg.hops >= msg.ttl) return;
+    for (const p of this.views.active) {
+      if (p.id === msg.from) continue;
+      this.send(p.id, p.address, { ...msg, from: this.id, fromAddress: this.address, hops: msg.hops + 1 });
+    }
+  }
+
+  // ---- output -----------------------------------------------------------------------------------
+
+  private send(to: PeerId, address: string, message: Message): void {
+    (this.outMessages ??= []).push({ to, address, message });
+  }
+
+  private event(e: MembershipEvent): void {
+    (this.outEvents ??= []).push(e);
+  }
+
+  private flush(): Effects {
+    const effects: Effects = { messages: this.outMessages ?? NO_MESSAGES, events: this.outEvents ?? NO_EVENTS };
+    this.outMessages = null;
+    this.outEvents = null;
+    return effects;
+  }
+}
+
+/** The factory: dependencies and options as separate arguments. */
+export function createMembershipNode(components: MembershipComponents, init: MembershipInit): MembershipNode {
+  return new MembershipNode(components, init);
+}
