@@ -138,7 +138,9 @@ describe.each<[StoreKind]>([['memory'], ['redis']])('Directory API over the %s s
     expect((await t.client.resolve('default', { name: 'web' })).record.peerId).toBe(b.peerId);
     expect((await t.client.resolve('default', { name: 'web-old' })).record.peerId).toBe(a.peerId);
 
-    const watch = collect(t);
+    // Watch from a revision read before the leases end, so the deletes cannot slip in before it.
+    const { revision } = await t.client.listAll('default');
+    const watch = collect(t, { fromRevision: revision });
     clockOffsetMs = 6_000; // both leases are now past their deadline
     const deletes = await watch.until(2);
     await watch.stop();
