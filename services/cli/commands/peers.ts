@@ -1,4 +1,5 @@
 /** `grapevine peers list|resolve|watch|announce`: the directory from a terminal. */
+import { status } from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isPeerId, identityFromPem } from '../../common/identity';
@@ -167,7 +168,7 @@ export function peersCommand(): Command {
             try {
               await client.renew(lease.leaseId);
             } catch (error) {
-              if ((error as { code?: number }).code === 5 /* NOT_FOUND */) {
+              if ((error as { code?: number }).code === status.NOT_FOUND) {
                 lease = await client.register(record(false), Number(options.ttl));
                 process.stdout.write('lease was lost; registered again\n');
               } else {
