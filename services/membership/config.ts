@@ -30,6 +30,8 @@ export const DEFAULT_SHUFFLE_WALK_LENGTH_HOPS = 3;
 export const DEFAULT_MAX_PEERS_PER_ADDRESS_GROUP = 2;
 /** → neighborRequestTimeoutMs. */
 export const DEFAULT_NEIGHBOR_REQUEST_TIMEOUT_MS = 1_000;
+/** → refusalsBeforeUrgentNeighbor. */
+export const DEFAULT_REFUSALS_BEFORE_URGENT_NEIGHBOR = 5;
 /** → probeIntervalMs. */
 export const DEFAULT_PROBE_INTERVAL_MS = 1_000;
 /** → probeTimeoutMs. */
@@ -142,6 +144,14 @@ const schema = z
      * repairs stall on dead candidates.
      */
     neighborRequestTimeoutMs: ms(10, 600_000),
+    /**
+     * Requests, default 5. A peer whose active view is short and whose neighbour requests were
+     * refused this many times in a row (every candidate is full) asks the next one urgently, which
+     * makes that candidate drop a neighbour for it: the hole moves on until it meets another and
+     * both close. Without it two short neighbours of each other stay short for good. Too low:
+     * links churn; too high: views stay short longer.
+     */
+    refusalsBeforeUrgentNeighbor: count(1, 1_000),
     /**
      * Milliseconds, default 1,000. One active peer is probed per interval, round robin, so each
      * is probed every activeViewSize · probeIntervalMs · (awareness + 1). Too high: slow
@@ -298,6 +308,7 @@ function defaults(expectedPeers: number): z.infer<typeof schema> {
     shuffleWalkLengthHops: DEFAULT_SHUFFLE_WALK_LENGTH_HOPS,
     maxPeersPerAddressGroup: DEFAULT_MAX_PEERS_PER_ADDRESS_GROUP,
     neighborRequestTimeoutMs: DEFAULT_NEIGHBOR_REQUEST_TIMEOUT_MS,
+    refusalsBeforeUrgentNeighbor: DEFAULT_REFUSALS_BEFORE_URGENT_NEIGHBOR,
     probeIntervalMs: DEFAULT_PROBE_INTERVAL_MS,
     probeTimeoutMs: DEFAULT_PROBE_TIMEOUT_MS,
     indirectChecks: DEFAULT_INDIRECT_CHECKS,

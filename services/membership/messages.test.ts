@@ -31,6 +31,7 @@ describe('messageBytes (the simulator size model)', () => {
       type: 'flood',
       ...header,
       id: 'f',
+      origin: 'a',
       ttl: 16,
       hops: 1,
       payload: new Uint8Array(n),

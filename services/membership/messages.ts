@@ -152,6 +152,8 @@ export interface PushPull extends Header {
 export interface Flood extends Header {
   readonly type: 'flood';
   readonly id: string;
+  /** The peer that started the flood (relays keep it; `from` is the last hop). */
+  readonly origin: PeerId;
   readonly ttl: number;
   readonly hops: number;
   readonly payload: Uint8Array;
@@ -270,7 +272,7 @@ export function messageBytes(message: Message): number {
     case 'push-pull':
       return base + 2 + message.records.length * RECORD_BYTES;
     case 'flood':
-      // id (16 bytes + tag), ttl, hops, payload with its tag and length.
-      return base + 18 + 2 * VARINT_BYTES + message.payload.length + 3;
+      // id (16 bytes + tag), origin, ttl, hops, payload with its tag and length.
+      return base + 18 + PEER_ID_BYTES + 2 * VARINT_BYTES + message.payload.length + 3;
   }
 }

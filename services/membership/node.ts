@@ -49,6 +49,7 @@ export type MembershipEvent =
       readonly id: string;
       readonly hops: number;
       readonly from: PeerId;
+      readonly origin: PeerId;
       readonly payload: Uint8Array;
     }
   | { readonly type: 'isolated' };
@@ -188,12 +189,16 @@ export class MembershipNode {
   private nextShuffleAt = Infinity;
   private nextPushPullAt = Infinity;
   private nextReconnectAt = Infinity;
+  /** A refused neighbour request is followed by another soon, not only at the next probe tick. */
+  private nextFillAt = Infinity;
   private probeCursor = 0;
   private seqCounter = 0;
   private running = false;
   /** The active view changed since the neighbours last heard it. */
   private viewChanged = false;
   private isolatedSaid = false;
+  /** Neighbour requests refused in a row while the active view is short. */
+  private refusals = 0;
 
   private outMessages: Outgoing[] | null = null;
   private outEvents: MembershipEvent[] | null = null;
@@ -275,7 +280,7 @@ export class MembershipNode {
   /** When the driver must call `tick` next (Infinity when nothing is scheduled). */
   nextWakeAt(): number {
     if (!this.running) return Infinity;
-    let t = Math.min(this.nextProbeAt, this.nextShuffleAt, this.nextPushPullAt, this.nextReconnectAt);
+    let t = Math.min(this.nextProbeAt, this.nextShuffleAt, this.nextPushPullAt, this.nextReconnectAt, this.nextFillAt);
     // Called after every message: skip the (usually empty) tables without iterating them.
     for (let i = 0; i < this.probes.length; i++) {
       const p = this.probes[i];
@@ -393,6 +398,7 @@ export class MembershipNode {
         from: this.id,
         fromAddress: this.address,
         id,
+        origin: this.id,
         ttl: ttlHops,
         hops: 1,
         payload,
@@ -424,6 +430,10 @@ export class MembershipNode {
     if (now >= this.nextReconnectAt) {
       this.nextReconnectAt = now + this.config.reconnectIntervalMs;
       this.reconnect(now);
+    }
+    if (now >= this.nextFillAt) {
+      this.nextFillAt = Infinity;
+      if (this.views.active.length < this.views.activeSize) this.fillActive(now);
     }
     return this.flush();
   }
@@ -1139,8 +1149,12 @@ export class MembershipNode {
     const entry = this.intake(msg.record, msg.from);
     if (!entry) return;
     if (!msg.accepted) {
-      // Try another candidate at the next probe tick, not at once: when every neighbour around is
-      // full, asking again immediately would spin.
+      if (asked) {
+        this.refusals++;
+        // Try another candidate after a short pause, not at once: when every neighbour around is
+        // full, asking again immediately would spin.
+        this.nextFillAt = Math.min(this.nextFillAt, now + this.config.neighborRequestTimeoutMs / 4);
+      }
       if (!this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
       return;
     }
@@ -1194,6 +1208,7 @@ export class MembershipNode {
 
   private linkUp(entry: PeerEntry): void {
     this.isolatedSaid = false;
+    this.refusals = 0;
     this.viewChanged = true;
     this.event({ type: 'neighbor-up', peer: entry.id });
     // Swap records and neighbour lists at once, so suspicions of the new neighbour can be
@@ -1216,7 +1231,9 @@ export class MembershipNode {
       }
       return;
     }
-    const highPriority = v.active.length === 0;
+    // Urgent when alone, or when full candidates keep refusing: the receiver then makes room.
+    const highPriority = v.active.length === 0 || this.refusals >= this.config.refusalsBeforeUrgentNeighbor;
+    if (highPriority) this.refusals = 0;
     for (const p of sample(this.rng, candidates, wanted)) {
       this.pending.set(p.id, { deadline: now + this.config.neighborRequestTimeoutMs, kind: 'neighbor' });
       this.stats.neighborRequests++;
@@ -1366,7 +1383,7 @@ export class MembershipNode {
       return;
     }
     this.stats.floodsDelivered++;
-    this.event({ type: 'flood', id: msg.id, hops: msg.hops, from: msg.from, payload: msg.payload });
+    this.event({ type: 'flood', id: msg.id, hops: msg.hops, from: msg.from, origin: msg.origin, payload: msg.payload });
     if (msg.hops >= msg.ttl) return;
     for (const p of this.views.active) {
       if (p.id === msg.from) continue;

@@ -39,16 +39,14 @@ const fault = fc.oneof(
       untilS: fc.integer({ min: atS + 1, max: FAULTS_END_S }),
     }),
   ),
-  fc
-    .integer({ min: 30, max: FAULTS_END_S - 20 })
-    .chain((atS) =>
-      fc.record({
-        kind: fc.constant('loss' as const),
-        atS: fc.constant(atS),
-        rate: fc.double({ min: 0, max: 0.3, noNaN: true }),
-        untilS: fc.integer({ min: atS + 1, max: FAULTS_END_S }),
-      }),
-    ),
+  fc.integer({ min: 30, max: FAULTS_END_S - 20 }).chain((atS) =>
+    fc.record({
+      kind: fc.constant('loss' as const),
+      atS: fc.constant(atS),
+      rate: fc.double({ min: 0, max: 0.3, noNaN: true }),
+      untilS: fc.integer({ min: atS + 1, max: FAULTS_END_S }),
+    }),
+  ),
   fc.integer({ min: 30, max: FAULTS_END_S - 20 }).chain((atS) =>
     fc.record({
       kind: fc.constant('slow' as const),

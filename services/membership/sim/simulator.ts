@@ -668,6 +668,12 @@ export class Simulation {
   startFlood(payloadBytes = 256): string | undefined {
     const origin = this.randomLive();
     if (!origin || !origin.node) return undefined;
+    return this.floodFrom(origin, new Uint8Array(payloadBytes));
+  }
+
+  /** Starts a flood of `payload` from `origin`; returns its id. */
+  floodFrom(origin: SimNode, payload: Uint8Array): string | undefined {
+    if (!origin.node) return undefined;
     const id = `f${++this.floodCounter}`;
     this.floods.set(id, {
       atMs: this.now,
@@ -677,7 +683,7 @@ export class Simulation {
       maxHops: 0,
       lastMs: this.now,
     });
-    this.apply(origin, origin.node.flood(this.now, id, new Uint8Array(payloadBytes)));
+    this.apply(origin, origin.node.flood(this.now, id, payload));
     this.reschedule(origin);
     return id;
   }
