@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_BIN := node_modules/.bin
 
-.PHONY: install run build proto proto-check lint test bench bench-directory bench-sim clean
+.PHONY: install run build proto proto-check lint test bench bench-directory bench-sim bench-host clean
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -34,13 +34,16 @@ test: node_modules
 	$(NPM_BIN)/tsc --noEmit -p tsconfig.json
 	$(NPM_BIN)/jest $(if $(JEST_JSON),--json --outputFile=$(JEST_JSON),)
 
-bench: bench-directory bench-sim
+bench: bench-directory bench-sim bench-host
 
 bench-directory: node_modules
 	npm run bench:directory
 
 bench-sim: node_modules
 	npm run bench:sim
+
+bench-host: node_modules
+	npm run bench:host
 
 clean:
 	rm -rf dist coverage

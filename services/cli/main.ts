@@ -5,17 +5,22 @@ import packageJson from '../../package.json';
 import { ConfigError } from '../common/config';
 import { devCommand } from './commands/dev';
 import { directoryCommand } from './commands/directory';
+import { hostCommand } from './commands/host';
 import { keygenCommand } from './commands/keygen';
 import { peersCommand } from './commands/peers';
 import { simCommand } from './commands/sim';
 
 export function buildProgram(): Command {
+  // `host` takes its role's flags before its subcommands only; that needs positional options from
+  // the root down, or the root hands `host peers --grpc-port 1` to the role as a flag.
   return new Command('grapevine')
     .description('peer-to-peer discovery: a directory, hosts and introducers over gRPC')
     .version(packageJson.version)
     .showHelpAfterError()
+    .enablePositionalOptions()
     .addCommand(devCommand())
     .addCommand(directoryCommand())
+    .addCommand(hostCommand())
     .addCommand(keygenCommand())
     .addCommand(peersCommand())
     .addCommand(simCommand());

@@ -124,6 +124,29 @@ export const fields = {
     z
       .union([z.boolean(), z.enum(['true', 'false', '1', '0'], 'must be true or false')])
       .transform((value) => value === true || value === 'true' || value === '1'),
+  /** A list: an array in a file, or comma-separated text from the environment and flags. */
+  list: () =>
+    z
+      .union([z.array(z.string()), z.string()])
+      .transform((value) =>
+        (Array.isArray(value) ? value : value.split(',')).map((item) => item.trim()).filter((item) => item !== ''),
+      ),
+  /** Key/value labels: a map in a file, or "k=v,k=v" from the environment and flags. */
+  labels: () =>
+    z.union([z.record(z.string(), z.string()), z.string()]).transform((value, context) => {
+      if (typeof value !== 'string') return value;
+      const labels: Record<string, string> = {};
+      for (const pair of value.split(',').map((item) => item.trim())) {
+        if (pair === '') continue;
+        const eq = pair.indexOf('=');
+        if (eq <= 0) {
+          context.addIssue({ code: 'custom', message: `label "${pair}" must be key=value` });
+          return z.NEVER;
+        }
+        labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      return labels;
+    }),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   redisUrl: () =>
     z

@@ -36,7 +36,17 @@ const LATENCY_BUCKETS_S = [
 
 const BASE_LABELS = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
 
-function counters(registry: Registry, side: 'server' | 'client') {
+type Counters = ReturnType<typeof makeCounters>;
+const made = new WeakMap<Registry, Partial<Record<'server' | 'client', Counters>>>();
+
+/** One set per registry and side: a process may make many clients (and servers) on one registry. */
+function counters(registry: Registry, side: 'server' | 'client'): Counters {
+  let sides = made.get(registry);
+  if (!sides) made.set(registry, (sides = {}));
+  return (sides[side] ??= makeCounters(registry, side));
+}
+
+function makeCounters(registry: Registry, side: 'server' | 'client') {
   return {
     started: new Counter({
       name: `grpc_${side}_started_total`,

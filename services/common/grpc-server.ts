@@ -42,6 +42,8 @@ export interface RunningGrpcServer {
   readonly port: number;
   /** Sets the status of every service and of the server as a whole (service ""). */
   setServing(serving: boolean): void;
+  /** Sets one service's status alone (a host that knows no peer is up but not serving its role). */
+  setServiceServing(name: string, serving: boolean): void;
   /** Stops taking calls, waits up to graceMs for calls in flight, then cancels the rest. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -82,6 +84,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   return {
     port,
     setServing,
+    setServiceServing: (name, next) => health.setStatus(name, next ? 'SERVING' : 'NOT_SERVING'),
     shutdown: async (graceMs) => {
       setServing(false);
       await new Promise<void>((resolve) => {

@@ -1,10 +1,15 @@
-/** Runs the real `grapevine` binary (from source through tsx) as a child process. */
+/**
+ * Runs the real `grapevine` binary (from source through tsx) as a child process. Node loads tsx
+ * itself (`--import tsx`) rather than through the tsx launcher, so the child is the grapevine
+ * process: a SIGKILL kills the role, not a wrapper that would leave it running.
+ */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 const root = join(__dirname, '..', '..');
-const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const main = join(root, 'services', 'cli', 'main.ts');
+/** The command line that runs `grapevine` from source, for spawning it elsewhere (a namespace). */
+export const GRAPEVINE_COMMAND: readonly string[] = [process.execPath, '--import', 'tsx', main];
 
 export interface GrapevineProcess {
   readonly child: ChildProcess;
@@ -20,7 +25,7 @@ const children = new Set<ChildProcess>();
 process.once('exit', () => children.forEach((child) => child.kill('SIGKILL')));
 
 export function runGrapevine(args: string[], env: NodeJS.ProcessEnv = {}): GrapevineProcess {
-  const child = spawn(tsx, [main, ...args], {
+  const child = spawn(GRAPEVINE_COMMAND[0], [...GRAPEVINE_COMMAND.slice(1), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -73,7 +78,7 @@ export function runGrapevine(args: string[], env: NodeJS.ProcessEnv = {}): Grape
 
 /** Runs a short command to completion. */
 export function runGrapevineSync(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(tsx, [main, ...args], {
+  const result = spawnSync(GRAPEVINE_COMMAND[0], [...GRAPEVINE_COMMAND.slice(1), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     encoding: 'utf8',

@@ -1,12 +1,35 @@
 /**
  * `grapevine dev`: the whole system in one process for a first look, the way `consul agent -dev`
- * works. The in-process store unless --redis or REDIS_URL names a Redis.
+ * works: a Directory (the in-process store unless --redis or REDIS_URL names a Redis) and a few
+ * hosts that find each other through the first one and register with the directory.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { generateIdentity } from '../../common/identity';
 import { createLogger, LogLevel } from '../../common/logging';
 import { directoryConfigSchema } from '../../directory/config';
 import { startDirectory } from '../../directory/server';
+import { hostConfig } from '../../host/config';
+import { RunningHost, startHost } from '../../host/server';
 import { stopOnSignals } from '../signals';
+
+/** gRPC ports of the dev hosts; 7600 is left for a `grapevine host` of one's own. */
+const DEFAULT_HOST_PORTS = '7601,7602,7603';
+
+/** "7601,7602,7603" as ports; 0 picks a free one, an empty list starts no host. */
+function parsePorts(text: string): number[] {
+  if (text.trim() === '') return [];
+  return text.split(',').map((part) => {
+    const port = Number(part.trim());
+    if (!/^\d+$/.test(part.trim()) || port > 65_535) {
+      throw new InvalidArgumentError('must be comma-separated ports from 0 (any free port) to 65535');
+    }
+    return port;
+  });
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
 
 export function devCommand(): Command {
   return new Command('dev')
@@ -15,6 +38,11 @@ export function devCommand(): Command {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--directory-port <port>', 'Directory gRPC port', '7400')
     .option('--metrics-port <port>', 'Directory /metrics port', '9400')
+    .addOption(
+      new Option('--host-ports <ports>', 'gRPC ports of the hosts, one host each (0: any free port; "" for no hosts)')
+        .argParser(parsePorts)
+        .default(parsePorts(DEFAULT_HOST_PORTS), DEFAULT_HOST_PORTS),
+    )
     .option('--log-level <level>', 'log level', 'warn')
     .action(
       async (options: {
@@ -22,6 +50,7 @@ export function devCommand(): Command {
         host: string;
         directoryPort: string;
         metricsPort: string;
+        hostPorts: number[];
         logLevel: LogLevel;
       }) => {
         const log = createLogger({ level: options.logLevel, role: 'dev' });
@@ -38,12 +67,63 @@ export function devCommand(): Command {
         );
         const directory = await startDirectory(config, { log });
         const address = `${options.host}:${directory.grpcPort}`;
+
+        const hosts: RunningHost[] = [];
+        const stopHosts = () => Promise.all(hosts.map((host) => host.stop()));
+        const startDevHost = async (port: number, seeds: string[]) => {
+          const host = await startHost(
+            hostConfig({
+              host: options.host,
+              grpcPort: port,
+              // Peers cannot dial a wildcard: advertise loopback (a free port is only known later).
+              advertiseAddress: isWildcard(options.host) && port !== 0 ? `127.0.0.1:${port}` : '',
+              metricsHost: options.host,
+              metricsPort: 0,
+              profile: 'local',
+              directory: address,
+              seeds,
+              logLevel: options.logLevel,
+              shutdownGraceMs: config.shutdownGraceMs,
+            }),
+            // A fresh identity each run, given here so no host warns that it has no key file.
+            { log, identity: generateIdentity() },
+          );
+          hosts.push(host);
+          return host;
+        };
+        try {
+          const [firstPort, ...otherPorts] = options.hostPorts;
+          if (firstPort !== undefined) {
+            const first = await startDevHost(firstPort, []);
+            await Promise.all(otherPorts.map((port) => startDevHost(port, [first.address])));
+          }
+        } catch (error) {
+          await stopHosts();
+          await directory.stop();
+          throw error;
+        }
+
+        const hostLines = hosts.map(
+          (host, i) =>
+            `  host ${i + 1}     grpc ${host.address}   peer ${host.peerId}   metrics http://${options.host}:${host.metricsPort}/metrics`,
+        );
+        const [first, second] = [hosts[0], hosts[1] ?? hosts[0]];
+        const hostTries = first
+          ? [
+              `  npx grapevine host peers --host-address ${first.address}`,
+              `  npx grapevine host receive --host-address ${second.address}`,
+              `  npx grapevine host flood hello --host-address ${first.address}`,
+              `  npx grapevine host send ${second.peerId} hi --host-address ${first.address}`,
+            ]
+          : [];
         process.stdout.write(
           [
             'Grapevine dev is running (plaintext gRPC: for development only).',
             '',
             `  directory  grpc ${address}   store: ${directory.storeKind === 'redis' ? 'redis' : 'in-process memory (lost on exit; --redis URL to keep it)'}`,
             `  metrics    http://${options.host}:${directory.metricsPort}/metrics`,
+            ...hostLines,
+            ...(hosts.length > 0 ? ['  (hosts: local profile, a new identity each run, metrics on free ports)'] : []),
             '',
             'Try, in another terminal:',
             '  npx grapevine keygen --out /tmp/web.key',
@@ -51,12 +131,21 @@ export function devCommand(): Command {
             `  npx grapevine peers list --directory ${address}`,
             `  npx grapevine peers resolve web --directory ${address}`,
             `  npx grapevine peers watch --directory ${address}`,
+            ...hostTries,
             '',
             'Ctrl-C stops everything.',
             '',
           ].join('\n'),
         );
-        stopOnSignals(() => directory.stop(), log, config.shutdownGraceMs);
+        // Hosts first: they deregister from the directory on the way out.
+        stopOnSignals(
+          async () => {
+            await stopHosts();
+            await directory.stop();
+          },
+          log,
+          2 * config.shutdownGraceMs,
+        );
       },
     );
 }

@@ -1,0 +1,347 @@
+/**
+ * `grapevine host`: the port-listening peer. It wires the membership core to gRPC (driver, peer
+ * transport, Host service), bootstraps through its sources, keeps its peer cache and its
+ * directory lease, serves health and /metrics, and leaves gracefully on stop.
+ */
+import { performance } from 'node:perf_hooks';
+import { join } from 'node:path';
+import { ChannelCredentials, ServerCredentials } from '@grpc/grpc-js';
+import { DirectoryClient } from '../client/directory-client';
+import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
+import { startGrpcServer } from '../common/grpc-server';
+import type { Identity } from '../common/identity';
+import type { Logger } from '../common/logging';
+import { createRegistry, MetricsServer, Registry, serveMetrics } from '../common/metrics';
+import { UnavailableError } from '../common/errors';
+import { signRecord } from '../common/records';
+import { HandshakeIntent, type HandshakeResponse } from '../gen/grapevine/v1/host';
+import type { SignedRecord } from '../gen/grapevine/v1/record';
+import {
+  createMembershipNode,
+  createRng,
+  PROFILES,
+  type MembershipConfig,
+  type MembershipEvent,
+  type MembershipNode,
+} from '../membership';
+import { loadPeerCache, PeerCacheWriter, type CachedPeer } from './bootstrap/peer-cache';
+import { parseSeeds } from './bootstrap/static-seeds';
+import { Bootstrapper } from './bootstrapper';
+import type { HostConfig } from './config';
+import { DirectoryLease } from './directory-lease';
+import { MembershipDriver } from './driver';
+import { loadOrCreateIdentity } from './identity-file';
+import { Inbox } from './inbox';
+import { createHostMetrics, type HostMetrics } from './metrics';
+import { PeerTransport } from './peer-transport';
+import { RateLimiter } from './rate-limiter';
+import { RecordChecker } from './record-checks';
+import { floodMessage, HOST_SERVICE_NAME, hostService, type HostContext } from './service';
+
+export const PEER_CACHE_FILE = 'peers.json';
+/** Time a graceful leave's disconnects get to go out before the connections close. */
+const LEAVE_FLUSH_MS = 200;
+/** Connections a host keeps to peers: its views, with room for the peers that call it. */
+const MAX_PEER_CONNECTIONS = 128;
+
+export interface HostComponents {
+  readonly log: Logger;
+  /** Defaults to a fresh registry with the default Node metrics. */
+  readonly registry?: Registry;
+  /** Defaults to the key file's identity (or a new one). */
+  readonly identity?: Identity;
+  /** The membership settings; defaults to the config's profile. */
+  readonly membership?: MembershipConfig;
+  /** Seeds the core's randomness (simulations and benchmarks repeat runs with it). */
+  readonly seed?: number;
+}
+
+export interface RunningHost {
+  readonly peerId: string;
+  /** host:port peers dial. */
+  readonly address: string;
+  readonly grpcPort: number;
+  readonly metricsPort?: number;
+  /** The membership core, for tests and benchmarks that look at views. */
+  readonly node: MembershipNode;
+  readonly metrics: HostMetrics;
+  stop(): Promise<void>;
+}
+
+export async function startHost(config: HostConfig, components: HostComponents): Promise<RunningHost> {
+  const log = components.log.child({ component: 'host' });
+  const registry = components.registry ?? createRegistry();
+  const identity = components.identity ?? (await keyFileIdentity(config, log));
+  const membership =
+    components.membership ??
+    PROFILES[config.profile](config.expectedPeers ? { expectedPeers: config.expectedPeers } : {});
+  const clock = () => performance.now();
+
+  let context: HostContext | undefined;
+  let node: MembershipNode | undefined;
+  const metrics = createHostMetrics(registry, () => node);
+  const grpc = await startGrpcServer({
+    host: config.host,
+    port: config.grpcPort,
+    credentials: ServerCredentials.createInsecure(),
+    services: [hostService(log, metrics, () => context)],
+    registry,
+    log,
+  });
+  const address = config.advertiseAddress || `${hostForAddress(config.host)}:${grpc.port}`;
+  const self = { peerId: identity.peerId, address };
+  // The seq only grows, across restarts too: the wall clock in ms is newer than any earlier record.
+  let seq = Date.now();
+  const recordFields = () => ({
+    network: config.network,
+    name: config.name,
+    addresses: [address],
+    labels: config.labels,
+    seq,
+    issuedAtMs: Date.now(),
+    withdrawn: false,
+  });
+  const record = signRecord(identity, recordFields());
+
+  const checker = new RecordChecker(config.network);
+  let driver: MembershipDriver | undefined;
+  const transport = new PeerTransport({
+    credentials: ChannelCredentials.createInsecure(),
+    interceptors: [grpcClientMetricsInterceptor(registry)],
+    deadlineMs: (method) =>
+      method === 'ping' || method === 'indirectPing'
+        ? membership.probeTimeoutMs
+        : method === 'handshake'
+          ? membership.neighborRequestTimeoutMs
+          : config.callTimeoutMs,
+    deliver: (answer) => driver?.deliver(answer),
+    metrics,
+    log,
+    maxConnections: MAX_PEER_CONNECTIONS,
+  });
+  node = createMembershipNode(
+    { rng: createRng(components.seed ?? Math.floor(Math.random() * 2 ** 32)), verifyRecord: checker.verifier },
+    // An incarnation above any this id used before, so old suspicions of it cannot outrank it.
+    { config: membership, record, incarnation: Math.floor(Date.now() / 1_000) },
+  );
+  const inbox = new Inbox(
+    (count) => metrics.receivers.set(count),
+    () => metrics.receiveDropped.inc(),
+  );
+
+  const cacheFile = config.dataDir ? join(config.dataDir, PEER_CACHE_FILE) : undefined;
+  const cacheWriter = cacheFile
+    ? new PeerCacheWriter({
+        path: cacheFile,
+        minIntervalMs: config.cacheWriteIntervalMs,
+        onError: (error) => {
+          metrics.cacheWrites.inc({ outcome: 'error' });
+          log.warn({ err: (error as Error).message, file: cacheFile }, 'peer cache not saved');
+        },
+      })
+    : undefined;
+  const running = node;
+  const cacheSnapshot = (): CachedPeer[] => {
+    const now = Date.now();
+    const entries: CachedPeer[] = [];
+    // Neighbours were heard from just now; passive peers as of their record.
+    for (const peer of running.activeView())
+      entries.push({ record: running.recordOf(peer) as SignedRecord, lastSeenMs: now });
+    for (const peer of running.passiveView()) {
+      const blob = running.recordOf(peer) as SignedRecord;
+      entries.push({
+        record: blob,
+        lastSeenMs: checker.verifier(blob) ? Math.min(now - 1, issuedAt(checker, blob)) : 0,
+      });
+    }
+    return entries;
+  };
+  const saveCache = () => {
+    if (cacheWriter) cacheWriter.schedule(cacheSnapshot);
+  };
+
+  let bootstrapper: Bootstrapper | undefined;
+  let hadNeighbour = false;
+  const onEvents = (events: readonly MembershipEvent[]) => {
+    for (const event of events) {
+      switch (event.type) {
+        case 'flood':
+          inbox.publish(floodMessage(event, Date.now()));
+          break;
+        case 'neighbor-up':
+          hadNeighbour = true;
+          saveCache();
+          break;
+        case 'neighbor-down':
+          saveCache();
+          break;
+        case 'dead':
+          log.info({ peer: event.peer, cause: event.cause }, 'peer declared dead');
+          saveCache();
+          break;
+        case 'suspect':
+          log.debug({ peer: event.peer, from: event.from }, 'peer suspected');
+          break;
+        case 'refuted':
+          log.info({ incarnation: event.incarnation }, 'refuted a suspicion of this host');
+          break;
+        case 'isolated':
+          // The first peer of a network is alone by design; anyone else has lost its neighbours.
+          if (hadNeighbour) log.warn('this host has lost every neighbour and knows no candidate: bootstrapping again');
+          bootstrapper?.kick();
+          break;
+        default:
+          break;
+      }
+    }
+  };
+  driver = new MembershipDriver({ node, transport, clock, onEvents });
+
+  const directory = config.directory ? new DirectoryClient(config.directory, { registry }) : undefined;
+  context = {
+    config,
+    membership,
+    log,
+    metrics,
+    checker,
+    driver,
+    transport,
+    inbox,
+    limiter: new RateLimiter(config.peerCallsPerSecond, 2 * config.peerCallsPerSecond, clock),
+    self,
+    wallClock: Date.now,
+    lookup: directory
+      ? async (peerId) => {
+          try {
+            return (await directory.resolve(config.network, { peerId })).record.addresses[0];
+          } catch {
+            return undefined;
+          }
+        }
+      : undefined,
+  };
+  const liveDriver = driver;
+
+  bootstrapper = new Bootstrapper({
+    cache: cacheFile ? () => readCache(cacheFile, log) : undefined,
+    seeds: parseSeeds(config.seeds),
+    dnsSeeds: config.dnsSeeds,
+    dnsResolver: config.dnsResolver || undefined,
+    defaultPort: config.grpcPort || 7_600,
+    directory: directory
+      ? async () => (await directory.listAll(config.network)).peers.map((peer) => peer.signed)
+      : undefined,
+    contact: async (peerAddress) => {
+      const response = (await transport.invoke(peerAddress, 'handshake', {
+        sender: self,
+        record: liveDriver.node.record,
+        intent: HandshakeIntent.HANDSHAKE_INTENT_UNSPECIFIED,
+      })) as HandshakeResponse;
+      return { signed: response.record!, record: checker.open(response.record, 'handshake answer') };
+    },
+    open: (signed) => checker.open(signed, 'record'),
+    selfId: identity.peerId,
+    join: (records) => liveDriver.join(records),
+    connected: () => running.activeCount > 0,
+    joinWaitMs: 2 * membership.neighborRequestTimeoutMs + 500,
+    onIsolated: (isolated) => {
+      metrics.isolated.set(isolated ? 1 : 0);
+      grpc.setServiceServing(HOST_SERVICE_NAME, !isolated);
+    },
+    metrics,
+    log,
+  });
+
+  const lease = directory
+    ? new DirectoryLease({
+        client: directory,
+        ttlSeconds: config.directoryTtlSeconds,
+        record: () => liveDriver.node.record as SignedRecord,
+        withdrawn: () => {
+          seq = Math.max(seq + 1, Date.now());
+          return signRecord(identity, { ...recordFields(), withdrawn: true });
+        },
+        metrics,
+        log,
+      })
+    : undefined;
+
+  let metricsServer: MetricsServer | undefined;
+  try {
+    if (config.metrics) metricsServer = await serveMetrics(registry, config.metricsHost, config.metricsPort);
+  } catch (error) {
+    await grpc.shutdown(0);
+    throw error;
+  }
+
+  driver.start();
+  bootstrapper.start();
+  lease?.start();
+  log.info(
+    {
+      peerId: identity.peerId,
+      address,
+      network: config.network,
+      metrics: metricsServer ? `${config.metricsHost}:${metricsServer.port}` : 'off',
+      sources: {
+        cache: cacheFile ?? 'off',
+        seeds: config.seeds.length,
+        dnsSeeds: config.dnsSeeds.length,
+        directory: config.directory || 'off',
+      },
+    },
+    bootstrapper.hasSources ? 'host serving; bootstrapping' : 'host serving as the first peer (no bootstrap sources)',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    peerId: identity.peerId,
+    address,
+    grpcPort: grpc.port,
+    metricsPort: metricsServer?.port,
+    node,
+    metrics,
+    stop: () => (stopping ??= stopHost()),
+  };
+
+  async function stopHost(): Promise<void> {
+    log.info('host stopping');
+    await bootstrapper?.stop();
+    await lease?.stop();
+    if (cacheWriter) {
+      cacheWriter.schedule(cacheSnapshot);
+      await cacheWriter.flush();
+      await cacheWriter.close();
+    }
+    inbox.endAll(new UnavailableError('the host is stopping; receive again from another host or after it restarts'));
+    liveDriver.leave();
+    await new Promise((resolve) => setTimeout(resolve, LEAVE_FLUSH_MS));
+    await grpc.shutdown(config.shutdownGraceMs);
+    transport.close();
+    directory?.close();
+    await metricsServer?.close();
+    log.info('host stopped');
+  }
+}
+
+async function keyFileIdentity(config: HostConfig, log: Logger): Promise<Identity> {
+  const { identity, created } = await loadOrCreateIdentity(config.keyFile);
+  if (config.keyFile === '') log.warn('no keyFile: a new identity for this run only');
+  else if (created) log.info({ keyFile: config.keyFile }, 'made a new identity and saved it');
+  return identity;
+}
+
+/** The bind address as peers dial it (the schema demands advertiseAddress for wildcards). */
+function hostForAddress(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function issuedAt(checker: RecordChecker, blob: SignedRecord): number {
+  return checker.open(blob, 'record').issuedAtMs;
+}
+
+async function readCache(file: string, log: Logger): Promise<readonly CachedPeer[]> {
+  const { entries, problem } = await loadPeerCache(file);
+  if (problem) log.warn({ file, problem }, 'peer cache ignored');
+  return entries;
+}

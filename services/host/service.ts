@@ -1,0 +1,481 @@
+/**
+ * The Host gRPC handlers. Peer calls are checked (sender, rate, records) before the core sees
+ * them, so a bad call gets a status that names the problem and never reaches the protocol.
+ * Application calls (Send and Flood without a sender, Receive, Peers) come from the local
+ * application.
+ */
+import { randomUUID } from 'node:crypto';
+import { Metadata, ServiceError, ServerWritableStream, status } from '@grpc/grpc-js';
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  ResourceExhaustedError,
+  UnavailableError,
+} from '../common/errors';
+import { ServiceBinding, streamHandler, unaryHandler } from '../common/grpc-server';
+import { errorToStatus } from '../common/grpc-status';
+import { isPeerId } from '../common/identity';
+import type { Logger } from '../common/logging';
+import {
+  ExchangeKind,
+  ExchangePeersRequest,
+  ExchangePeersResponse,
+  FloodRequest,
+  FloodResponse,
+  GossipRequest,
+  HandshakeIntent,
+  HandshakeRequest,
+  HandshakeResponse,
+  IndirectPingRequest,
+  IndirectPingResponse,
+  MessageKind,
+  MembershipUpdate,
+  PeerView,
+  PeersResponse,
+  PingRequest,
+  PingResponse,
+  ReceiveRequest,
+  ReceiveResponse,
+  SendRequest,
+  SendResponse,
+  Sender,
+} from '../gen/grapevine/v1/host';
+import type { Ack, Message, MembershipConfig, Update } from '../membership';
+import type { HostConfig } from './config';
+import type { MembershipDriver } from './driver';
+import type { Inbox } from './inbox';
+import type { HostMetrics } from './metrics';
+import type { PeerTransport } from './peer-transport';
+import type { RateLimiter } from './rate-limiter';
+import type { RecordChecker } from './record-checks';
+import { countingReceivedBytes } from './wire-bytes';
+import { fromWireUpdates, indirectPingResponseOf, pingResponseOf, requireSender, toWireRecord } from './wire';
+
+export const HOST_SERVICE_NAME = 'grapevine.v1.HostService';
+
+/** Records one exchange may carry: a shuffle or a push-pull is a handful of views' worth. */
+export const MAX_RECORDS_PER_CALL = 64;
+/** Updates one call may piggyback. */
+export const MAX_UPDATES_PER_CALL = 64;
+/** Hops a shuffle or join walk may still travel. */
+export const MAX_WALK_TTL = 16;
+/** Longest message id a caller may choose. */
+export const MAX_MESSAGE_ID_LENGTH = 128;
+/** Buffered bytes past which a Receive stream is considered stalled and loses messages. */
+const RECEIVE_BUFFER_BYTES = 4 * 1_024 * 1_024;
+
+export interface HostContext {
+  readonly config: HostConfig;
+  readonly membership: MembershipConfig;
+  readonly log: Logger;
+  readonly metrics: HostMetrics;
+  readonly checker: RecordChecker;
+  readonly driver: MembershipDriver;
+  readonly transport: PeerTransport;
+  readonly inbox: Inbox;
+  readonly limiter: RateLimiter;
+  /** This host as peers name it. */
+  readonly self: Sender;
+  /** Milliseconds since the epoch, for timestamps users read. */
+  readonly wallClock: () => number;
+  /** Finds a peer's address outside the views (the directory), when one is configured. */
+  readonly lookup?: (peerId: string) => Promise<string | undefined>;
+}
+
+/**
+ * The binding is made before the server binds and the context once it has (the host's record
+ * needs the bound port); calls before that answer UNAVAILABLE.
+ */
+export function hostService(log: Logger, metrics: HostMetrics, context: () => HostContext | undefined): ServiceBinding {
+  const h = new HostHandlers(context);
+  return {
+    name: HOST_SERVICE_NAME,
+    definition: countingReceivedBytes(metrics.bytesReceived),
+    implementation: {
+      handshake: unaryHandler(log, 'Handshake', (request: HandshakeRequest) => h.handshake(request)),
+      ping: unaryHandler(log, 'Ping', (request: PingRequest) => h.ping(request)),
+      indirectPing: unaryHandler(log, 'IndirectPing', (request: IndirectPingRequest) => h.indirectPing(request)),
+      exchangePeers: unaryHandler(log, 'ExchangePeers', (request: ExchangePeersRequest) => h.exchangePeers(request)),
+      gossip: unaryHandler(log, 'Gossip', (request: GossipRequest) => h.gossip(request)),
+      send: unaryHandler(log, 'Send', (request: SendRequest) => h.send(request)),
+      flood: unaryHandler(log, 'Flood', (request: FloodRequest) => h.flood(request)),
+      receive: streamHandler(log, 'Receive', (call: ServerWritableStream<ReceiveRequest, ReceiveResponse>) =>
+        h.receive(call),
+      ),
+      peers: unaryHandler(log, 'Peers', async () => h.peers()),
+    },
+  };
+}
+
+class HostHandlers {
+  constructor(private readonly context: () => HostContext | undefined) {}
+
+  private get c(): HostContext {
+    const context = this.context();
+    if (!context) throw new UnavailableError('the host is starting; retry in a moment');
+    return context;
+  }
+
+  async handshake(request: HandshakeRequest): Promise<HandshakeResponse> {
+    const sender = this.admit(request.sender, 'handshake');
+    const record = this.c.checker.openOwn(request.record, sender.peerId, this.knownSeq(sender.peerId), 'record');
+    const blob = request.record!;
+    const own = toWireRecord(this.c.driver.node.record);
+    const from = sender.peerId;
+    const fromAddress = sender.address;
+    switch (request.intent) {
+      case HandshakeIntent.HANDSHAKE_INTENT_UNSPECIFIED:
+        return { record: own, accepted: false };
+      case HandshakeIntent.HANDSHAKE_INTENT_ACCEPT:
+        this.c.driver.deliver({ type: 'neighbor-reply', from, fromAddress, record: blob, accepted: true });
+        return { record: own, accepted: true };
+      case HandshakeIntent.HANDSHAKE_INTENT_JOIN:
+      case HandshakeIntent.HANDSHAKE_INTENT_NEIGHBOR:
+      case HandshakeIntent.HANDSHAKE_INTENT_NEIGHBOR_URGENT: {
+        if (record.withdrawn) throw new FailedPreconditionError(`record of ${from} is withdrawn: it cannot join`);
+        const message: Message =
+          request.intent === HandshakeIntent.HANDSHAKE_INTENT_JOIN
+            ? { type: 'join', from, fromAddress, record: blob }
+            : {
+                type: 'neighbor',
+                from,
+                fromAddress,
+                record: blob,
+                highPriority: request.intent === HandshakeIntent.HANDSHAKE_INTENT_NEIGHBOR_URGENT,
+              };
+        const answer = await this.c.driver.ask(message, `neighbor|${from}`, 0);
+        return { record: own, accepted: answer?.type === 'neighbor-reply' && answer.accepted };
+      }
+      default:
+        throw new InvalidArgumentError(`intent ${request.intent} is not one of the HandshakeIntent values`);
+    }
+  }
+
+  async ping(request: PingRequest): Promise<PingResponse> {
+    const sender = this.admit(request.sender, 'ping');
+    const updates = this.updates(request.updates);
+    const answer = await this.c.driver.ask(
+      {
+        type: 'ping',
+        from: sender.peerId,
+        fromAddress: sender.address,
+        seq: request.seq,
+        neighbor: request.neighbor,
+        updates,
+      },
+      `probe|${sender.peerId}|${request.seq}`,
+      0,
+    );
+    return pingResponseOf(answer as Ack | undefined, this.c.self, request.seq);
+  }
+
+  async indirectPing(request: IndirectPingRequest): Promise<IndirectPingResponse> {
+    const sender = this.admit(request.sender, 'indirect_ping');
+    const target = requireSender(request.target, 'target');
+    const updates = this.updates(request.updates);
+    const answer = await this.c.driver.ask(
+      {
+        type: 'ping-req',
+        from: sender.peerId,
+        fromAddress: sender.address,
+        seq: request.seq,
+        target: target.peerId,
+        targetAddress: target.address,
+        updates,
+      },
+      `probe|${sender.peerId}|${request.seq}`,
+      this.c.membership.probeTimeoutMs,
+    );
+    return indirectPingResponseOf(answer, this.c.self, request.seq);
+  }
+
+  async exchangePeers(request: ExchangePeersRequest): Promise<ExchangePeersResponse> {
+    const sender = this.admit(request.sender, 'exchange_peers');
+    if (request.records.length > MAX_RECORDS_PER_CALL) {
+      throw new ResourceExhaustedError(
+        `${request.records.length} records in one exchange; at most ${MAX_RECORDS_PER_CALL} are allowed`,
+      );
+    }
+    this.c.checker.openAll(request.records, 'records');
+    const from = sender.peerId;
+    const fromAddress = sender.address;
+    switch (request.kind) {
+      case ExchangeKind.EXCHANGE_KIND_SHUFFLE: {
+        const origin = requireSender(request.origin, 'origin');
+        this.walkTtl(request.ttl);
+        this.c.driver.deliver({
+          type: 'shuffle',
+          from,
+          fromAddress,
+          origin: origin.peerId,
+          originAddress: origin.address,
+          records: request.records,
+          ttl: request.ttl,
+        });
+        return { records: [] };
+      }
+      case ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY:
+        this.c.driver.deliver({ type: 'shuffle-reply', from, fromAddress, records: request.records });
+        return { records: [] };
+      case ExchangeKind.EXCHANGE_KIND_PUSH_PULL: {
+        this.c.checker.openOwn(request.records[0], from, this.knownSeq(from), 'records[0]');
+        const answer = await this.c.driver.ask(
+          { type: 'push-pull', from, fromAddress, records: request.records, reply: false },
+          `push-pull|${from}`,
+          0,
+        );
+        return { records: answer?.type === 'push-pull' ? answer.records.map(toWireRecord) : [] };
+      }
+      default:
+        throw new InvalidArgumentError(`kind ${request.kind} is not SHUFFLE, SHUFFLE_REPLY or PUSH_PULL`);
+    }
+  }
+
+  async gossip(request: GossipRequest): Promise<Record<string, never>> {
+    const sender = this.admit(request.sender, 'gossip');
+    const from = sender.peerId;
+    const fromAddress = sender.address;
+    const body = request.body;
+    switch (body?.$case) {
+      case 'updates':
+        this.c.driver.deliver({ type: 'gossip', from, fromAddress, updates: this.updates(body.value.updates) });
+        break;
+      case 'forwardJoin':
+        this.c.checker.open(body.value.record, 'forward_join.record');
+        this.walkTtl(body.value.ttl);
+        this.c.driver.deliver({
+          type: 'forward-join',
+          from,
+          fromAddress,
+          record: body.value.record!,
+          ttl: body.value.ttl,
+        });
+        break;
+      case 'disconnect':
+        this.c.driver.deliver({ type: 'disconnect', from, fromAddress });
+        break;
+      case 'introduction':
+        this.c.checker.open(body.value.record, 'introduction.record');
+        this.c.driver.deliver({ type: 'introduce', from, fromAddress, record: body.value.record! });
+        break;
+      default:
+        throw new InvalidArgumentError('gossip body is missing: set updates, forward_join, disconnect or introduction');
+    }
+    return {};
+  }
+
+  async send(request: SendRequest): Promise<SendResponse> {
+    this.payload(request.payload);
+    if (request.messageId.length > MAX_MESSAGE_ID_LENGTH) {
+      throw new InvalidArgumentError(`message_id is longer than ${MAX_MESSAGE_ID_LENGTH} characters`);
+    }
+    const self = this.c.self.peerId;
+    if (request.sender) {
+      const sender = this.admit(request.sender, 'send');
+      if (request.toPeerId !== self) {
+        throw new FailedPreconditionError(`message is for ${request.toPeerId}, but this host is ${self}`);
+      }
+      this.deliverDirect(sender.peerId, request);
+      return { messageId: request.messageId };
+    }
+    if (!isPeerId(request.toPeerId)) {
+      throw new InvalidArgumentError(`to_peer_id "${request.toPeerId.slice(0, 80)}" is not a peer id`);
+    }
+    const messageId = request.messageId || randomUUID();
+    if (request.toPeerId === self) {
+      this.deliverDirect(self, { ...request, messageId });
+      return { messageId };
+    }
+    const address = await this.addressOf(request.toPeerId);
+    try {
+      await this.c.transport.sendDirect(address, {
+        sender: this.c.self,
+        toPeerId: request.toPeerId,
+        payload: request.payload,
+        messageId,
+      });
+    } catch (error) {
+      throw remoteError(error as ServiceError, request.toPeerId, address);
+    }
+    this.c.metrics.directMessages.inc({ direction: 'sent' });
+    return { messageId };
+  }
+
+  async flood(request: FloodRequest): Promise<FloodResponse> {
+    this.payload(request.payload);
+    const { maxFloodTtlHops } = this.c.config;
+    if (request.ttl > maxFloodTtlHops) {
+      throw new InvalidArgumentError(`ttl ${request.ttl} is above the maximum of ${maxFloodTtlHops} hops`);
+    }
+    if (request.messageId.length > MAX_MESSAGE_ID_LENGTH) {
+      throw new InvalidArgumentError(`message_id is longer than ${MAX_MESSAGE_ID_LENGTH} characters`);
+    }
+    if (request.sender) {
+      const sender = this.admit(request.sender, 'flood');
+      if (request.messageId === '') throw new InvalidArgumentError('message_id is required on a relayed flood');
+      if (!isPeerId(request.originPeerId)) throw new InvalidArgumentError('origin_peer_id must be a peer id');
+      if (request.hops < 1 || request.hops > request.ttl) {
+        throw new InvalidArgumentError(`hops ${request.hops} must be between 1 and ttl (${request.ttl})`);
+      }
+      this.c.driver.deliver({
+        type: 'flood',
+        from: sender.peerId,
+        fromAddress: sender.address,
+        id: request.messageId,
+        origin: request.originPeerId,
+        ttl: request.ttl,
+        hops: request.hops,
+        payload: request.payload,
+      });
+      return { messageId: request.messageId };
+    }
+    const messageId = request.messageId || randomUUID();
+    // The default must not exceed what this network's hosts accept from a relay.
+    const ttl = request.ttl || Math.min(this.c.membership.floodTtlHops, maxFloodTtlHops);
+    this.c.driver.flood(messageId, request.payload, ttl);
+    return { messageId };
+  }
+
+  receive(call: ServerWritableStream<ReceiveRequest, ReceiveResponse>): Promise<void> {
+    return new Promise((resolve) => {
+      const unsubscribe = this.c.inbox.subscribe({
+        write: (message) => {
+          if (call.writableLength > RECEIVE_BUFFER_BYTES) return false;
+          call.write(message);
+          return true;
+        },
+        end: (error) => call.emit('error', errorToStatus(error, this.c.log, 'Receive')),
+      });
+      // Headers now, so the application knows it is subscribed before the first message comes.
+      call.sendMetadata(new Metadata());
+      const end = () => {
+        unsubscribe();
+        resolve();
+      };
+      call.on('cancelled', end);
+      call.on('close', end);
+      call.on('error', end);
+    });
+  }
+
+  peers(): PeersResponse {
+    const node = this.c.driver.node;
+    const peers = [...node.activeView(), ...node.passiveView()].map((peerId) => {
+      const state = node.peerState(peerId)!;
+      const blob = node.recordOf(peerId);
+      const view = this.c.checker.verifier(blob!);
+      return {
+        peerId,
+        address: view?.addresses[0] ?? '',
+        view: state.view === 'active' ? PeerView.PEER_VIEW_ACTIVE : PeerView.PEER_VIEW_PASSIVE,
+        suspected: state.suspected,
+        incarnation: state.incarnation,
+        record: blob && toWireRecord(blob),
+      };
+    });
+    return { peerId: this.c.self.peerId, address: this.c.self.address, record: toWireRecord(node.record), peers };
+  }
+
+  // ---- checks -------------------------------------------------------------------------------------
+
+  /** A peer call: the sender is well formed, not this host, and within its rate. */
+  private admit(sender: Sender | undefined, type: string): Sender {
+    const s = requireSender(sender);
+    this.c.metrics.messagesReceived.inc({ type });
+    if (s.peerId === this.c.self.peerId) {
+      throw new PermissionDeniedError(`sender claims to be this host (${s.peerId})`);
+    }
+    if (!this.c.limiter.take(s.peerId)) {
+      this.c.metrics.rateLimited.inc();
+      throw new ResourceExhaustedError(
+        `peer ${s.peerId} exceeded ${this.c.config.peerCallsPerSecond} calls per second; slow down and retry`,
+      );
+    }
+    return s;
+  }
+
+  private updates(updates: readonly MembershipUpdate[]): Update[] {
+    if (updates.length > MAX_UPDATES_PER_CALL) {
+      throw new ResourceExhaustedError(`${updates.length} updates in one call; at most ${MAX_UPDATES_PER_CALL}`);
+    }
+    updates.forEach((u, i) => {
+      if (u.record) this.c.checker.open(u.record, `updates[${i}].record`);
+    });
+    return fromWireUpdates(updates);
+  }
+
+  private walkTtl(ttl: number): void {
+    if (ttl > MAX_WALK_TTL) throw new InvalidArgumentError(`ttl ${ttl} is above the walk maximum of ${MAX_WALK_TTL}`);
+  }
+
+  private payload(payload: Uint8Array): void {
+    const max = this.c.config.maxPayloadBytes;
+    if (payload.length > max) {
+      throw new ResourceExhaustedError(
+        `payload is ${payload.length} bytes; at most ${max} are allowed (maxPayloadBytes)`,
+      );
+    }
+  }
+
+  private knownSeq(peerId: string): number | undefined {
+    const blob = this.c.driver.node.recordOf(peerId);
+    return blob ? this.c.checker.verifier(blob)?.seq : undefined;
+  }
+
+  private async addressOf(peerId: string): Promise<string> {
+    const blob = this.c.driver.node.recordOf(peerId);
+    const known = blob && this.c.checker.verifier(blob)?.addresses[0];
+    if (known) return known;
+    const found = await this.c.lookup?.(peerId);
+    if (found) return found;
+    throw new NotFoundError(
+      `peer ${peerId} is not in this host's views${this.c.lookup ? ' nor in the directory' : ' and no directory is configured'}`,
+    );
+  }
+
+  private deliverDirect(from: string, request: SendRequest): void {
+    this.c.metrics.directMessages.inc({ direction: 'received' });
+    this.c.inbox.publish({
+      kind: MessageKind.MESSAGE_KIND_DIRECT,
+      messageId: request.messageId,
+      fromPeerId: from,
+      payload: request.payload,
+      hops: 1,
+      receivedAtMs: this.c.wallClock(),
+    });
+  }
+}
+
+/** A remote host's refusal keeps its meaning; anything else says the peer could not be reached. */
+function remoteError(error: ServiceError, peerId: string, address: string): Error {
+  const text = `peer ${peerId} at ${address}: ${error.details || error.message}`;
+  switch (error.code) {
+    case status.INVALID_ARGUMENT:
+      return new InvalidArgumentError(text);
+    case status.RESOURCE_EXHAUSTED:
+      return new ResourceExhaustedError(text);
+    case status.FAILED_PRECONDITION:
+      return new FailedPreconditionError(text);
+    case status.PERMISSION_DENIED:
+      return new PermissionDeniedError(text);
+    default:
+      return new UnavailableError(`could not deliver to ${text}`);
+  }
+}
+
+/** Flood events become Receive messages. */
+export function floodMessage(
+  event: { id: string; origin: string; hops: number; payload: Uint8Array },
+  now: number,
+): ReceiveResponse {
+  return {
+    kind: MessageKind.MESSAGE_KIND_FLOOD,
+    messageId: event.id,
+    fromPeerId: event.origin,
+    payload: event.payload as Buffer,
+    hops: event.hops,
+    receivedAtMs: now,
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Bytes on the wire, counted where they are made: the Host service definition with its request
+ * codec wrapped, for the client (bytes sent) and for the server (bytes received).
+ */
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import type { Counter } from 'prom-client';
+import { HostServiceService } from '../gen/grapevine/v1/host';
+
+/** Snake-case type labels, as an operator reads them in Prometheus. */
+const TYPE_LABEL: Record<string, string> = {
+  handshake: 'handshake',
+  ping: 'ping',
+  indirectPing: 'indirect_ping',
+  exchangePeers: 'exchange_peers',
+  gossip: 'gossip',
+  send: 'send',
+  flood: 'flood',
+  receive: 'receive',
+  peers: 'peers',
+};
+
+export function typeLabel(method: string): string {
+  return TYPE_LABEL[method] ?? method;
+}
+
+type Method = ServiceDefinition[string];
+
+/** Counts each encoded request the client sends. */
+export function countingSentBytes(bytes: Counter<'type'>): ServiceDefinition {
+  return mapMethods((name, method) => {
+    const counter = bytes.labels(typeLabel(name));
+    const serialize = method.requestSerialize as (value: unknown) => Buffer;
+    return {
+      ...method,
+      requestSerialize: (value: unknown) => {
+        const buffer = serialize(value);
+        counter.inc(buffer.length);
+        return buffer;
+      },
+    };
+  });
+}
+
+/** Counts each encoded request the server receives, before it is decoded. */
+export function countingReceivedBytes(bytes: Counter<'type'>): ServiceDefinition {
+  return mapMethods((name, method) => {
+    const counter = bytes.labels(typeLabel(name));
+    const deserialize = method.requestDeserialize as (buffer: Buffer) => unknown;
+    return {
+      ...method,
+      requestDeserialize: (buffer: Buffer) => {
+        counter.inc(buffer.length);
+        return deserialize(buffer);
+      },
+    };
+  });
+}
+
+function mapMethods(f: (name: string, method: Method) => Method): ServiceDefinition {
+  const mapped: Record<string, Method> = {};
+  for (const [name, method] of Object.entries(HostServiceService)) mapped[name] = f(name, method as Method);
+  return mapped;
+}

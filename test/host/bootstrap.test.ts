@@ -1,0 +1,137 @@
+/**
+ * Bootstrap as a host lives it: DNS seeds answered by a real DNS server on loopback, a corrupt
+ * peer cache, a seed that is not there yet, and what the host says (log, health, metric) while it
+ * knows nobody.
+ */
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import dns2 from 'dns2';
+import { PEER_CACHE_FILE, type RunningHost } from '../../services/host/server';
+import { HOST_SERVICE_NAME } from '../../services/host/service';
+import { freePort } from '../support/free-port';
+import { checkHealth, listServicesByReflection } from '../support/grpc-probes';
+import { activePeers, call, startHostProcess, startTestHost, waitUntil, type HostProcess } from '../support/hosts';
+
+jest.setTimeout(60_000);
+
+const { Packet } = dns2;
+
+/** Answers SRV for _grapevine._tcp.grapevine.test and A for seed.grapevine.test; nothing else. */
+async function startDnsServer(seedPort: number): Promise<{ address: string; close(): Promise<void> }> {
+  const server = dns2.createUDPServer((request, send) => {
+    const response = Packet.createResponseFromRequest(request);
+    const [question] = request.questions;
+    const name = question.name.toLowerCase();
+    if (name === '_grapevine._tcp.grapevine.test' && question.type === Packet.TYPE.SRV) {
+      response.answers.push(
+        Packet.createResourceFromQuestion(question, {
+          ttl: 60,
+          priority: 10,
+          weight: 1,
+          port: seedPort,
+          target: 'seed.grapevine.test',
+        }),
+      );
+    } else if (name === 'seed.grapevine.test' && question.type === Packet.TYPE.A) {
+      response.answers.push(Packet.createResourceFromQuestion(question, { ttl: 60, address: '127.0.0.1' }));
+    } else if (name !== 'seed.grapevine.test') {
+      response.header.rcode = 3;
+    }
+    void send(response);
+  });
+  await server.listen(0, '127.0.0.1');
+  return {
+    address: `127.0.0.1:${server.address().port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function bootstrapCount(host: RunningHost, source: string, outcome: string): Promise<number> {
+  const metric = await host.metrics.bootstrapAttempts.get();
+  return metric.values.find((v) => v.labels.source === source && v.labels.outcome === outcome)?.value ?? 0;
+}
+
+async function metricsText(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+describe('bootstrap sources', () => {
+  const hosts: RunningHost[] = [];
+  afterAll(() => Promise.all(hosts.map((h) => h.stop())));
+
+  test('a host joins through an SRV DNS seed answered by a DNS server on loopback', async () => {
+    const seed = await startTestHost();
+    hosts.push(seed);
+    const dns = await startDnsServer(seed.grpcPort);
+    try {
+      const host = await startTestHost({ dnsSeeds: ['_grapevine._tcp.grapevine.test'], dnsResolver: dns.address });
+      hosts.push(host);
+      await waitUntil(() => host.node.activeView().includes(seed.peerId), 10_000, 'the DNS-seeded host to join');
+      await waitUntil(async () => (await bootstrapCount(host, 'dns', 'ok')) === 1, 2_000, 'the DNS source counted ok');
+    } finally {
+      await dns.close();
+    }
+  });
+
+  test('a DNS seed that does not resolve is passed over for the next source', async () => {
+    const seed = await startTestHost();
+    hosts.push(seed);
+    const dns = await startDnsServer(seed.grpcPort);
+    try {
+      const host = await startTestHost({ dnsSeeds: ['missing.grapevine.test'], dnsResolver: dns.address });
+      hosts.push(host);
+      await waitUntil(async () => (await bootstrapCount(host, 'dns', 'empty')) >= 1, 10_000, 'a failed DNS round');
+      expect(host.node.activeCount).toBe(0);
+    } finally {
+      await dns.close();
+    }
+  });
+});
+
+describe('a host process that reaches nobody', () => {
+  let lonely: HostProcess | undefined;
+  let seed: HostProcess | undefined;
+  afterAll(async () => {
+    for (const h of [lonely, seed]) h?.process.child.kill('SIGTERM');
+    await Promise.all([lonely?.process.exited(), seed?.process.exited()]);
+  });
+
+  test('says so in its log, health and metrics, keeps trying, and joins once the seed appears', async () => {
+    const seedPort = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'grapevine-bootstrap-'));
+    mkdirSync(join(dir, 'data'));
+    writeFileSync(join(dir, 'data', PEER_CACHE_FILE), '{"version": 1, "peers": [tru');
+    lonely = await startHostProcess(['--seeds', `127.0.0.1:${seedPort}`, '--data-dir', join(dir, 'data')]);
+    const metricsPort = (JSON.parse(await lonely.process.waitFor(/^\{"peerId"/)) as { metricsPort: number })
+      .metricsPort;
+
+    await lonely.process.waitFor(/peer cache ignored/, 5_000);
+    await lonely.process.waitFor(/this host knows nobody yet; retrying/, 10_000);
+    expect(await checkHealth(lonely.address, HOST_SERVICE_NAME)).toBe('NOT_SERVING');
+    expect(await checkHealth(lonely.address)).toBe('SERVING');
+    expect(await metricsText(metricsPort)).toMatch(/^grapevine_host_isolated 1$/m);
+    expect(await listServicesByReflection(lonely.address)).toEqual(
+      expect.arrayContaining([HOST_SERVICE_NAME, 'grpc.health.v1.Health']),
+    );
+
+    seed = await startHostProcess(['--grpc-port', String(seedPort)]);
+    await waitUntil(
+      async () => activePeers(await call(lonely!.client, lonely!.client.peers, {})).includes(seed!.peerId),
+      40_000,
+      'the lonely host to join the seed once it is up',
+    );
+    await waitUntil(
+      async () => (await checkHealth(lonely!.address, HOST_SERVICE_NAME)) === 'SERVING',
+      5_000,
+      'health to turn SERVING',
+    );
+    const text = await metricsText(metricsPort);
+    expect(text).toMatch(/^grapevine_host_isolated 0$/m);
+    expect(text).toMatch(/^grapevine_host_bootstrap_attempts_total\{source="static",outcome="ok"\} 1$/m);
+    expect(text).toMatch(/^grapevine_host_view_peers\{view="active"\} 1$/m);
+    expect(text).toMatch(/^grpc_server_handled_total\{.*grpc_service="grapevine.v1.HostService".*\} \d+$/m);
+    expect(text).toMatch(/^grpc_client_handled_total\{.*grpc_method="Handshake".*\} \d+$/m);
+    expect(text).toMatch(/^grapevine_host_sent_bytes_total\{type="handshake"\} \d+$/m);
+  });
+});

@@ -1,0 +1,284 @@
+/**
+ * The Host service against bad input, over real gRPC: each refusal carries the status DESIGN.md
+ * names and a message a person can act on, the host's views stay as they were, and it keeps
+ * answering afterwards.
+ */
+import { status } from '@grpc/grpc-js';
+import { generateIdentity } from '../../services/common/identity';
+import { signRecord } from '../../services/common/records';
+import {
+  ExchangeKind,
+  HandshakeIntent,
+  HostServiceClient,
+  UpdateKind,
+  type Sender,
+} from '../../services/gen/grapevine/v1/host';
+import type { RunningHost } from '../../services/host/server';
+import { activePeers, call, callError, hostClient, startTestHost, waitUntil } from '../support/hosts';
+import { recordFields, signUnchecked } from '../support/records';
+import { PeerRecord } from '../../services/common/records';
+
+describe('Host service refuses bad input', () => {
+  const bIdentity = generateIdentity();
+  let a: RunningHost;
+  let b: RunningHost;
+  let client: HostServiceClient;
+  let bSender: Sender;
+
+  beforeAll(async () => {
+    a = await startTestHost({ peerCallsPerSecond: 50, maxPayloadBytes: 1_024, maxFloodTtlHops: 8 });
+    b = await startTestHost({ seeds: [a.address] }, bIdentity);
+    client = hostClient(a.address);
+    bSender = { peerId: b.peerId, address: b.address };
+    await waitUntil(() => a.node.activeView().includes(b.peerId), 10_000, 'a and b to become neighbours');
+  });
+
+  afterAll(async () => {
+    client.close();
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  /** The peers a knows, to show a refused call changed nothing. */
+  const known = () => [...a.node.activeView(), ...a.node.passiveView()].sort();
+
+  function stranger() {
+    const identity = generateIdentity();
+    const fields = recordFields({ addresses: ['127.0.0.1:1'], seq: Date.now() });
+    return {
+      identity,
+      sender: { peerId: identity.peerId, address: '127.0.0.1:1' },
+      record: signRecord(identity, fields),
+    };
+  }
+
+  it('answers a records-only handshake with its own record', async () => {
+    const s = stranger();
+    const response = await call(client, client.handshake, { sender: s.sender, record: s.record, intent: 0 });
+    expect(PeerRecord.decode(response.record!.record).peerId).toBe(a.peerId);
+    expect(response.accepted).toBe(false);
+  });
+
+  it('refuses an unsigned record with PERMISSION_DENIED', async () => {
+    const before = known();
+    const s = stranger();
+    const error = await callError(client, client.handshake, {
+      sender: s.sender,
+      record: { record: s.record.record, signature: Buffer.alloc(0) },
+      intent: HandshakeIntent.HANDSHAKE_INTENT_JOIN,
+    });
+    expect(error.code).toBe(status.PERMISSION_DENIED);
+    expect(error.details).toMatch(/signature does not verify/);
+    expect(known()).toEqual(before);
+  });
+
+  it('refuses a record forged for another peer id with PERMISSION_DENIED', async () => {
+    const before = known();
+    const forger = generateIdentity();
+    const forged = signUnchecked(forger, {
+      ...recordFields({ seq: Date.now(), addresses: ['127.0.0.1:1'] }),
+      peerId: b.peerId,
+    });
+    const error = await callError(client, client.handshake, {
+      sender: bSender,
+      record: forged,
+      intent: HandshakeIntent.HANDSHAKE_INTENT_NEIGHBOR,
+    });
+    expect(error.code).toBe(status.PERMISSION_DENIED);
+    expect(known()).toEqual(before);
+  });
+
+  it("refuses a sender presenting another peer's record with PERMISSION_DENIED", async () => {
+    const s = stranger();
+    const error = await callError(client, client.handshake, {
+      sender: bSender,
+      record: s.record,
+      intent: HandshakeIntent.HANDSHAKE_INTENT_JOIN,
+    });
+    expect(error.code).toBe(status.PERMISSION_DENIED);
+    expect(error.details).toMatch(/may only present its own record/);
+  });
+
+  it('refuses a stale record (older seq than known) with FAILED_PRECONDITION', async () => {
+    const old = signRecord(bIdentity, recordFields({ seq: 1, addresses: [b.address] }));
+    const error = await callError(client, client.handshake, {
+      sender: bSender,
+      record: old,
+      intent: HandshakeIntent.HANDSHAKE_INTENT_NEIGHBOR,
+    });
+    expect(error.code).toBe(status.FAILED_PRECONDITION);
+    expect(error.details).toMatch(/older than seq/);
+    const pushPull = await callError(client, client.exchangePeers, {
+      sender: bSender,
+      kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL,
+      records: [old],
+      ttl: 0,
+    });
+    expect(pushPull.code).toBe(status.FAILED_PRECONDITION);
+  });
+
+  it('refuses a record of another network with FAILED_PRECONDITION', async () => {
+    const identity = generateIdentity();
+    const record = signRecord(
+      identity,
+      recordFields({ network: 'elsewhere', seq: Date.now(), addresses: ['127.0.0.1:1'] }),
+    );
+    const error = await callError(client, client.handshake, {
+      sender: { peerId: identity.peerId, address: '127.0.0.1:1' },
+      record,
+      intent: HandshakeIntent.HANDSHAKE_INTENT_JOIN,
+    });
+    expect(error.code).toBe(status.FAILED_PRECONDITION);
+    expect(error.details).toMatch(/network "elsewhere"/);
+  });
+
+  it('refuses a shuffle carrying one relayed record with a changed byte', async () => {
+    const before = known();
+    const good = stranger().record;
+    const tampered = stranger().record;
+    const bytes = Buffer.from(tampered.record);
+    bytes[bytes.length - 1] ^= 1;
+    const error = await callError(client, client.exchangePeers, {
+      sender: bSender,
+      kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE,
+      records: [good, { record: bytes, signature: tampered.signature }],
+      origin: bSender,
+      ttl: 0,
+    });
+    expect(error.code).toBe(status.PERMISSION_DENIED);
+    expect(error.details).toMatch(/records\[1\]/);
+    expect(known()).toEqual(before);
+  });
+
+  it('refuses a piggybacked update whose record does not verify', async () => {
+    const s = stranger();
+    const error = await callError(client, client.gossip, {
+      sender: bSender,
+      body: {
+        $case: 'updates',
+        value: {
+          updates: [
+            {
+              kind: UpdateKind.UPDATE_KIND_ALIVE,
+              peerId: s.identity.peerId,
+              incarnation: 1,
+              fromPeerId: s.identity.peerId,
+              record: { record: s.record.record, signature: Buffer.alloc(64) },
+            },
+          ],
+        },
+      },
+    });
+    expect(error.code).toBe(status.PERMISSION_DENIED);
+  });
+
+  it('refuses calls without a sender, or a sender posing as the host itself', async () => {
+    const missing = await callError(client, client.ping, { seq: 1, neighbor: false, updates: [] });
+    expect(missing.code).toBe(status.INVALID_ARGUMENT);
+    expect(missing.details).toMatch(/sender is missing/);
+    const self = await callError(client, client.ping, {
+      sender: { peerId: a.peerId, address: a.address },
+      seq: 1,
+      neighbor: false,
+      updates: [],
+    });
+    expect(self.code).toBe(status.PERMISSION_DENIED);
+  });
+
+  it('refuses a flood TTL above the maximum with INVALID_ARGUMENT, from the application and from a peer', async () => {
+    const local = await callError(client, client.flood, {
+      messageId: '',
+      ttl: 9,
+      hops: 0,
+      payload: Buffer.from('x'),
+      originPeerId: '',
+    });
+    expect(local.code).toBe(status.INVALID_ARGUMENT);
+    expect(local.details).toMatch(/above the maximum of 8/);
+    const relayed = await callError(client, client.flood, {
+      sender: bSender,
+      messageId: 'm1',
+      ttl: 200,
+      hops: 1,
+      payload: Buffer.from('x'),
+      originPeerId: b.peerId,
+    });
+    expect(relayed.code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it('refuses over-size payloads and messages with RESOURCE_EXHAUSTED', async () => {
+    const big = Buffer.alloc(2_000);
+    const flood = await callError(client, client.flood, {
+      messageId: '',
+      ttl: 0,
+      hops: 0,
+      payload: big,
+      originPeerId: '',
+    });
+    expect(flood.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(flood.details).toMatch(/at most 1024/);
+    const send = await callError(client, client.send, { toPeerId: b.peerId, payload: big, messageId: '' });
+    expect(send.code).toBe(status.RESOURCE_EXHAUSTED);
+    // Past the gRPC message bound the transport itself refuses.
+    const huge = await callError(client, client.send, {
+      toPeerId: b.peerId,
+      payload: Buffer.alloc(200_000),
+      messageId: '',
+    });
+    expect(huge.code).toBe(status.RESOURCE_EXHAUSTED);
+    const records = await callError(client, client.exchangePeers, {
+      sender: bSender,
+      kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY,
+      records: Array.from({ length: 65 }, () => ({ record: Buffer.from('x'), signature: Buffer.alloc(64) })),
+      ttl: 0,
+    });
+    expect(records.code).toBe(status.RESOURCE_EXHAUSTED);
+  });
+
+  it('refuses a peer calling beyond its rate with RESOURCE_EXHAUSTED', async () => {
+    const s = stranger();
+    const results = await Promise.allSettled(
+      Array.from({ length: 150 }, (_, i) =>
+        call(client, client.gossip, { sender: s.sender, body: { $case: 'updates', value: { updates: [] } } }).then(
+          () => i,
+        ),
+      ),
+    );
+    const refused = results.filter(
+      (r) => r.status === 'rejected' && (r.reason as { code: number }).code === status.RESOURCE_EXHAUSTED,
+    );
+    // 50 per second with a burst of 100: about 50 of 150 calls made at once are refused.
+    expect(refused.length).toBeGreaterThanOrEqual(40);
+    expect(results.length - refused.length).toBeGreaterThanOrEqual(100);
+    expect((refused[0] as PromiseRejectedResult).reason.details).toMatch(/exceeded 50 calls per second/);
+  });
+
+  it('refuses direct messages for another peer, and unknown or malformed targets', async () => {
+    const s = stranger();
+    const misrouted = await callError(client, client.send, {
+      sender: bSender,
+      toPeerId: s.identity.peerId,
+      payload: Buffer.from('x'),
+      messageId: 'm',
+    });
+    expect(misrouted.code).toBe(status.FAILED_PRECONDITION);
+    const unknown = await callError(client, client.send, {
+      toPeerId: s.identity.peerId,
+      payload: Buffer.from('x'),
+      messageId: '',
+    });
+    expect(unknown.code).toBe(status.NOT_FOUND);
+    expect(unknown.details).toMatch(/not in this host's views/);
+    const malformed = await callError(client, client.send, {
+      toPeerId: 'nope',
+      payload: Buffer.from('x'),
+      messageId: '',
+    });
+    expect(malformed.code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it('still serves after all of it: b is still its neighbour', async () => {
+    const peers = await call(client, client.peers, {});
+    expect(activePeers(peers)).toContain(b.peerId);
+    expect(peers.peerId).toBe(a.peerId);
+  });
+});
