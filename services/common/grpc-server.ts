@@ -8,6 +8,7 @@ import {
   ServiceDefinition,
   UntypedServiceImplementation,
   sendUnaryData,
+  ServerReadableStream,
   ServerUnaryCall,
   ServerWritableStream,
 } from '@grpc/grpc-js';
@@ -173,5 +174,43 @@ export function streamHandler<Req, Res>(
       .catch((error: unknown) => {
         if (!call.writableEnded && !call.destroyed) call.emit('error', errorToStatus(error, log, method));
       });
+  };
+}
+
+/**
+ * A client-streaming handler: `onMessage` runs for each request, in order. The first error ends
+ * the call with its status (later messages are ignored); the end of the stream answers `done()`.
+ */
+export function clientStreamHandler<Req, Res>(
+  log: Logger,
+  method: string,
+  onMessage: (request: Req) => Promise<unknown>,
+  done: () => Res,
+) {
+  return (call: ServerReadableStream<Req, Res>, callback: sendUnaryData<Res>): void => {
+    let failed = false;
+    let chain: Promise<void> = Promise.resolve();
+    const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      callback(errorToStatus(error, log, method));
+    };
+    call.on('data', (request: Req) => {
+      chain = chain
+        .then(async () => {
+          if (failed) return;
+          rejectMalformed(request);
+          await onMessage(request);
+        })
+        .catch(fail);
+    });
+    call.on('end', () => {
+      void chain.then(() => {
+        if (!failed) callback(null, done());
+      });
+    });
+    call.on('error', () => {
+      failed = true;
+    });
   };
 }

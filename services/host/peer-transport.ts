@@ -1,12 +1,15 @@
 /**
- * The membership core's transport over gRPC: each outgoing message becomes a unary call with a
- * deadline on a kept connection, and the call's answer (an ack, a neighbour reply, a push-pull
- * reply) goes back into the core. A failed call is a lost packet: counted, never thrown, and the
- * core's own timeouts turn silence into suspicion.
+ * The membership core's transport over gRPC, on one kept connection per peer. A message the core
+ * waits an answer for (a ping, an indirect ping, a neighbour request, a push-pull) becomes a unary
+ * call with a deadline, and its answer goes back into the core. One-way messages (gossip, floods,
+ * shuffles) go on a long-lived Push stream per peer, in order and far cheaper than a call each. A
+ * failed call or stream is a lost packet: counted, never thrown, and the core's own timeouts turn
+ * silence into suspicion.
  */
 import {
   ChannelCredentials,
   Client,
+  ClientWritableStream,
   Interceptor,
   Metadata,
   ServiceError,
@@ -16,10 +19,10 @@ import {
 import { codeName } from '../common/grpc-metrics';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import type { Logger } from '../common/logging';
-import type { SendRequest, SendResponse } from '../gen/grapevine/v1/host';
+import type { PushRequest, SendRequest, SendResponse } from '../gen/grapevine/v1/host';
 import type { Message, Outgoing, Transport } from '../membership';
 import type { HostMetrics } from './metrics';
-import { answerOf, callFor, type PeerCall, type PeerMethod } from './wire';
+import { answerOf, callFor, pushOf, type PeerCall, type PeerMethod } from './wire';
 import { countingSentBytes, typeLabel } from './wire-bytes';
 
 export interface PeerTransportOptions {
@@ -35,6 +38,14 @@ export interface PeerTransportOptions {
   readonly maxConnections: number;
 }
 
+/** Bytes a Push stream may hold unsent before further messages to that peer are dropped. */
+const MAX_PUSH_BUFFER_BYTES = 1_024 * 1_024;
+
+type PushMethod = (
+  metadata: Metadata,
+  callback: (error: ServiceError | null) => void,
+) => ClientWritableStream<PushRequest>;
+
 type UnaryMethod = (
   request: unknown,
   metadata: Metadata,
@@ -44,6 +55,7 @@ type UnaryMethod = (
 
 export class PeerTransport implements Transport {
   private readonly clients = new Map<string, Client>();
+  private readonly streams = new Map<string, ClientWritableStream<PushRequest>>();
   private readonly ClientClass: ReturnType<typeof makeGenericClientConstructor>;
   private closed = false;
 
@@ -56,6 +68,11 @@ export class PeerTransport implements Transport {
     const call = callFor(out.message);
     if (!call) {
       this.options.metrics.unroutable.inc({ type: out.message.type });
+      return;
+    }
+    const push = pushOf(call);
+    if (push) {
+      this.push(out.address, push, call.method);
       return;
     }
     this.invoke(out.address, call.method, call.request).then(
@@ -88,6 +105,7 @@ export class PeerTransport implements Transport {
     const client = this.clients.get(address);
     if (!client) return;
     this.clients.delete(address);
+    this.endStream(address);
     client.close();
   }
 
@@ -97,8 +115,39 @@ export class PeerTransport implements Transport {
 
   close(): void {
     this.closed = true;
+    for (const address of [...this.streams.keys()]) this.endStream(address);
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
+  }
+
+  /** Writes a one-way message on the peer's Push stream, opening one when there is none. */
+  private push(address: string, request: PushRequest, method: PeerMethod): void {
+    const { metrics } = this.options;
+    const type = typeLabel(method);
+    let stream = this.streams.get(address);
+    if (!stream) {
+      const client = this.client(address) as unknown as { push: PushMethod };
+      const opened = client.push(new Metadata(), (error) => {
+        if (this.streams.get(address) === opened) this.streams.delete(address);
+        if (error) metrics.callFailures.inc({ type: 'push', code: codeName(error.code ?? status.UNKNOWN) });
+      });
+      stream = opened;
+      this.streams.set(address, stream);
+    }
+    if (stream.writableLength > MAX_PUSH_BUFFER_BYTES) {
+      // The peer does not keep up (or is gone and the connection has not failed yet): drop.
+      metrics.callFailures.inc({ type, code: 'BUFFER_FULL' });
+      return;
+    }
+    metrics.messagesSent.inc({ type });
+    stream.write(request);
+  }
+
+  private endStream(address: string): void {
+    const stream = this.streams.get(address);
+    if (!stream) return;
+    this.streams.delete(address);
+    stream.end();
   }
 
   private client(address: string): Client {
@@ -112,6 +161,7 @@ export class PeerTransport implements Transport {
     if (this.clients.size >= this.options.maxConnections) {
       const [oldest, evicted] = this.clients.entries().next().value as [string, Client];
       this.clients.delete(oldest);
+      this.endStream(oldest);
       evicted.close();
     }
     client = new this.ClientClass(address, this.options.credentials, {

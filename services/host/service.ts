@@ -14,7 +14,7 @@ import {
   ResourceExhaustedError,
   UnavailableError,
 } from '../common/errors';
-import { ServiceBinding, streamHandler, unaryHandler } from '../common/grpc-server';
+import { clientStreamHandler, ServiceBinding, streamHandler, unaryHandler } from '../common/grpc-server';
 import { errorToStatus } from '../common/grpc-status';
 import { isPeerId } from '../common/identity';
 import type { Logger } from '../common/logging';
@@ -36,6 +36,7 @@ import {
   PeersResponse,
   PingRequest,
   PingResponse,
+  PushRequest,
   ReceiveRequest,
   ReceiveResponse,
   SendRequest,
@@ -99,6 +100,12 @@ export function hostService(log: Logger, metrics: HostMetrics, context: () => Ho
       indirectPing: unaryHandler(log, 'IndirectPing', (request: IndirectPingRequest) => h.indirectPing(request)),
       exchangePeers: unaryHandler(log, 'ExchangePeers', (request: ExchangePeersRequest) => h.exchangePeers(request)),
       gossip: unaryHandler(log, 'Gossip', (request: GossipRequest) => h.gossip(request)),
+      push: clientStreamHandler(
+        log,
+        'Push',
+        (request: PushRequest) => h.push(request),
+        () => ({}),
+      ),
       send: unaryHandler(log, 'Send', (request: SendRequest) => h.send(request)),
       flood: unaryHandler(log, 'Flood', (request: FloodRequest) => h.flood(request)),
       receive: streamHandler(log, 'Receive', (call: ServerWritableStream<ReceiveRequest, ReceiveResponse>) =>
@@ -264,6 +271,25 @@ class HostHandlers {
         throw new InvalidArgumentError('gossip body is missing: set updates, forward_join, disconnect or introduction');
     }
     return {};
+  }
+
+  /** One message of a Push stream: the same checks as its unary twin. */
+  push(request: PushRequest): Promise<unknown> {
+    const message = request.message;
+    switch (message?.$case) {
+      case 'gossip':
+        return this.gossip(message.value);
+      case 'flood':
+        if (!message.value.sender) throw new InvalidArgumentError('a pushed flood must name its sender');
+        return this.flood(message.value);
+      case 'exchangePeers':
+        if (message.value.kind === ExchangeKind.EXCHANGE_KIND_PUSH_PULL) {
+          throw new InvalidArgumentError('push-pull expects an answer: call ExchangePeers, not Push');
+        }
+        return this.exchangePeers(message.value);
+      default:
+        throw new InvalidArgumentError('push message is empty: set gossip, flood or exchange_peers');
+    }
   }
 
   async send(request: SendRequest): Promise<SendResponse> {

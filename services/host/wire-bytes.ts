@@ -15,6 +15,7 @@ const TYPE_LABEL: Record<string, string> = {
   gossip: 'gossip',
   send: 'send',
   flood: 'flood',
+  push: 'push',
   receive: 'receive',
   peers: 'peers',
 };
@@ -25,16 +26,21 @@ export function typeLabel(method: string): string {
 
 type Method = ServiceDefinition[string];
 
+/** The type label of a request: a Push stream message is counted as the message it carries. */
+function requestType(method: string, value: unknown): string {
+  if (method !== 'push') return typeLabel(method);
+  return typeLabel((value as { message?: { $case: string } }).message?.$case ?? 'push');
+}
+
 /** Counts each encoded request the client sends. */
 export function countingSentBytes(bytes: Counter<'type'>): ServiceDefinition {
   return mapMethods((name, method) => {
-    const counter = bytes.labels(typeLabel(name));
     const serialize = method.requestSerialize as (value: unknown) => Buffer;
     return {
       ...method,
       requestSerialize: (value: unknown) => {
         const buffer = serialize(value);
-        counter.inc(buffer.length);
+        bytes.inc({ type: requestType(name, value) }, buffer.length);
         return buffer;
       },
     };
@@ -44,13 +50,13 @@ export function countingSentBytes(bytes: Counter<'type'>): ServiceDefinition {
 /** Counts each encoded request the server receives, before it is decoded. */
 export function countingReceivedBytes(bytes: Counter<'type'>): ServiceDefinition {
   return mapMethods((name, method) => {
-    const counter = bytes.labels(typeLabel(name));
     const deserialize = method.requestDeserialize as (buffer: Buffer) => unknown;
     return {
       ...method,
       requestDeserialize: (buffer: Buffer) => {
-        counter.inc(buffer.length);
-        return deserialize(buffer);
+        const value = deserialize(buffer);
+        bytes.inc({ type: requestType(name, value) }, buffer.length);
+        return value;
       },
     };
   });

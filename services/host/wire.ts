@@ -25,6 +25,7 @@ import {
   MembershipUpdate,
   PingRequest,
   PingResponse,
+  PushRequest,
   Sender,
   UpdateKind as WireUpdateKind,
 } from '../gen/grapevine/v1/host';
@@ -322,4 +323,23 @@ export function indirectPingResponseOf(answer: Message | undefined, self: Sender
     return { sender: self, seq, outcome: IndirectPingOutcome.INDIRECT_PING_OUTCOME_NACK, incarnation: 0 };
   }
   return { sender: self, seq, outcome: IndirectPingOutcome.INDIRECT_PING_OUTCOME_UNSPECIFIED, incarnation: 0 };
+}
+
+/**
+ * The Push stream message for a one-way call (gossip, a relayed flood, a shuffle or its reply), or
+ * undefined for a call whose answer the core waits for.
+ */
+export function pushOf(call: PeerCall): PushRequest | undefined {
+  switch (call.method) {
+    case 'gossip':
+      return { message: { $case: 'gossip', value: call.request } };
+    case 'flood':
+      return { message: { $case: 'flood', value: call.request } };
+    case 'exchangePeers':
+      return call.request.kind === ExchangeKind.EXCHANGE_KIND_PUSH_PULL
+        ? undefined
+        : { message: { $case: 'exchangePeers', value: call.request } };
+    default:
+      return undefined;
+  }
 }

@@ -4,8 +4,8 @@
  *
  *   1. Calibration: the median round trip of a Ping between two quiet hosts; half of it is the
  *      one-way link latency the simulator is given, so both sides model the same link.
- *   2. Real runs, each in a fresh process started with --expose-gc: hosts start one after another
- *      (host 0 with no seeds, each later one seeded with host 0 and a random earlier host); the time
+ *   2. Real runs, each in a fresh process started with --expose-gc: host 0 with no seeds, then the
+ *      others in waves of ten started at once, each seeded with host 0 and a random earlier host; the time
  *      until every active view is full; heap per host after a forced GC; CPU per host over an idle
  *      window; then floods one at a time from random origins through the origin's Flood RPC, each
  *      timed at every other host's Receive stream.
@@ -44,6 +44,8 @@ const FLOODS = option('floods', 50);
 const WARMUP_FLOODS = 3;
 /** Longest wait for every active view to fill, from the first host's start. */
 const CONVERGE_CAP_MS = 60_000;
+/** Hosts started at once in each wave. */
+const START_WAVE = 10;
 /** Idle gossip after convergence over which CPU (and loop delay) is measured. */
 const IDLE_MS = 10_000;
 /** Longest wait for one flood to reach every other host before the next is sent. */
@@ -280,9 +282,16 @@ async function realRun(run: number): Promise<RealRun> {
   const hosts: RunningHost[] = [];
   const started = performance.now();
   const sinceStart = () => (performance.now() - started) / 1_000;
-  for (let i = 0; i < HOSTS; i++) {
-    const seeds = i === 0 ? [] : [...new Set([hosts[0].address, hosts[rng.int(i)].address])];
-    hosts.push(await startOneHost(seeds, run * 100_000 + i));
+  // Host 0 first, then the rest in waves started at once (as a deployment rolls out), each host
+  // seeded with host 0 and a random host of an earlier wave.
+  hosts.push(await startOneHost([], run * 100_000));
+  for (let wave = 1; wave < HOSTS; wave += START_WAVE) {
+    const earlier = hosts.length;
+    const batch = Array.from({ length: Math.min(START_WAVE, HOSTS - wave) }, (_, j) => {
+      const seeds = [...new Set([hosts[0].address, hosts[rng.int(earlier)].address])];
+      return startOneHost(seeds, run * 100_000 + wave + j);
+    });
+    hosts.push(...(await Promise.all(batch)));
   }
   const startupS = sinceStart();
   const { activeViewSize, passiveViewSize } = hosts[0].node.config;

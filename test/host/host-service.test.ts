@@ -3,7 +3,7 @@
  * names and a message a person can act on, the host's views stay as they were, and it keeps
  * answering afterwards.
  */
-import { status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { generateIdentity } from '../../services/common/identity';
 import { signRecord } from '../../services/common/records';
 import {
@@ -11,6 +11,7 @@ import {
   HandshakeIntent,
   HostServiceClient,
   UpdateKind,
+  type PushRequest,
   type Sender,
 } from '../../services/gen/grapevine/v1/host';
 import type { RunningHost } from '../../services/host/server';
@@ -274,6 +275,63 @@ describe('Host service refuses bad input', () => {
       messageId: '',
     });
     expect(malformed.code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it('checks each Push stream message as its unary twin, ending the stream at the first refusal', async () => {
+    const s = stranger();
+    const pushed = (messages: PushRequest[]) =>
+      new Promise<{ code: number; details: string }>((resolve) => {
+        const stream = client.push(new Metadata(), { deadline: Date.now() + 5_000 }, (error) =>
+          resolve({ code: error?.code ?? status.OK, details: error?.details ?? '' }),
+        );
+        for (const message of messages) stream.write(message);
+        stream.end();
+      });
+    const fine = await pushed([
+      { message: { $case: 'gossip', value: { sender: bSender, body: { $case: 'updates', value: { updates: [] } } } } },
+    ]);
+    expect(fine.code).toBe(status.OK);
+    const empty = await pushed([{}]);
+    expect(empty.code).toBe(status.INVALID_ARGUMENT);
+    expect(empty.details).toMatch(/push message is empty/);
+    const pushPull = await pushed([
+      {
+        message: {
+          $case: 'exchangePeers',
+          value: { sender: bSender, kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL, records: [], ttl: 0 },
+        },
+      },
+    ]);
+    expect(pushPull.code).toBe(status.INVALID_ARGUMENT);
+    expect(pushPull.details).toMatch(/call ExchangePeers, not Push/);
+    const before = known();
+    const forged = await pushed([
+      { message: { $case: 'gossip', value: { sender: bSender, body: { $case: 'updates', value: { updates: [] } } } } },
+      {
+        message: {
+          $case: 'exchangePeers',
+          value: {
+            sender: bSender,
+            kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE,
+            records: [{ record: s.record.record, signature: Buffer.alloc(64) }],
+            origin: bSender,
+            ttl: 0,
+          },
+        },
+      },
+    ]);
+    expect(forged.code).toBe(status.PERMISSION_DENIED);
+    expect(known()).toEqual(before);
+    const flood = await pushed([
+      {
+        message: {
+          $case: 'flood',
+          value: { messageId: 'p1', ttl: 200, hops: 1, payload: Buffer.from('x'), originPeerId: b.peerId },
+        },
+      },
+    ]);
+    expect(flood.code).toBe(status.INVALID_ARGUMENT);
+    expect(flood.details).toMatch(/must name its sender/);
   });
 
   it('still serves after all of it: b is still its neighbour', async () => {

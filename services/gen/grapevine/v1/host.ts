@@ -13,6 +13,8 @@ import {
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type ClientWritableStream,
+  type handleClientStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -425,6 +427,15 @@ export interface Introduction {
 }
 
 export interface GossipResponse {
+}
+
+export interface PushRequest {
+  message?: { $case: "gossip"; value: GossipRequest } | { $case: "flood"; value: FloodRequest } | //
+  /** Shuffles and shuffle replies (push-pull answers, so it stays a call). */
+  { $case: "exchangePeers"; value: ExchangePeersRequest } | undefined;
+}
+
+export interface PushResponse {
 }
 
 export interface SendRequest {
@@ -2131,6 +2142,182 @@ export const GossipResponse: MessageFns<GossipResponse> = {
   },
 };
 
+function createBasePushRequest(): PushRequest {
+  return { message: undefined };
+}
+
+export const PushRequest: MessageFns<PushRequest> = {
+  encode(message: PushRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.message?.$case) {
+      case "gossip":
+        GossipRequest.encode(message.message.value, writer.uint32(10).fork()).join();
+        break;
+      case "flood":
+        FloodRequest.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+      case "exchangePeers":
+        ExchangePeersRequest.encode(message.message.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = { $case: "gossip", value: GossipRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = { $case: "flood", value: FloodRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = { $case: "exchangePeers", value: ExchangePeersRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushRequest {
+    return {
+      message: isSet(object.gossip)
+        ? { $case: "gossip", value: GossipRequest.fromJSON(object.gossip) }
+        : isSet(object.flood)
+        ? { $case: "flood", value: FloodRequest.fromJSON(object.flood) }
+        : isSet(object.exchangePeers)
+        ? { $case: "exchangePeers", value: ExchangePeersRequest.fromJSON(object.exchangePeers) }
+        : isSet(object.exchange_peers)
+        ? { $case: "exchangePeers", value: ExchangePeersRequest.fromJSON(object.exchange_peers) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: PushRequest): unknown {
+    const obj: any = {};
+    if (message.message?.$case === "gossip") {
+      obj.gossip = GossipRequest.toJSON(message.message.value);
+    } else if (message.message?.$case === "flood") {
+      obj.flood = FloodRequest.toJSON(message.message.value);
+    } else if (message.message?.$case === "exchangePeers") {
+      obj.exchangePeers = ExchangePeersRequest.toJSON(message.message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PushRequest>, I>>(base?: I): PushRequest {
+    return PushRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PushRequest>, I>>(object: I): PushRequest {
+    const message = createBasePushRequest();
+    switch (object.message?.$case) {
+      case "gossip": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "gossip", value: GossipRequest.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "flood": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "flood", value: FloodRequest.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "exchangePeers": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "exchangePeers", value: ExchangePeersRequest.fromPartial(object.message.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBasePushResponse(): PushResponse {
+  return {};
+}
+
+export const PushResponse: MessageFns<PushResponse> = {
+  encode(_: PushResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): PushResponse {
+    return {};
+  },
+
+  toJSON(_: PushResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PushResponse>, I>>(base?: I): PushResponse {
+    return PushResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PushResponse>, I>>(_: I): PushResponse {
+    const message = createBasePushResponse();
+    return message;
+  },
+};
+
 function createBaseSendRequest(): SendRequest {
   return { sender: undefined, toPeerId: "", payload: Buffer.alloc(0), messageId: "" };
 }
@@ -3175,6 +3362,20 @@ export const HostServiceService = {
     responseDeserialize: (value: Buffer): GossipResponse => GossipResponse.decode(value),
   },
   /**
+   * Push carries one-way peer messages (gossip, floods, shuffles) on one long-lived stream per
+   * peer: far cheaper than a call each. Each message is checked as its unary twin would be; a
+   * refused one ends the stream with that status, and the sender opens a new one.
+   */
+  push: {
+    path: "/grapevine.v1.HostService/Push" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: PushRequest): Buffer => Buffer.from(PushRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PushRequest => PushRequest.decode(value),
+    responseSerialize: (value: PushResponse): Buffer => Buffer.from(PushResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PushResponse => PushResponse.decode(value),
+  },
+  /**
    * Send delivers a message to one peer. From the local application (no sender) it is forwarded
    * to the peer named; from a peer it is delivered to this host's Receive streams.
    */
@@ -3239,6 +3440,12 @@ export interface HostServiceServer extends UntypedServiceImplementation {
   exchangePeers: handleUnaryCall<ExchangePeersRequest, ExchangePeersResponse>;
   /** Gossip carries one-way membership messages: updates, join walks, disconnects, introductions. */
   gossip: handleUnaryCall<GossipRequest, GossipResponse>;
+  /**
+   * Push carries one-way peer messages (gossip, floods, shuffles) on one long-lived stream per
+   * peer: far cheaper than a call each. Each message is checked as its unary twin would be; a
+   * refused one ends the stream with that status, and the sender opens a new one.
+   */
+  push: handleClientStreamingCall<PushRequest, PushResponse>;
   /**
    * Send delivers a message to one peer. From the local application (no sender) it is forwarded
    * to the peer named; from a peer it is delivered to this host's Receive streams.
@@ -3339,6 +3546,25 @@ export interface HostServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GossipResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Push carries one-way peer messages (gossip, floods, shuffles) on one long-lived stream per
+   * peer: far cheaper than a call each. Each message is checked as its unary twin would be; a
+   * refused one ends the stream with that status, and the sender opens a new one.
+   */
+  push(callback: (error: ServiceError | null, response: PushResponse) => void): ClientWritableStream<PushRequest>;
+  push(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PushResponse) => void,
+  ): ClientWritableStream<PushRequest>;
+  push(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PushResponse) => void,
+  ): ClientWritableStream<PushRequest>;
+  push(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PushResponse) => void,
+  ): ClientWritableStream<PushRequest>;
   /**
    * Send delivers a message to one peer. From the local application (no sender) it is forwarded
    * to the peer named; from a peer it is delivered to this host's Receive streams.
