@@ -73,6 +73,12 @@ export const directoryConfigSchema = z
       .describe(
         'least time between two messages on one Watch stream; a quiet stream sends at once, a busy one batches (adds up to this much lag)',
       ),
+    introducerToken: z
+      .string()
+      .default('')
+      .describe(
+        'shared secret introducers present to evict dead peers (the introducers take the same setting); empty: Evict answers PERMISSION_DENIED',
+      ),
     shutdownGraceMs: fields
       .ms(0, 600_000)
       .default(DEFAULT_SHUTDOWN_GRACE_MS)

@@ -23,95 +23,105 @@ export const DEFAULT_CACHE_WRITE_INTERVAL_MS = 5_000;
 /** How long SIGTERM waits for calls in flight before cancelling them. */
 export const DEFAULT_HOST_SHUTDOWN_GRACE_MS = 5_000;
 
-export const hostConfigSchema = z
-  .object({
-    host: fields.host().default('127.0.0.1').describe('address the gRPC API binds to (0.0.0.0 for all)'),
-    grpcPort: fields.port().default(DEFAULT_HOST_GRPC_PORT).describe('port of the gRPC API (0 picks a free one)'),
-    advertiseAddress: z
-      .string()
-      .default('')
-      .refine((text) => text === '' || parseHostPort(text) !== undefined, 'must be host:port (IPv6 in brackets)')
-      .describe('host:port peers reach this host at; empty: host:grpcPort (must be set when host is 0.0.0.0)'),
-    metricsHost: fields.host().default('127.0.0.1').describe('address /metrics binds to'),
-    metricsPort: fields.port().default(DEFAULT_HOST_METRICS_PORT).describe('port of /metrics (0 picks a free one)'),
-    metrics: fields.bool().default(true).describe('serve /metrics'),
-    network: z
-      .string()
-      .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be an RFC 1123 label (a-z, 0-9, -)')
-      .default('default')
-      .describe('the network (overlay) this host joins'),
-    name: z.string().default('').describe('optional name (RFC 1123 label) to claim in the directory'),
-    labels: fields.labels().default({}).describe('labels for the record, k=v,k=v'),
-    keyFile: z
-      .string()
-      .default('')
-      .describe('Ed25519 key file (PEM); made at first start when missing; empty: a new identity each start'),
-    dataDir: z.string().default('').describe('directory for the peer cache (peers.json); empty: no cache'),
-    seeds: fields.list().default([]).describe('static seeds: host:port or peerid@host:port, comma-separated'),
-    dnsSeeds: fields
-      .list()
-      .default([])
-      .describe('DNS seeds: name[:port] (A/AAAA) or _service._tcp.name (SRV), comma-separated'),
-    dnsResolver: z
-      .string()
-      .default('')
-      .refine((text) => text === '' || parseHostPort(text) !== undefined, 'must be ip:port')
-      .describe('DNS server (ip:port) for DNS seeds; empty: the system resolver'),
-    directory: z
-      .string()
-      .default('')
-      .refine((text) => text === '' || parseHostPort(text) !== undefined, 'must be host:port')
-      .describe('Directory address (host:port) to register with and bootstrap from; empty: none'),
-    directoryTtlSeconds: fields
-      .seconds(5, 3_600)
-      .default(30)
-      .describe('lease TTL asked of the directory; renewed every third of it'),
-    profile: z
-      .enum(['lan', 'wan', 'local'])
-      .default('lan')
-      .describe('membership timing profile: lan (data centre), wan (internet), local (one machine)'),
-    expectedPeers: fields
-      .count(0, 100_000_000)
-      .default(0)
-      .describe("expected network size, which sets the view sizes; 0: the profile's"),
-    maxPayloadBytes: fields
-      .count(1, MAX_GRPC_MESSAGE_BYTES / 2)
-      .default(DEFAULT_MAX_PAYLOAD_BYTES)
-      .describe('largest Send or Flood payload; bigger ones answer RESOURCE_EXHAUSTED'),
-    maxFloodTtlHops: fields
-      .count(1, 255)
-      .default(DEFAULT_MAX_FLOOD_TTL_HOPS)
-      .describe('highest flood TTL accepted; higher ones answer INVALID_ARGUMENT'),
-    peerCallsPerSecond: fields
-      .count(1, 1_000_000)
-      .default(DEFAULT_PEER_CALLS_PER_SECOND)
-      .describe('calls one peer may make per second (twice as many at once); more answer RESOURCE_EXHAUSTED'),
-    callTimeoutMs: fields
-      .ms(50, 60_000)
-      .default(2_000)
-      .describe('deadline of peer calls other than probes and neighbour requests'),
-    cacheWriteIntervalMs: fields
-      .ms(100, 3_600_000)
-      .default(DEFAULT_CACHE_WRITE_INTERVAL_MS)
-      .describe('least time between two peer cache writes while the view changes'),
-    shutdownGraceMs: fields
-      .ms(0, 600_000)
-      .default(DEFAULT_HOST_SHUTDOWN_GRACE_MS)
-      .describe('how long SIGTERM waits for calls in flight before cancelling them'),
-    logLevel: fields.logLevel().default('info').describe('fatal, error, warn, info, debug, trace or silent'),
-  })
-  .superRefine((config, context) => {
-    if (config.advertiseAddress === '' && (config.host === '0.0.0.0' || config.host === '::')) {
-      context.addIssue({
-        code: 'custom',
-        path: ['advertiseAddress'],
-        message: `advertiseAddress must be set when host is ${config.host}: peers need an address they can dial`,
-      });
-    }
-    if (config.name !== '' && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(config.name)) {
-      context.addIssue({ code: 'custom', path: ['name'], message: 'must be an RFC 1123 label (a-z, 0-9, -)' });
-    }
-  });
+/**
+ * The settings of a gossip member, shared by hosts and introducers (an introducer is a member with
+ * larger views); each role adds its own and sets its own ports.
+ */
+export const memberFields = {
+  host: fields.host().default('127.0.0.1').describe('address the gRPC API binds to (0.0.0.0 for all)'),
+  grpcPort: fields.port().default(DEFAULT_HOST_GRPC_PORT).describe('port of the gRPC API (0 picks a free one)'),
+  advertiseAddress: z
+    .string()
+    .default('')
+    .refine((text) => text === '' || parseHostPort(text) !== undefined, 'must be host:port (IPv6 in brackets)')
+    .describe('host:port peers reach this host at; empty: host:grpcPort (must be set when host is 0.0.0.0)'),
+  metricsHost: fields.host().default('127.0.0.1').describe('address /metrics binds to'),
+  metricsPort: fields.port().default(DEFAULT_HOST_METRICS_PORT).describe('port of /metrics (0 picks a free one)'),
+  metrics: fields.bool().default(true).describe('serve /metrics'),
+  network: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be an RFC 1123 label (a-z, 0-9, -)')
+    .default('default')
+    .describe('the network (overlay) this host joins'),
+  name: z.string().default('').describe('optional name (RFC 1123 label) to claim in the directory'),
+  labels: fields.labels().default({}).describe('labels for the record, k=v,k=v'),
+  keyFile: z
+    .string()
+    .default('')
+    .describe('Ed25519 key file (PEM); made at first start when missing; empty: a new identity each start'),
+  dataDir: z.string().default('').describe('directory for the peer cache (peers.json); empty: no cache'),
+  seeds: fields.list().default([]).describe('static seeds: host:port or peerid@host:port, comma-separated'),
+  dnsSeeds: fields
+    .list()
+    .default([])
+    .describe('DNS seeds: name[:port] (A/AAAA) or _service._tcp.name (SRV), comma-separated'),
+  dnsResolver: z
+    .string()
+    .default('')
+    .refine((text) => text === '' || parseHostPort(text) !== undefined, 'must be ip:port')
+    .describe('DNS server (ip:port) for DNS seeds; empty: the system resolver'),
+  directory: z
+    .string()
+    .default('')
+    .refine((text) => text === '' || parseHostPort(text) !== undefined, 'must be host:port')
+    .describe('Directory address (host:port) to register with and bootstrap from; empty: none'),
+  directoryTtlSeconds: fields
+    .seconds(5, 3_600)
+    .default(30)
+    .describe('lease TTL asked of the directory; renewed every third of it'),
+  profile: z
+    .enum(['lan', 'wan', 'local'])
+    .default('lan')
+    .describe('membership timing profile: lan (data centre), wan (internet), local (one machine)'),
+  expectedPeers: fields
+    .count(0, 100_000_000)
+    .default(0)
+    .describe("expected network size, which sets the view sizes; 0: the profile's"),
+  maxPayloadBytes: fields
+    .count(1, MAX_GRPC_MESSAGE_BYTES / 2)
+    .default(DEFAULT_MAX_PAYLOAD_BYTES)
+    .describe('largest Send or Flood payload; bigger ones answer RESOURCE_EXHAUSTED'),
+  maxFloodTtlHops: fields
+    .count(1, 255)
+    .default(DEFAULT_MAX_FLOOD_TTL_HOPS)
+    .describe('highest flood TTL accepted; higher ones answer INVALID_ARGUMENT'),
+  peerCallsPerSecond: fields
+    .count(1, 1_000_000)
+    .default(DEFAULT_PEER_CALLS_PER_SECOND)
+    .describe('calls one peer may make per second (twice as many at once); more answer RESOURCE_EXHAUSTED'),
+  callTimeoutMs: fields
+    .ms(50, 60_000)
+    .default(2_000)
+    .describe('deadline of peer calls other than probes and neighbour requests'),
+  cacheWriteIntervalMs: fields
+    .ms(100, 3_600_000)
+    .default(DEFAULT_CACHE_WRITE_INTERVAL_MS)
+    .describe('least time between two peer cache writes while the view changes'),
+  shutdownGraceMs: fields
+    .ms(0, 600_000)
+    .default(DEFAULT_HOST_SHUTDOWN_GRACE_MS)
+    .describe('how long SIGTERM waits for calls in flight before cancelling them'),
+  logLevel: fields.logLevel().default('info').describe('fatal, error, warn, info, debug, trace or silent'),
+};
+
+/** Rules across member fields: a wildcard bind needs an advertised address; names are labels. */
+export function checkMemberFields(
+  config: { advertiseAddress: string; host: string; name: string },
+  context: z.RefinementCtx,
+): void {
+  if (config.advertiseAddress === '' && (config.host === '0.0.0.0' || config.host === '::')) {
+    context.addIssue({
+      code: 'custom',
+      path: ['advertiseAddress'],
+      message: `advertiseAddress must be set when host is ${config.host}: peers need an address they can dial`,
+    });
+  }
+  if (config.name !== '' && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(config.name)) {
+    context.addIssue({ code: 'custom', path: ['name'], message: 'must be an RFC 1123 label (a-z, 0-9, -)' });
+  }
+}
+
+export const hostConfigSchema = z.object(memberFields).superRefine(checkMemberFields);
 
 export type HostConfig = z.infer<typeof hostConfigSchema>;
 

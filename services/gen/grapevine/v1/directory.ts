@@ -123,7 +123,7 @@ export interface WatchEvent {
   record?:
     | SignedRecord
     | undefined;
-  /** Why a peer was deleted: "deregistered" or "expired". */
+  /** Why a peer was deleted: "deregistered", "expired" or "evicted". */
   reason: string;
 }
 
@@ -169,6 +169,26 @@ export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
 export interface WatchResponse {
   events: WatchEvent[];
   /** Set on progress notifications: the watcher has seen everything up to here. */
+  revision: number;
+}
+
+export interface UpdateRecordRequest {
+  /** The peer's signed record, with a seq above the one the directory holds. */
+  record?: SignedRecord | undefined;
+}
+
+export interface UpdateRecordResponse {
+  revision: number;
+}
+
+export interface EvictRequest {
+  network: string;
+  peerId: string;
+  /** The seq of the record found dead; the eviction holds only while the directory holds it. */
+  seq: number;
+}
+
+export interface EvictResponse {
   revision: number;
 }
 
@@ -1494,6 +1514,314 @@ export const WatchResponse: MessageFns<WatchResponse> = {
   },
 };
 
+function createBaseUpdateRecordRequest(): UpdateRecordRequest {
+  return { record: undefined };
+}
+
+export const UpdateRecordRequest: MessageFns<UpdateRecordRequest> = {
+  encode(message: UpdateRecordRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.record !== undefined) {
+      SignedRecord.encode(message.record, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateRecordRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateRecordRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.record = SignedRecord.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateRecordRequest {
+    return { record: isSet(object.record) ? SignedRecord.fromJSON(object.record) : undefined };
+  },
+
+  toJSON(message: UpdateRecordRequest): unknown {
+    const obj: any = {};
+    if (message.record !== undefined) {
+      obj.record = SignedRecord.toJSON(message.record);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateRecordRequest>, I>>(base?: I): UpdateRecordRequest {
+    return UpdateRecordRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateRecordRequest>, I>>(object: I): UpdateRecordRequest {
+    const message = createBaseUpdateRecordRequest();
+    message.record = (object.record !== undefined && object.record !== null)
+      ? SignedRecord.fromPartial(object.record)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateRecordResponse(): UpdateRecordResponse {
+  return { revision: 0 };
+}
+
+export const UpdateRecordResponse: MessageFns<UpdateRecordResponse> = {
+  encode(message: UpdateRecordResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateRecordResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateRecordResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateRecordResponse {
+    return { revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0 };
+  },
+
+  toJSON(message: UpdateRecordResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateRecordResponse>, I>>(base?: I): UpdateRecordResponse {
+    return UpdateRecordResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateRecordResponse>, I>>(object: I): UpdateRecordResponse {
+    const message = createBaseUpdateRecordResponse();
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseEvictRequest(): EvictRequest {
+  return { network: "", peerId: "", seq: 0 };
+}
+
+export const EvictRequest: MessageFns<EvictRequest> = {
+  encode(message: EvictRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    if (message.peerId !== "") {
+      writer.uint32(18).string(message.peerId);
+    }
+    if (message.seq !== 0) {
+      writer.uint32(24).uint64(message.seq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvictRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvictRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.peerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvictRequest {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      peerId: isSet(object.peerId)
+        ? globalThis.String(object.peerId)
+        : isSet(object.peer_id)
+        ? globalThis.String(object.peer_id)
+        : "",
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+    };
+  },
+
+  toJSON(message: EvictRequest): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.peerId !== "") {
+      obj.peerId = message.peerId;
+    }
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EvictRequest>, I>>(base?: I): EvictRequest {
+    return EvictRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EvictRequest>, I>>(object: I): EvictRequest {
+    const message = createBaseEvictRequest();
+    message.network = object.network ?? "";
+    message.peerId = object.peerId ?? "";
+    message.seq = object.seq ?? 0;
+    return message;
+  },
+};
+
+function createBaseEvictResponse(): EvictResponse {
+  return { revision: 0 };
+}
+
+export const EvictResponse: MessageFns<EvictResponse> = {
+  encode(message: EvictResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvictResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvictResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvictResponse {
+    return { revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0 };
+  },
+
+  toJSON(message: EvictResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EvictResponse>, I>>(base?: I): EvictResponse {
+    return EvictResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EvictResponse>, I>>(object: I): EvictResponse {
+    const message = createBaseEvictResponse();
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
 /**
  * DirectoryService is the DNS-like database of who is where. Everything in it is soft state held
  * under leases: a peer registers a signed record, renews its lease, and is forgotten when the
@@ -1567,6 +1895,35 @@ export const DirectoryServiceService = {
     responseSerialize: (value: WatchResponse): Buffer => Buffer.from(WatchResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchResponse => WatchResponse.decode(value),
   },
+  /**
+   * UpdateRecord replaces a live peer's record with a newer one the peer signed, keeping its
+   * lease. Anyone may relay it (introducers do, from gossip): the signature is the peer's.
+   */
+  updateRecord: {
+    path: "/grapevine.v1.DirectoryService/UpdateRecord" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateRecordRequest): Buffer => Buffer.from(UpdateRecordRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateRecordRequest => UpdateRecordRequest.decode(value),
+    responseSerialize: (value: UpdateRecordResponse): Buffer =>
+      Buffer.from(UpdateRecordResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateRecordResponse => UpdateRecordResponse.decode(value),
+  },
+  /**
+   * Evict removes a peer that an introducer found dead, before its lease ends. Only callers with
+   * the introducer token may (metadata "authorization: Bearer <token>"); it removes the peer only
+   * while the directory holds the very seq that was found dead, so a peer that has since
+   * re-registered is never removed, and two introducers never undo each other's writes.
+   */
+  evict: {
+    path: "/grapevine.v1.DirectoryService/Evict" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EvictRequest): Buffer => Buffer.from(EvictRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EvictRequest => EvictRequest.decode(value),
+    responseSerialize: (value: EvictResponse): Buffer => Buffer.from(EvictResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EvictResponse => EvictResponse.decode(value),
+  },
 } as const;
 
 export interface DirectoryServiceServer extends UntypedServiceImplementation {
@@ -1588,6 +1945,18 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
    * revision, misses nothing and repeats nothing.
    */
   watch: handleServerStreamingCall<WatchRequest, WatchResponse>;
+  /**
+   * UpdateRecord replaces a live peer's record with a newer one the peer signed, keeping its
+   * lease. Anyone may relay it (introducers do, from gossip): the signature is the peer's.
+   */
+  updateRecord: handleUnaryCall<UpdateRecordRequest, UpdateRecordResponse>;
+  /**
+   * Evict removes a peer that an introducer found dead, before its lease ends. Only callers with
+   * the introducer token may (metadata "authorization: Bearer <token>"); it removes the peer only
+   * while the directory holds the very seq that was found dead, so a peer that has since
+   * re-registered is never removed, and two introducers never undo each other's writes.
+   */
+  evict: handleUnaryCall<EvictRequest, EvictResponse>;
 }
 
 export interface DirectoryServiceClient extends Client {
@@ -1681,6 +2050,46 @@ export interface DirectoryServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchResponse>;
+  /**
+   * UpdateRecord replaces a live peer's record with a newer one the peer signed, keeping its
+   * lease. Anyone may relay it (introducers do, from gossip): the signature is the peer's.
+   */
+  updateRecord(
+    request: UpdateRecordRequest,
+    callback: (error: ServiceError | null, response: UpdateRecordResponse) => void,
+  ): ClientUnaryCall;
+  updateRecord(
+    request: UpdateRecordRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateRecordResponse) => void,
+  ): ClientUnaryCall;
+  updateRecord(
+    request: UpdateRecordRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateRecordResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Evict removes a peer that an introducer found dead, before its lease ends. Only callers with
+   * the introducer token may (metadata "authorization: Bearer <token>"); it removes the peer only
+   * while the directory holds the very seq that was found dead, so a peer that has since
+   * re-registered is never removed, and two introducers never undo each other's writes.
+   */
+  evict(
+    request: EvictRequest,
+    callback: (error: ServiceError | null, response: EvictResponse) => void,
+  ): ClientUnaryCall;
+  evict(
+    request: EvictRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EvictResponse) => void,
+  ): ClientUnaryCall;
+  evict(
+    request: EvictRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EvictResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const DirectoryServiceClient = makeGenericClientConstructor(
