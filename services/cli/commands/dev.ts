@@ -3,6 +3,7 @@
  * works: a Directory (the in-process store unless --redis or REDIS_URL names a Redis) and a few
  * hosts that find each other through the first one and register with the directory.
  */
+import { rename, writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateIdentity } from '../../common/identity';
 import { createLogger, LogLevel } from '../../common/logging';
@@ -14,6 +15,8 @@ import { stopOnSignals } from '../signals';
 
 /** gRPC ports of the dev hosts; 7600 is left for a `grapevine host` of one's own. */
 const DEFAULT_HOST_PORTS = '7601,7602,7603';
+/** /metrics ports of the dev hosts, in the same order (deploy/prometheus/prometheus.yml scrapes them). */
+const DEFAULT_HOST_METRICS_PORTS = '9601,9602,9603';
 
 /** "7601,7602,7603" as ports; 0 picks a free one, an empty list starts no host. */
 function parsePorts(text: string): number[] {
@@ -25,6 +28,26 @@ function parsePorts(text: string): number[] {
     }
     return port;
   });
+}
+
+/**
+ * Writes the /metrics endpoints as a Prometheus file_sd target list, one group per role, written
+ * whole (temp file, then rename) so Prometheus never reads half a file.
+ */
+async function writeTargets(
+  file: string,
+  host: string,
+  endpoints: readonly { role: string; port: number | undefined }[],
+): Promise<void> {
+  const dial = isWildcard(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const roles = [...new Set(endpoints.map((e) => e.role))];
+  const groups = roles.map((role) => ({
+    targets: endpoints.filter((e) => e.role === role && e.port !== undefined).map((e) => `${dial}:${e.port}`),
+    labels: { role },
+  }));
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(groups, null, 2)}\n`);
+  await rename(temp, file);
 }
 
 function isWildcard(host: string): boolean {
@@ -43,6 +66,15 @@ export function devCommand(): Command {
         .argParser(parsePorts)
         .default(parsePorts(DEFAULT_HOST_PORTS), DEFAULT_HOST_PORTS),
     )
+    .addOption(
+      new Option('--host-metrics-ports <ports>', '/metrics ports of the hosts, in the same order (0: any free port)')
+        .argParser(parsePorts)
+        .default(parsePorts(DEFAULT_HOST_METRICS_PORTS), DEFAULT_HOST_METRICS_PORTS),
+    )
+    .option(
+      '--prometheus-targets <file>',
+      'write every /metrics endpoint to this file in Prometheus file_sd format (labels: role)',
+    )
     .option('--log-level <level>', 'log level', 'warn')
     .action(
       async (options: {
@@ -51,6 +83,8 @@ export function devCommand(): Command {
         directoryPort: string;
         metricsPort: string;
         hostPorts: number[];
+        hostMetricsPorts: number[];
+        prometheusTargets?: string;
         logLevel: LogLevel;
       }) => {
         const log = createLogger({ level: options.logLevel, role: 'dev' });
@@ -70,7 +104,7 @@ export function devCommand(): Command {
 
         const hosts: RunningHost[] = [];
         const stopHosts = () => Promise.all(hosts.map((host) => host.stop()));
-        const startDevHost = async (port: number, seeds: string[]) => {
+        const startDevHost = async (port: number, metricsPort: number, seeds: string[]) => {
           const host = await startHost(
             hostConfig({
               host: options.host,
@@ -78,7 +112,7 @@ export function devCommand(): Command {
               // Peers cannot dial a wildcard: advertise loopback (a free port is only known later).
               advertiseAddress: isWildcard(options.host) && port !== 0 ? `127.0.0.1:${port}` : '',
               metricsHost: options.host,
-              metricsPort: 0,
+              metricsPort,
               profile: 'local',
               directory: address,
               seeds,
@@ -93,9 +127,17 @@ export function devCommand(): Command {
         };
         try {
           const [firstPort, ...otherPorts] = options.hostPorts;
+          const metricsPortOf = (i: number) => options.hostMetricsPorts[i] ?? 0;
           if (firstPort !== undefined) {
-            const first = await startDevHost(firstPort, []);
-            await Promise.all(otherPorts.map((port) => startDevHost(port, [first.address])));
+            const first = await startDevHost(firstPort, metricsPortOf(0), []);
+            await Promise.all(otherPorts.map((port, i) => startDevHost(port, metricsPortOf(i + 1), [first.address])));
+          }
+          if (options.prometheusTargets) {
+            const targets = [
+              { role: 'directory', port: directory.metricsPort },
+              ...hosts.map((host) => ({ role: 'host', port: host.metricsPort })),
+            ];
+            await writeTargets(options.prometheusTargets, options.host, targets);
           }
         } catch (error) {
           await stopHosts();
@@ -123,7 +165,10 @@ export function devCommand(): Command {
             `  directory  grpc ${address}   store: ${directory.storeKind === 'redis' ? 'redis' : 'in-process memory (lost on exit; --redis URL to keep it)'}`,
             `  metrics    http://${options.host}:${directory.metricsPort}/metrics`,
             ...hostLines,
-            ...(hosts.length > 0 ? ['  (hosts: local profile, a new identity each run, metrics on free ports)'] : []),
+            ...(hosts.length > 0 ? ['  (hosts: local profile, a new identity each run)'] : []),
+            ...(options.prometheusTargets
+              ? [`  Prometheus targets (file_sd) written to ${options.prometheusTargets}`]
+              : []),
             '',
             'Try, in another terminal:',
             '  npx grapevine keygen --out /tmp/web.key',
