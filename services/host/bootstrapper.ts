@@ -1,7 +1,9 @@
 /**
  * Bootstrap, in DESIGN.md's order: the saved peer cache, static seeds, DNS seeds, the directory.
  * Each source yields candidate peers; those that answer a records-only handshake are handed to
- * the core's join, and the first source that gets this host a neighbour is enough. When every
+ * the core's join, and the first source that gets this host a neighbour is enough. A seed (static
+ * or DNS) may be an introducer: it is asked to Join first, and the live peers it names join the
+ * candidates. When every
  * source fails the host says so (log, metric, health) and tries again after a backoff with jitter.
  * A host that has neighbours sleeps here until the core reports it isolated.
  */
@@ -29,8 +31,11 @@ export interface BootstrapOptions {
   readonly defaultPort: number;
   /** Records of the network's live peers, from the directory. */
   readonly directory?: () => Promise<readonly SignedRecord[]>;
-  /** A records-only handshake: the peer's verified record, or an error. */
-  readonly contact: (address: string) => Promise<{ signed: SignedRecord; record: PeerRecord }>;
+  /**
+   * Contacts a candidate: a records-only handshake, or for a seed first a Join in case it is an
+   * introducer. The candidate's verified record, and the live peers an introducer named.
+   */
+  readonly contact: (address: string, seed: boolean) => Promise<Contacted>;
   /** Verifies a record from the cache or the directory; throws when it does not verify. */
   readonly open: (signed: SignedRecord) => PeerRecord;
   readonly selfId: string;
@@ -43,6 +48,13 @@ export interface BootstrapOptions {
   readonly log: Logger;
   readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
+}
+
+export interface Contacted {
+  readonly signed: SignedRecord;
+  readonly record: PeerRecord;
+  /** Other live peers, when the candidate was an introducer that admitted this host. */
+  readonly sample?: readonly SignedRecord[];
 }
 
 export class Bootstrapper {
@@ -158,11 +170,14 @@ export class Bootstrapper {
         // A record that does not verify is skipped, like any bad record a peer relays.
       }
     }
-    return this.contactAll(addresses.map((address) => ({ address })));
+    return this.contactAll(
+      addresses.map((address) => ({ address })),
+      false,
+    );
   }
 
   private fromSeeds(): Promise<SignedRecord[]> {
-    return this.contactAll(this.o.seeds);
+    return this.contactAll(this.o.seeds, true);
   }
 
   private async fromDns(): Promise<SignedRecord[]> {
@@ -172,11 +187,17 @@ export class Bootstrapper {
       timeoutMs: DNS_TIMEOUT_MS,
     });
     for (const problem of problems) this.o.log.warn({ problem }, 'DNS seed did not resolve');
-    return this.contactAll(addresses.map((address) => ({ address })));
+    return this.contactAll(
+      addresses.map((address) => ({ address })),
+      true,
+    );
   }
 
-  /** Handshakes candidates, a few at a time, until enough answer; their fresh records come back. */
-  private async contactAll(candidates: readonly SeedAddress[]): Promise<SignedRecord[]> {
+  /**
+   * Contacts candidates, a few at a time, until enough answer; their fresh records come back,
+   * with the peers an introducer among them named.
+   */
+  private async contactAll(candidates: readonly SeedAddress[], seeds: boolean): Promise<SignedRecord[]> {
     this.candidatesSeen = candidates.length;
     const answered: SignedRecord[] = [];
     for (
@@ -185,7 +206,7 @@ export class Bootstrapper {
       i += CONTACT_PARALLELISM
     ) {
       const batch = candidates.slice(i, i + CONTACT_PARALLELISM);
-      const results = await Promise.allSettled(batch.map((c) => this.o.contact(c.address)));
+      const results = await Promise.allSettled(batch.map((c) => this.o.contact(c.address, seeds)));
       results.forEach((result, j) => {
         const expected = batch[j].peerId;
         if (result.status === 'rejected') {
@@ -205,6 +226,7 @@ export class Bootstrapper {
           return;
         }
         answered.push(signed);
+        for (const peer of result.value.sample ?? []) answered.push(peer);
       });
     }
     return answered;

@@ -16,6 +16,11 @@ export interface DirectoryLeaseOptions {
   readonly ttlSeconds: number;
   /** The host's current record. */
   readonly record: () => SignedRecord;
+  /**
+   * Signs and adopts a record with a higher seq. A lease that ended by expiry or eviction leaves a
+   * seq floor, so the record it held cannot be registered again: the host issues a newer one.
+   */
+  readonly fresherRecord: () => SignedRecord;
   /** A signed withdrawn record with a newer seq, made at shutdown. */
   readonly withdrawn: () => SignedRecord;
   readonly metrics: HostMetrics;
@@ -67,12 +72,27 @@ export class DirectoryLease {
     this.timer.unref();
   }
 
+  /** Registers the current record, or a fresher one when the directory refuses it as stale. */
+  private async register(): Promise<{ leaseId: string; ttlSeconds: number }> {
+    const { client, ttlSeconds, log } = this.options;
+    try {
+      return await client.register(this.options.record(), ttlSeconds);
+    } catch (error) {
+      if ((error as ServiceError).code !== status.FAILED_PRECONDITION) throw error;
+      log.info(
+        { reason: (error as ServiceError).details },
+        'the directory holds this seq or a floor above it: issuing a newer record',
+      );
+      return client.register(this.options.fresherRecord(), ttlSeconds);
+    }
+  }
+
   private async step(): Promise<void> {
     const { client, metrics, log } = this.options;
     const renewEveryMs = (this.options.ttlSeconds * 1_000) / 3;
     try {
       if (this.leaseId === undefined) {
-        const response = await client.register(this.options.record(), this.options.ttlSeconds);
+        const response = await this.register();
         this.leaseId = response.leaseId;
         metrics.directoryRegistrations.inc({ outcome: 'registered' });
         log.info({ ttlSeconds: response.ttlSeconds }, 'registered in the directory');

@@ -107,10 +107,12 @@ export class MembershipDriver {
     return effects.messages.length;
   }
 
-  introduce(newcomer: SignedRecordBlob): SignedRecordBlob[] {
+  /** Introduces a newcomer: a sample of the views for it, and how many neighbours were told of it. */
+  introduce(newcomer: SignedRecordBlob): { sample: SignedRecordBlob[]; told: number } {
     const { sample, effects } = this.node.introduce(this.clock(), newcomer);
+    const told = effects.messages.filter((out) => out.message.type === 'introduce').length;
     this.apply(effects);
-    return sample;
+    return { sample, told };
   }
 
   updateRecord(blob: SignedRecordBlob): void {

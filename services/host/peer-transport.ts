@@ -86,13 +86,16 @@ export class PeerTransport implements Transport {
     return this.invoke(address, 'send', request) as Promise<SendResponse>;
   }
 
-  /** One call to the peer at `address`; rejects with the call's error. */
-  invoke(address: string, method: PeerMethod | 'send', request: unknown): Promise<unknown> {
+  /**
+   * One call to the peer at `address`, with the method's usual deadline unless `deadlineMs` is
+   * given; rejects with the call's error.
+   */
+  invoke(address: string, method: PeerMethod | 'send', request: unknown, deadlineMs?: number): Promise<unknown> {
     const { metrics } = this.options;
     const type = typeLabel(method);
     metrics.messagesSent.inc({ type });
     const client = this.client(address) as unknown as Record<string, UnaryMethod>;
-    const deadline = Date.now() + this.options.deadlineMs(method === 'send' ? 'gossip' : method);
+    const deadline = Date.now() + (deadlineMs ?? this.options.deadlineMs(method === 'send' ? 'gossip' : method));
     return new Promise((resolve, reject) =>
       client[method].call(client, request, new Metadata(), { deadline }, (error, response) =>
         error ? reject(error) : resolve(response),

@@ -5,16 +5,17 @@
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { ChannelCredentials, ServerCredentials } from '@grpc/grpc-js';
+import { ChannelCredentials, ServerCredentials, ServiceError, status } from '@grpc/grpc-js';
 import { DirectoryClient } from '../client/directory-client';
+import { IntroducerClient } from '../client/introducer-client';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
-import { startGrpcServer } from '../common/grpc-server';
+import { startGrpcServer, type ServiceBinding } from '../common/grpc-server';
 import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
 import { createRegistry, MetricsServer, Registry, serveMetrics } from '../common/metrics';
 import { UnavailableError } from '../common/errors';
-import { signRecord } from '../common/records';
-import { HandshakeIntent, type HandshakeResponse } from '../gen/grapevine/v1/host';
+import { signRecord, type PeerRecord } from '../common/records';
+import { HandshakeIntent, type HandshakeResponse, type MembershipUpdate, type Sender } from '../gen/grapevine/v1/host';
 import type { SignedRecord } from '../gen/grapevine/v1/record';
 import {
   createMembershipNode,
@@ -26,7 +27,7 @@ import {
 } from '../membership';
 import { loadPeerCache, PeerCacheWriter, type CachedPeer } from './bootstrap/peer-cache';
 import { parseSeeds } from './bootstrap/static-seeds';
-import { Bootstrapper } from './bootstrapper';
+import { Bootstrapper, type Contacted } from './bootstrapper';
 import type { HostConfig } from './config';
 import { DirectoryLease } from './directory-lease';
 import { MembershipDriver } from './driver';
@@ -37,6 +38,7 @@ import { PeerTransport } from './peer-transport';
 import { RateLimiter } from './rate-limiter';
 import { RecordChecker } from './record-checks';
 import { floodMessage, HOST_SERVICE_NAME, hostService, type HostContext } from './service';
+import { fromWireUpdates, type PeerMethod } from './wire';
 
 export const PEER_CACHE_FILE = 'peers.json';
 /** Time a graceful leave's disconnects get to go out before the connections close. */
@@ -54,6 +56,28 @@ export interface HostComponents {
   readonly membership?: MembershipConfig;
   /** Seeds the core's randomness (simulations and benchmarks repeat runs with it). */
   readonly seed?: number;
+  /** More gRPC services on the host's server (an introducer serves its own beside the host's). */
+  readonly services?: readonly ServiceBinding[];
+  /** Sees every membership event after the host has acted on it. */
+  readonly onEvent?: (event: MembershipEvent) => void;
+}
+
+/**
+ * What a role built on a host (the introducer) uses of it: its identity as peers see it, its
+ * current record, introductions, and calls to peers on the host's kept connections.
+ */
+export interface MemberAccess {
+  readonly self: Sender;
+  /** The host's current signed record. */
+  record(): SignedRecord;
+  /** Verifies a record of this network (throws the status error naming `field`). */
+  open(blob: SignedRecord | undefined, field: string): PeerRecord;
+  /** Introduces a newcomer: a sample of this member's views (its own record first), and how many neighbours were told of it. */
+  introduce(newcomer: SignedRecord): { sample: SignedRecord[]; told: number };
+  /** One call to a peer; rejects with its gRPC error. */
+  call(address: string, method: PeerMethod, request: unknown, deadlineMs: number): Promise<unknown>;
+  /** Hands membership updates a peer piggybacked on an answer to the core (records verified). */
+  deliverUpdates(from: Sender, updates: readonly MembershipUpdate[]): void;
 }
 
 export interface RunningHost {
@@ -65,6 +89,7 @@ export interface RunningHost {
   /** The membership core, for tests and benchmarks that look at views. */
   readonly node: MembershipNode;
   readonly metrics: HostMetrics;
+  readonly member: MemberAccess;
   stop(): Promise<void>;
 }
 
@@ -84,7 +109,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
     host: config.host,
     port: config.grpcPort,
     credentials: ServerCredentials.createInsecure(),
-    services: [hostService(log, metrics, () => context)],
+    services: [hostService(log, metrics, () => context), ...(components.services ?? [])],
     registry,
     log,
   });
@@ -193,6 +218,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
         default:
           break;
       }
+      components.onEvent?.(event);
     }
   };
   driver = new MembershipDriver({ node, transport, clock, onEvents });
@@ -222,6 +248,39 @@ export async function startHost(config: HostConfig, components: HostComponents):
   };
   const liveDriver = driver;
 
+  /**
+   * Asks a seed to admit this host as an introducer would: undefined when the seed is a plain
+   * host (UNIMPLEMENTED) or refused, so the caller falls back to a handshake. A refusal is logged
+   * as the introducer worded it: most often it could not dial this host back.
+   */
+  const joinThrough = async (peerAddress: string): Promise<Contacted | undefined> => {
+    const client = new IntroducerClient(peerAddress, {
+      registry,
+      deadlineMs: config.callTimeoutMs + membership.neighborRequestTimeoutMs,
+    });
+    try {
+      const joined = await client.join(liveDriver.node.record as SignedRecord);
+      const own = checker.open(joined.introducer.signed, 'join answer');
+      const sample = joined.peers.filter((p) => p.record.network === config.network).map((p) => p.signed);
+      log.info(
+        { introducer: peerAddress, peers: sample.length, leaseId: joined.leaseId || 'none' },
+        'joined through an introducer',
+      );
+      return { signed: joined.introducer.signed, record: own, sample };
+    } catch (error) {
+      const code = (error as ServiceError).code;
+      if (code !== status.UNIMPLEMENTED) {
+        log.warn(
+          { introducer: peerAddress, err: (error as Error).message },
+          'introducer refused the join; trying a handshake',
+        );
+      }
+      return undefined;
+    } finally {
+      client.close();
+    }
+  };
+
   bootstrapper = new Bootstrapper({
     cache: cacheFile ? () => readCache(cacheFile, log) : undefined,
     seeds: parseSeeds(config.seeds),
@@ -231,7 +290,11 @@ export async function startHost(config: HostConfig, components: HostComponents):
     directory: directory
       ? async () => (await directory.listAll(config.network)).peers.map((peer) => peer.signed)
       : undefined,
-    contact: async (peerAddress) => {
+    contact: async (peerAddress, seed) => {
+      if (seed) {
+        const joined = await joinThrough(peerAddress);
+        if (joined) return joined;
+      }
       const response = (await transport.invoke(peerAddress, 'handshake', {
         sender: self,
         record: liveDriver.node.record,
@@ -257,6 +320,12 @@ export async function startHost(config: HostConfig, components: HostComponents):
         client: directory,
         ttlSeconds: config.directoryTtlSeconds,
         record: () => liveDriver.node.record as SignedRecord,
+        fresherRecord: () => {
+          seq = Math.max(seq + 1, Date.now());
+          const fresher = signRecord(identity, recordFields());
+          liveDriver.updateRecord(fresher);
+          return fresher;
+        },
         withdrawn: () => {
           seq = Math.max(seq + 1, Date.now());
           return signRecord(identity, { ...recordFields(), withdrawn: true });
@@ -301,6 +370,27 @@ export async function startHost(config: HostConfig, components: HostComponents):
     metricsPort: metricsServer?.port,
     node,
     metrics,
+    member: {
+      self,
+      record: () => liveDriver.node.record as SignedRecord,
+      open: (blob, field) => checker.open(blob, field),
+      introduce: (newcomer) => {
+        const { sample, told } = liveDriver.introduce(newcomer);
+        return { sample: sample as SignedRecord[], told };
+      },
+      call: (peerAddress, method, request, deadlineMs) => transport.invoke(peerAddress, method, request, deadlineMs),
+      deliverUpdates: (from, updates) => {
+        updates.forEach((u, i) => {
+          if (u.record) checker.open(u.record, `updates[${i}].record`);
+        });
+        liveDriver.deliver({
+          type: 'gossip',
+          from: from.peerId,
+          fromAddress: from.address,
+          updates: fromWireUpdates(updates),
+        });
+      },
+    },
     stop: () => (stopping ??= stopHost()),
   };
 
