@@ -159,6 +159,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
     ? new PeerCacheWriter({
         path: cacheFile,
         minIntervalMs: config.cacheWriteIntervalMs,
+        onSaved: () => metrics.cacheWrites.inc({ outcome: 'ok' }),
         onError: (error) => {
           metrics.cacheWrites.inc({ outcome: 'error' });
           log.warn({ err: (error as Error).message, file: cacheFile }, 'peer cache not saved');

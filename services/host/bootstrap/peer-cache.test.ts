@@ -261,7 +261,8 @@ describe('PeerCacheWriter', () => {
   test('flush() at shutdown writes the pending change at once; close() then ignores changes', async () => {
     const path = join(dir, 'peers.json');
     const source = counter();
-    const writer = new PeerCacheWriter({ path, minIntervalMs: 60_000, onError });
+    let saved = 0;
+    const writer = new PeerCacheWriter({ path, minIntervalMs: 60_000, onError, onSaved: () => saved++ });
     source.change();
     writer.schedule(source.snapshot);
     await writer.flush();
@@ -280,6 +281,7 @@ describe('PeerCacheWriter', () => {
     await writer.flush();
     expect(source.startedAt).toHaveLength(2);
     expect(await savedVersion(path)).toBe(2);
+    expect(saved).toBe(2);
   });
 
   test('close() drops a pending change', async () => {

@@ -150,6 +150,8 @@ export interface PeerCacheWriterOptions {
   readonly now?: () => number;
   /** Gets every failed save; the writer goes on. */
   readonly onError: (error: unknown) => void;
+  /** Told of every save that reached the disk. */
+  readonly onSaved?: () => void;
 }
 
 /**
@@ -163,6 +165,7 @@ export class PeerCacheWriter {
   private readonly minIntervalMs: number;
   private readonly now: () => number;
   private readonly onError: (error: unknown) => void;
+  private readonly onSaved: () => void;
   private pending: (() => CachedPeer[]) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private saving: Promise<void> | undefined;
@@ -179,6 +182,7 @@ export class PeerCacheWriter {
     this.minIntervalMs = options.minIntervalMs;
     this.now = options.now ?? Date.now;
     this.onError = options.onError;
+    this.onSaved = options.onSaved ?? (() => undefined);
   }
 
   /** Notes a change; `snapshot` is called once, when the save starts. Ignored after close(). */
@@ -225,6 +229,7 @@ export class PeerCacheWriter {
     const saving = (async () => {
       try {
         await savePeerCache(this.path, snapshot(), this.lastSaveAtMs);
+        this.onSaved();
       } catch (error) {
         this.onError(error);
         // Keep what failed unless something newer came in meanwhile, and wait for a change or a
