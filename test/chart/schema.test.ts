@@ -1,0 +1,130 @@
+/**
+ * Bad values stop `helm template` (so `helm install`) before anything reaches a cluster, with a
+ * message that names the value. Checked on helm 3 and helm 4, whose validators word it differently.
+ */
+import { HELMS, CHART_DIR, RELEASE, ensureHelm, runHelm } from './helm';
+
+beforeAll(() => ensureHelm(), 300_000);
+
+/** Each bad value, and what each helm's message must say about it. */
+const BAD_VALUES: { what: string; set: string[]; helm3: RegExp; helm4: RegExp }[] = [
+  {
+    what: 'a negative replica count',
+    set: ['hosts.replicaCount=-1'],
+    helm3: /hosts\.replicaCount: Must be greater than or equal to 0/,
+    helm4: /at '\/hosts\/replicaCount': minimum: got -1, want 0/,
+  },
+  {
+    what: 'a directory without replicas',
+    set: ['directory.replicaCount=0'],
+    helm3: /directory\.replicaCount: Must be greater than or equal to 1/,
+    helm4: /at '\/directory\/replicaCount': minimum: got 0, want 1/,
+  },
+  {
+    what: 'an unknown key at the top',
+    set: ['replicas=3'],
+    helm3: /Additional property replicas is not allowed/,
+    helm4: /additional properties 'replicas' not allowed/,
+  },
+  {
+    what: 'an unknown key inside a role',
+    set: ['directory.replica=3'],
+    helm3: /directory: Additional property replica is not allowed/,
+    helm4: /at '\/directory': additional properties 'replica' not allowed/,
+  },
+  {
+    what: 'an unknown role setting',
+    set: ['hosts.config.probeIntervalMillis=100'],
+    helm3: /hosts\.config: Additional property probeIntervalMillis is not allowed/,
+    helm4: /at '\/hosts\/config': additional properties 'probeIntervalMillis' not allowed/,
+  },
+  {
+    what: 'a role setting the chart sets itself',
+    set: ['directory.config.redisUrl=redis://elsewhere:6379'],
+    helm3: /directory\.config: Additional property redisUrl is not allowed/,
+    helm4: /at '\/directory\/config': additional properties 'redisUrl' not allowed/,
+  },
+  {
+    what: 'a role setting out of its range',
+    set: ['hosts.config.maxFloodTtlHops=1000'],
+    helm3: /hosts\.config\.maxFloodTtlHops: Must be less than or equal to 255/,
+    helm4: /at '\/hosts\/config\/maxFloodTtlHops': maximum: got 1,000, want 255/,
+  },
+  {
+    what: 'a malformed Redis URL',
+    set: ['redis.enabled=false', 'externalRedis.url=http://redis.example:6379'],
+    helm3: /externalRedis\.url: Does not match pattern/,
+    helm4: /at '\/externalRedis\/url': 'http:\/\/redis\.example:6379' does not match pattern/,
+  },
+  {
+    what: 'a Redis URL with the password in it',
+    set: ['redis.enabled=false', 'externalRedis.url=redis://user:secret@redis.example:6379/0'],
+    helm3: /externalRedis\.url: Does not match pattern/,
+    helm4: /at '\/externalRedis\/url': .* does not match pattern/,
+  },
+  {
+    what: 'an unknown Service type',
+    set: ['introducer.service.type=ExternalName'],
+    helm3: /introducer\.service\.type: introducer\.service\.type must be one of the following/,
+    helm4: /at '\/introducer\/service\/type': value must be one of/,
+  },
+  {
+    what: 'a wrong type',
+    set: ['hosts.persistence.enabled=maybe'],
+    helm3: /hosts\.persistence\.enabled: Invalid type\. Expected: boolean, given: string/,
+    helm4: /at '\/hosts\/persistence\/enabled': got string, want boolean/,
+  },
+];
+
+/** Contradictions a schema cannot state, refused by the templates with the same words on both. */
+const CONTRADICTIONS: { what: string; set: string[]; message: RegExp }[] = [
+  {
+    what: 'no Redis at all',
+    set: ['redis.enabled=false'],
+    message: /the directory needs Redis: keep redis\.enabled=true, or set externalRedis\.url/,
+  },
+  {
+    what: 'both Redis choices',
+    set: ['externalRedis.url=redis://redis.example:6379/0'],
+    message: /redis\.enabled is true and externalRedis\.url is set; choose one/,
+  },
+  {
+    what: 'an autoscaler floor above its ceiling',
+    set: ['directory.autoscaling.minReplicas=5', 'directory.autoscaling.maxReplicas=3'],
+    message: /directory\.autoscaling\.minReplicas \(5\) must not exceed maxReplicas \(3\)/,
+  },
+];
+
+describe.each(HELMS.map((helm) => helm.name))('%s refuses', (helm) => {
+  test.each(BAD_VALUES.map((bad) => [bad.what, bad] as const))('%s', (_what, bad) => {
+    const result = runHelm(helm, ['template', RELEASE, CHART_DIR, ...bad.set.flatMap((value) => ['--set', value])]);
+    expect(result.status).not.toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/values don't meet the specifications of the schema/);
+    expect(result.stderr).toMatch(bad[helm]);
+  });
+
+  test.each(CONTRADICTIONS.map((bad) => [bad.what, bad] as const))('%s', (_what, bad) => {
+    const result = runHelm(helm, ['template', RELEASE, CHART_DIR, ...bad.set.flatMap((value) => ['--set', value])]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(bad.message);
+  });
+
+  test('and accepts every good value of those kinds', () => {
+    const result = runHelm(helm, [
+      'template',
+      RELEASE,
+      CHART_DIR,
+      ...[
+        'hosts.replicaCount=0',
+        'hosts.config.maxFloodTtlHops=255',
+        'redis.enabled=false',
+        'externalRedis.url=rediss://[fd00::7]:6380/1',
+        'introducer.service.type=NodePort',
+        'introducer.service.nodePort=30500',
+      ].flatMap((value) => ['--set', value]),
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+});
