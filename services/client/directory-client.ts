@@ -39,7 +39,7 @@ export interface PeerChange {
   readonly peerId: string;
   readonly record: PeerRecord;
   readonly signed: SignedRecord;
-  /** For deletes: "deregistered" or "expired". */
+  /** For deletes: "deregistered", "expired" or "evicted" (an introducer found the peer dead). */
   readonly reason: string;
 }
 
@@ -103,6 +103,30 @@ export class DirectoryClient {
   async deregister(withdrawn: SignedRecord): Promise<number> {
     const response = await this.unary<{ revision: number }>((cb) =>
       this.client.deregister({ record: withdrawn }, this.meta(), this.callOptions(), cb),
+    );
+    return response.revision;
+  }
+
+  /**
+   * Replaces a live peer's record with a newer one the peer signed, keeping its lease; anyone may
+   * relay it. Returns the revision of the change.
+   */
+  async updateRecord(signed: SignedRecord): Promise<number> {
+    const response = await this.unary<{ revision: number }>((cb) =>
+      this.client.updateRecord({ record: signed }, this.meta(), this.callOptions(), cb),
+    );
+    return response.revision;
+  }
+
+  /**
+   * Removes a peer found dead, while the directory still holds the record with this seq. Needs
+   * the directory's introducer token. Returns the revision of the delete.
+   */
+  async evict(network: string, peerId: string, seq: number, token: string): Promise<number> {
+    const metadata = this.meta();
+    if (token !== '') metadata.set('authorization', `Bearer ${token}`);
+    const response = await this.unary<{ revision: number }>((cb) =>
+      this.client.evict({ network, peerId, seq }, metadata, this.callOptions(), cb),
     );
     return response.revision;
   }

@@ -1,17 +1,25 @@
 /** grapevine_directory_* metrics: what the directory is for, in numbers an operator can alert on. */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { Registry } from '../common/metrics';
+import { REDIS_COMMAND_NAMES, RedisCommandName, RedisCommandObserver } from './store/redis-command-observer';
 
 export interface DirectoryMetrics {
   readonly registrations: Counter<'outcome'>;
   readonly renewals: Counter<'outcome'>;
   readonly deregistrations: Counter<'outcome'>;
+  readonly recordUpdates: Counter<'outcome'>;
+  readonly evictions: Counter<'outcome'>;
   readonly expiries: Counter;
   readonly watchers: Gauge;
   readonly watchEvents: Counter<'type'>;
   readonly sweepSeconds: Histogram;
   readonly storeUp: Gauge;
+  /** Feeds grapevine_directory_redis_command_duration_seconds and _redis_errors_total. */
+  readonly redisCommands: RedisCommandObserver;
 }
+
+/** Redis command latency buckets in seconds: from 50 µs (a GET on loopback) to 2.5 s (XREAD blocks for a second). */
+const REDIS_BUCKETS_S = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5];
 
 /** `countPeers` feeds the per-network peers gauge at scrape time. */
 export function createDirectoryMetrics(
@@ -52,6 +60,18 @@ export function createDirectoryMetrics(
       labelNames: ['outcome'],
       registers,
     }),
+    recordUpdates: new Counter({
+      name: 'grapevine_directory_record_updates_total',
+      help: 'UpdateRecord calls by outcome (ok, or the gRPC code name of the refusal).',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    evictions: new Counter({
+      name: 'grapevine_directory_evictions_total',
+      help: 'Evict calls by outcome (ok, unauthenticated, permission_denied, failed_precondition when the peer changed its record, not_found, ...).',
+      labelNames: ['outcome'],
+      registers,
+    }),
     expiries: new Counter({
       name: 'grapevine_directory_expiries_total',
       help: 'Leases this replica ended because their deadline passed.',
@@ -79,5 +99,38 @@ export function createDirectoryMetrics(
       help: '1 when the store (Redis) answers, 0 when it does not.',
       registers,
     }),
+    redisCommands: redisCommandMetrics(registers),
+  };
+}
+
+function redisCommandMetrics(registers: Registry[]): RedisCommandObserver {
+  const seconds = new Histogram({
+    name: 'grapevine_directory_redis_command_duration_seconds',
+    help: 'Seconds from sending a Redis command to its reply, by command: a Lua script by name (register, renew, update, evict, sweep, ...) or a plain command (get, xrange, xread, ...; xread blocks up to a second while nothing changes).',
+    labelNames: ['command'],
+    buckets: REDIS_BUCKETS_S,
+    registers,
+  });
+  const errors = new Counter({
+    name: 'grapevine_directory_redis_errors_total',
+    help: 'Redis commands that failed (no connection, timeout, an error reply), by command.',
+    labelNames: ['command'],
+    registers,
+  });
+  // Bound once: every Redis command passes here, and resolving labels costs more than observing.
+  const bound = new Map(
+    REDIS_COMMAND_NAMES.map((command) => {
+      const failures = errors.labels(command);
+      failures.inc(0); // every command's series exists from the start, so rate() answers 0, not nothing
+      return [command, { seconds: seconds.labels(command), failures }] as const;
+    }),
+  );
+  return {
+    observe(command: RedisCommandName, elapsed: number, failed: boolean) {
+      const metric = bound.get(command);
+      if (!metric) return;
+      metric.seconds.observe(elapsed);
+      if (failed) metric.failures.inc();
+    },
   };
 }

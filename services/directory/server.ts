@@ -54,16 +54,17 @@ export async function startDirectory(
     seqFloorRetentionMs: config.maxTtlSeconds * 1_000,
     now,
   };
+  // The peers gauge reads the store at scrape time, which comes only once the store exists.
+  const metrics = createDirectoryMetrics(registry, () => store.countPeers());
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : undefined;
   const store: DirectoryStore = redis
-    ? createRedisStore({ redis, log }, storeOptions)
+    ? createRedisStore({ redis, log, commands: metrics.redisCommands }, storeOptions)
     : createMemoryStore(storeOptions);
   const closeStore = async () => {
     await store.close();
     redis?.disconnect();
   };
 
-  const metrics = createDirectoryMetrics(registry, () => store.countPeers());
   const watches = new WatchRegistry(
     { maxWatchers: MAX_WATCHERS, maxWatchersPerClient: MAX_WATCHERS_PER_CLIENT },
     (count) => metrics.watchers.set(count),

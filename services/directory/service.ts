@@ -3,10 +3,12 @@ import { streamHandler, unaryHandler, ServiceBinding } from '../common/grpc-serv
 import { DirectoryServiceService } from '../gen/grapevine/v1/directory';
 import { DirectoryContext } from './context';
 import { deregister } from './handlers/deregister';
+import { evictCall } from './handlers/evict';
 import { list } from './handlers/list';
 import { register } from './handlers/register';
 import { renew } from './handlers/renew';
 import { resolve } from './handlers/resolve';
+import { updateRecord } from './handlers/update-record';
 import { watch } from './handlers/watch';
 
 export const DIRECTORY_SERVICE_NAME = 'grapevine.v1.DirectoryService';
@@ -23,6 +25,8 @@ export function directoryService(context: DirectoryContext): ServiceBinding {
       resolve: unaryHandler(log, 'Resolve', (request) => resolve(context, request)),
       list: unaryHandler(log, 'List', (request) => list(context, request)),
       watch: streamHandler(log, 'Watch', (call) => watch(context, call)),
+      updateRecord: unaryHandler(log, 'UpdateRecord', (request) => updateRecord(context, request)),
+      evict: evictCall(context),
     },
   };
 }

@@ -3,6 +3,7 @@
  * and Redis going away and coming back.
  */
 import { ChannelCredentials, Client, ServiceError, status } from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
 import { RedisServer, startRedisServer } from '../support/redis-server';
 import { TestDirectory, startTestDirectory } from '../support/directory';
 import { checkHealth, listServicesByReflection } from '../support/grpc-probes';
@@ -72,6 +73,52 @@ describe('Directory server', () => {
     });
     afterAll(async () => {
       await redis.stop();
+    });
+
+    test('/metrics counts record updates, evictions, and each Redis command with its failures', async () => {
+      t = await startTestDirectory({ redisUrl: redis.url, introducerToken: 'token', sweepIntervalMs: 20 });
+      const peer = generateIdentity();
+      await t.client.register(signed(peer, { seq: 1 }));
+      await t.client.updateRecord(signed(peer, { seq: 2 }));
+      await t.client.updateRecord(signed(generateIdentity(), { seq: 2 })).catch(() => undefined);
+      await t.client.evict('default', peer.peerId, 2, '').catch(() => undefined);
+      await t.client.evict('default', peer.peerId, 1, 'token').catch(() => undefined);
+      await t.client.evict('default', peer.peerId, 2, 'token');
+      await t.client.resolve('default', { peerId: peer.peerId }).catch(() => undefined);
+      // A key of the wrong type makes the register script fail with an error reply.
+      const admin = new Redis(redis.url);
+      await admin.set('gv:{broken}:deadlines', 'not a sorted set');
+      const failed = await t.client
+        .register(signed(generateIdentity(), { network: 'broken' }))
+        .catch((error: ServiceError) => status[error.code]);
+      await admin.flushall();
+      admin.disconnect();
+      expect(failed).toBe('UNKNOWN');
+
+      const scrape = async () => (await fetch(`http://127.0.0.1:${t.directory.metricsPort}/metrics`)).text();
+      // The sweeper's script shows up within a few sweeps.
+      const text = await eventually(scrape, (body) =>
+        body.includes('redis_command_duration_seconds_count{command="sweep"}'),
+      );
+      expect(text).toMatch(/grapevine_directory_record_updates_total\{outcome="ok"\} 1\n/);
+      expect(text).toMatch(/grapevine_directory_record_updates_total\{outcome="not_found"\} 1\n/);
+      expect(text).toMatch(/grapevine_directory_evictions_total\{outcome="unauthenticated"\} 1\n/);
+      expect(text).toMatch(/grapevine_directory_evictions_total\{outcome="failed_precondition"\} 1\n/);
+      expect(text).toMatch(/grapevine_directory_evictions_total\{outcome="ok"\} 1\n/);
+      const count = (command: string) =>
+        Number(
+          new RegExp(`grapevine_directory_redis_command_duration_seconds_count\\{command="${command}"\\} (\\d+)`).exec(
+            text,
+          )?.[1],
+        );
+      expect(count('register')).toBe(2);
+      expect(count('update')).toBe(2);
+      expect(count('evict')).toBe(2);
+      expect(count('get')).toBeGreaterThanOrEqual(1);
+      expect(count('sweep')).toBeGreaterThanOrEqual(1);
+      expect(count('ping')).toBeGreaterThanOrEqual(1);
+      expect(text).toMatch(/grapevine_directory_redis_errors_total\{command="register"\} 1\n/);
+      expect(text).toMatch(/grapevine_directory_redis_errors_total\{command="renew"\} 0\n/);
     });
 
     test('Redis down: UNAVAILABLE and NOT_SERVING; Redis back: serving again, and the server never crashed', async () => {

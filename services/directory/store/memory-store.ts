@@ -23,12 +23,15 @@ import {
 import {
   checkStoreOptions,
   compareIds,
+  evictSeqError,
   floorSeqError,
   leaseNotFoundError,
   nameTakenError,
   newLeaseId,
   parseLeaseId,
   peerNotFoundError,
+  peerNotLiveError,
+  sameSignedRecord,
   staleSeqError,
   staleTombstoneError,
   watchRangeProblem,
@@ -39,7 +42,7 @@ interface PeerEntry {
   readonly signed: SignedRecord;
   readonly revision: number;
   readonly leaseId: string;
-  readonly ttlMs: number;
+  ttlMs: number;
   expiresAtMs: number;
 }
 
@@ -152,6 +155,31 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
     return append(state, { type: 'delete', peerId, signed: entry.signed, reason });
   }
 
+  /** The peer's entry while its lease runs; undefined once it has ended, swept or not. */
+  function livePeer(state: NetworkState | undefined, peerId: string, nowMs: number): PeerEntry | undefined {
+    const entry = state?.peers.get(peerId);
+    return entry && entry.expiresAtMs > nowMs ? entry : undefined;
+  }
+
+  /**
+   * Checks that `peerId` may take `name`: throws when another live peer holds it, and returns a
+   * holder whose lease has ended (not yet swept), which the caller expires before the claim.
+   */
+  function nameClaim(state: NetworkState, network: string, name: string, peerId: string, nowMs: number) {
+    if (name === '') return undefined;
+    const holderId = state.names.get(name);
+    const holder = holderId === undefined || holderId === peerId ? undefined : state.peers.get(holderId);
+    if (holder && holder.expiresAtMs > nowMs) throw nameTakenError(network, name, holder.record.peerId);
+    return holder;
+  }
+
+  /** Frees the peer's old name when its new record names another (or none). */
+  function releaseOldName(state: NetworkState, old: PeerRecord, next: PeerRecord): void {
+    if (old.name !== '' && old.name !== next.name && state.names.get(old.name) === old.peerId) {
+      state.names.delete(old.name);
+    }
+  }
+
   function toStored(entry: PeerEntry): StoredPeer {
     return {
       record: entry.record,
@@ -170,25 +198,22 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
       const state = stateOf(record.network);
       const peerId = record.peerId;
       const current = state.peers.get(peerId);
+      if (current && current.expiresAtMs > nowMs && sameSignedRecord(current.signed, signed)) {
+        // The record already held, registered again: the same lease, pushed on; no change.
+        current.ttlMs = ttlMs;
+        current.expiresAtMs = nowMs + ttlMs;
+        return { leaseId: current.leaseId, revision: current.revision };
+      }
       if (current && record.seq <= current.record.seq) throw staleSeqError(peerId, record.seq, current.record.seq);
       const floor = liveFloor(state, peerId, nowMs);
       if (floor !== undefined && record.seq <= floor) throw floorSeqError(peerId, record.seq, floor);
-      let expiredHolder: PeerEntry | undefined;
-      if (record.name !== '') {
-        const holderId = state.names.get(record.name);
-        const holder = holderId === undefined || holderId === peerId ? undefined : state.peers.get(holderId);
-        if (holder && holder.expiresAtMs > nowMs)
-          throw nameTakenError(record.network, record.name, holder.record.peerId);
-        expiredHolder = holder;
-      }
+      const expiredHolder = nameClaim(state, record.network, record.name, peerId, nowMs);
 
       // Every check passed: from here on nothing throws.
       if (expiredHolder) removePeer(state, expiredHolder, 'expired', expiredHolder.record.seq, nowMs);
       if (current) {
         state.leases.delete(current.leaseId);
-        const oldName = current.record.name;
-        if (oldName !== '' && oldName !== record.name && state.names.get(oldName) === peerId)
-          state.names.delete(oldName);
+        releaseOldName(state, current.record, record);
       } else {
         insertSorted(state.ids, peerId);
       }
@@ -200,6 +225,37 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
       state.floors.delete(peerId);
       append(state, { type: 'put', peerId, signed });
       return { leaseId, revision };
+    },
+
+    async updateRecord(record: PeerRecord, signed: SignedRecord): Promise<{ revision: number }> {
+      checkOpen();
+      const nowMs = now();
+      const state = networks.get(record.network);
+      const peerId = record.peerId;
+      const current = livePeer(state, peerId, nowMs);
+      if (!state || !current) throw peerNotLiveError(record.network, peerId);
+      if (record.seq <= current.record.seq) throw staleSeqError(peerId, record.seq, current.record.seq);
+      const expiredHolder = nameClaim(state, record.network, record.name, peerId, nowMs);
+
+      // Every check passed: from here on nothing throws.
+      if (expiredHolder) removePeer(state, expiredHolder, 'expired', expiredHolder.record.seq, nowMs);
+      releaseOldName(state, current.record, record);
+      const revision = state.revision + 1;
+      // The lease stays as it is: same id, TTL and deadline.
+      state.peers.set(peerId, { ...current, record, signed, revision });
+      if (record.name !== '') state.names.set(record.name, peerId);
+      append(state, { type: 'put', peerId, signed });
+      return { revision };
+    },
+
+    async evict(network: string, peerId: string, seq: number): Promise<{ revision: number }> {
+      checkOpen();
+      const nowMs = now();
+      const state = networks.get(network);
+      const current = livePeer(state, peerId, nowMs);
+      if (!state || !current) throw peerNotLiveError(network, peerId);
+      if (current.record.seq !== seq) throw evictSeqError(peerId, seq, current.record.seq);
+      return { revision: removePeer(state, current, 'evicted', current.record.seq, nowMs) };
     },
 
     async renew(leaseId: string): Promise<{ ttlMs: number }> {

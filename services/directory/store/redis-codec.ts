@@ -51,6 +51,7 @@ const KINDS: Record<string, Pick<ChangeEvent, 'type' | 'reason'>> = {
   p: { type: 'put' },
   d: { type: 'delete', reason: 'deregistered' },
   e: { type: 'delete', reason: 'expired' },
+  v: { type: 'delete', reason: 'evicted' },
 };
 
 /** The revision an entry id `<revision>-0` stands for. */

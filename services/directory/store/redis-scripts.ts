@@ -16,6 +16,7 @@
  * Scripts take the store's clock as an argument (ARGV "now", ms) and never read Redis's TIME, so
  * tests can move the clock, and every replica judges deadlines by its own clock.
  */
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 
 /** Shared by all scripts: the peer value format, revisions, the change log and removal. */
@@ -101,6 +102,27 @@ local function remove_peer(K, A, peer, kind, floor_seq)
   return rev
 end
 
+-- Whether peer_id may take name: returns the id of another live peer holding it (the claim is
+-- refused), or nil and a holder whose lease has ended but was not swept yet (the caller expires it
+-- before the claim, so the name goes to the first live peer whatever the sweeper's timing).
+local function name_claim(K, A, name_key, peer_id)
+  local holder_id = redis.call('GET', name_key)
+  if not holder_id or holder_id == peer_id then return nil, nil end
+  local holder_value = redis.call('GET', K.prefix .. 'peer:' .. holder_id)
+  if not holder_value then return nil, nil end
+  local holder = decode_peer(holder_id, holder_value)
+  if holder.deadline > A.now then return holder_id, nil end
+  return nil, holder
+end
+
+-- Frees the old name of a peer whose new record names another one (or none).
+local function release_old_name(K, current, name)
+  if current.name ~= '' and current.name ~= name then
+    local old_name_key = K.prefix .. 'name:' .. current.name
+    if redis.call('GET', old_name_key) == current.id then redis.call('DEL', old_name_key) end
+  end
+end
+
 local function check_network_types(K)
   return check_type(K.log, 'stream') or check_type(K.ids, 'zset') or check_type(K.deadlines, 'zset')
 end
@@ -111,7 +133,10 @@ end
  * has no name), lease.
  * ARGV: prefix, peer id, seq, name, record, signature, ttl ms, now ms, lease secret, log retention,
  * floor retention ms.
- * Returns {'ok', revision} | {'stale', held seq} | {'floor', floor seq} | {'taken', holder id}.
+ * Returns {'ok', revision} | {'same', entry revision, lease secret} | {'stale', held seq} |
+ * {'floor', floor seq} | {'taken', holder id}.
+ * 'same': the live peer already holds these very record bytes and signature; the lease it holds
+ * is pushed to now + ttl (the new TTL), and nothing is logged.
  */
 const REGISTER = `${PRELUDE}
 local K = { rev = KEYS[1], base = KEYS[2], log = KEYS[3], ids = KEYS[4], deadlines = KEYS[5], prefix = ARGV[1] }
@@ -123,32 +148,29 @@ local corrupt = check_network_types(K)
 if corrupt then return redis.error_reply(corrupt) end
 local current_value = redis.call('GET', peer_key)
 local current = current_value and decode_peer(peer_id, current_value)
+if current and current.deadline > A.now and current.seq == seq
+    and peer_record(current) == ARGV[5] and peer_signature(current) == ARGV[6] then
+  local deadline = A.now + ttl
+  redis.call('SET', peer_key,
+    encode_peer(deadline, ttl, current.seq, current.rev, current.secret, current.name, ARGV[5], ARGV[6]))
+  redis.call('ZADD', K.deadlines, deadline, peer_id)
+  return { 'same', current.rev, current.secret }
+end
 if current and seq <= current.seq then return { 'stale', current.seq } end
 local floor = live_floor(floor_key, A.now)
 if floor and seq <= floor then return { 'floor', floor } end
 local expired_holder = nil
 if name ~= '' then
-  local holder_id = redis.call('GET', name_key)
-  if holder_id and holder_id ~= peer_id then
-    local holder_value = redis.call('GET', K.prefix .. 'peer:' .. holder_id)
-    if holder_value then
-      local holder = decode_peer(holder_id, holder_value)
-      if holder.deadline > A.now then return { 'taken', holder_id } end
-      -- The holder's lease has ended but no sweep has run yet: end it here, so the name goes to
-      -- the first live peer whatever the sweeper's timing.
-      expired_holder = holder
-    end
-  end
+  local taken_by
+  taken_by, expired_holder = name_claim(K, A, name_key, peer_id)
+  if taken_by then return { 'taken', taken_by } end
 end
 
 if expired_holder then remove_peer(K, A, expired_holder, 'e', expired_holder.seq) end
 local rev = append_event(K, A, 'p', ARGV[5], ARGV[6])
 if current then
   redis.call('DEL', K.prefix .. 'lease:' .. current.secret)
-  if current.name ~= '' and current.name ~= name then
-    local old_name_key = K.prefix .. 'name:' .. current.name
-    if redis.call('GET', old_name_key) == peer_id then redis.call('DEL', old_name_key) end
-  end
+  release_old_name(K, current, name)
 end
 local deadline = A.now + ttl
 redis.call('SET', peer_key, encode_peer(deadline, ttl, seq, rev, ARGV[9], name, ARGV[5], ARGV[6]))
@@ -157,6 +179,42 @@ redis.call('SET', lease_key, peer_id)
 redis.call('ZADD', K.ids, 0, peer_id)
 redis.call('ZADD', K.deadlines, deadline, peer_id)
 redis.call('DEL', floor_key)
+return { 'ok', rev }
+`;
+
+/**
+ * KEYS: rev, base, log, ids, deadlines, peer, name (the prefix + "name:" when the record has no
+ * name).
+ * ARGV: prefix, peer id, seq, name, record, signature, now ms, log retention, floor retention ms.
+ * Replaces a live peer's record, keeping its lease (secret, TTL and deadline).
+ * Returns {'ok', revision} | {'missing'} (not live) | {'stale', held seq} | {'taken', holder id}.
+ */
+const UPDATE = `${PRELUDE}
+local K = { rev = KEYS[1], base = KEYS[2], log = KEYS[3], ids = KEYS[4], deadlines = KEYS[5], prefix = ARGV[1] }
+local A = { now = tonumber(ARGV[7]), retention = ARGV[8], floor_retention = tonumber(ARGV[9]) }
+local peer_key, name_key = KEYS[6], KEYS[7]
+local peer_id, seq, name = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+
+local corrupt = check_network_types(K)
+if corrupt then return redis.error_reply(corrupt) end
+local current_value = redis.call('GET', peer_key)
+if not current_value then return { 'missing' } end
+local current = decode_peer(peer_id, current_value)
+if current.deadline <= A.now then return { 'missing' } end
+if seq <= current.seq then return { 'stale', current.seq } end
+local expired_holder = nil
+if name ~= '' then
+  local taken_by
+  taken_by, expired_holder = name_claim(K, A, name_key, peer_id)
+  if taken_by then return { 'taken', taken_by } end
+end
+
+if expired_holder then remove_peer(K, A, expired_holder, 'e', expired_holder.seq) end
+local rev = append_event(K, A, 'p', ARGV[5], ARGV[6])
+release_old_name(K, current, name)
+redis.call('SET', peer_key,
+  encode_peer(current.deadline, current.ttl, seq, rev, current.secret, name, ARGV[5], ARGV[6]))
+if name ~= '' then redis.call('SET', name_key, peer_id) end
 return { 'ok', rev }
 `;
 
@@ -195,6 +253,26 @@ if not value then return { 'missing' } end
 local peer = decode_peer(ARGV[2], value)
 if seq <= peer.seq then return { 'stale', peer.seq } end
 return { 'ok', remove_peer(K, A, peer, 'd', seq) }
+`;
+
+/**
+ * KEYS: rev, base, log, ids, deadlines, peer.
+ * ARGV: prefix, peer id, seq found dead, now ms, log retention, floor retention ms.
+ * Removes the peer only while it is live and holds exactly that seq, leaving a floor at it.
+ * Returns {'ok', revision} | {'missing'} (not live) | {'seq', held seq}.
+ */
+const EVICT = `${PRELUDE}
+local K = { rev = KEYS[1], base = KEYS[2], log = KEYS[3], ids = KEYS[4], deadlines = KEYS[5], prefix = ARGV[1] }
+local A = { now = tonumber(ARGV[4]), retention = ARGV[5], floor_retention = tonumber(ARGV[6]) }
+local seq = tonumber(ARGV[3])
+local corrupt = check_network_types(K)
+if corrupt then return redis.error_reply(corrupt) end
+local value = redis.call('GET', KEYS[6])
+if not value then return { 'missing' } end
+local peer = decode_peer(ARGV[2], value)
+if peer.deadline <= A.now then return { 'missing' } end
+if peer.seq ~= seq then return { 'seq', peer.seq } end
+return { 'ok', remove_peer(K, A, peer, 'v', peer.seq) }
 `;
 
 /**
@@ -274,18 +352,37 @@ interface ScriptDefinition {
   readonly lua: string;
   readonly numberOfKeys: number;
   readonly readOnly?: boolean;
+  /** The script's `command` label in the Redis command metrics. */
+  readonly metricName: string;
 }
 
 /** ioredis command names; the gv prefix keeps them apart from anything else defined on a client. */
 const SCRIPTS = {
-  gvRegister: { lua: REGISTER, numberOfKeys: 9 },
-  gvRenew: { lua: RENEW, numberOfKeys: 2 },
-  gvDeregister: { lua: DEREGISTER, numberOfKeys: 6 },
-  gvSweep: { lua: SWEEP, numberOfKeys: 5 },
-  gvList: { lua: LIST, numberOfKeys: 2, readOnly: true },
-  gvResolveName: { lua: RESOLVE_NAME, numberOfKeys: 1, readOnly: true },
-  gvWatchRange: { lua: WATCH_RANGE, numberOfKeys: 3, readOnly: true },
-} satisfies Record<string, ScriptDefinition>;
+  gvRegister: { lua: REGISTER, numberOfKeys: 9, metricName: 'register' },
+  gvRenew: { lua: RENEW, numberOfKeys: 2, metricName: 'renew' },
+  gvDeregister: { lua: DEREGISTER, numberOfKeys: 6, metricName: 'deregister' },
+  gvUpdate: { lua: UPDATE, numberOfKeys: 7, metricName: 'update' },
+  gvEvict: { lua: EVICT, numberOfKeys: 6, metricName: 'evict' },
+  gvSweep: { lua: SWEEP, numberOfKeys: 5, metricName: 'sweep' },
+  gvList: { lua: LIST, numberOfKeys: 2, readOnly: true, metricName: 'list' },
+  gvResolveName: { lua: RESOLVE_NAME, numberOfKeys: 1, readOnly: true, metricName: 'resolve_name' },
+  gvWatchRange: { lua: WATCH_RANGE, numberOfKeys: 3, readOnly: true, metricName: 'watch_range' },
+} as const satisfies Record<string, ScriptDefinition>;
+
+export type ScriptMetricName = (typeof SCRIPTS)[keyof typeof SCRIPTS]['metricName'];
+
+export const SCRIPT_METRIC_NAMES = Object.values(SCRIPTS).map((script) => script.metricName) as ScriptMetricName[];
+
+/**
+ * Which script an EVALSHA (by SHA1) or EVAL (by source) runs: ioredis sends a defined command as
+ * EVALSHA, or as EVAL the first time on a connection.
+ */
+export const SCRIPT_BY_SHA_OR_SOURCE: ReadonlyMap<string, ScriptMetricName> = new Map(
+  Object.values(SCRIPTS).flatMap((script): [string, ScriptMetricName][] => [
+    [createHash('sha1').update(script.lua).digest('hex'), script.metricName],
+    [script.lua, script.metricName],
+  ]),
+);
 
 export type ScriptName = keyof typeof SCRIPTS;
 export type ScriptArgument = string | number | Buffer;
@@ -302,8 +399,9 @@ export interface DirectoryScripts {
 
 /** Defines the scripts on a client (idempotent) and returns typed ways to call them. */
 export function defineDirectoryScripts(redis: Redis): DirectoryScripts {
-  for (const [name, definition] of Object.entries(SCRIPTS)) {
-    if (!(name in redis)) redis.defineCommand(name, definition);
+  for (const [name, { lua, numberOfKeys, ...rest }] of Object.entries(SCRIPTS)) {
+    const readOnly = 'readOnly' in rest ? rest.readOnly : undefined;
+    if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys, readOnly });
   }
   const method = (target: unknown, name: string): ScriptCall => {
     const fn = (target as Record<string, ScriptCall | undefined>)[name];

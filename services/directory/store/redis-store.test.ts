@@ -203,11 +203,53 @@ describe('redis store', () => {
     for (const recorder of watchers.slice(0, 20)) await recorder.waitForEvents(1);
   });
 
+  it('tells its observer of every command it sends, by script or command name, until it is closed', async () => {
+    const seen: string[] = [];
+    const failures: string[] = [];
+    const observed = createRedisStore(
+      {
+        redis,
+        commands: {
+          observe: (command, seconds, failed) => {
+            expect(seconds).toBeGreaterThanOrEqual(0);
+            seen.push(command);
+            if (failed) failures.push(command);
+          },
+        },
+      },
+      { logRetention: 1_000, seqFloorRetentionMs: 60_000, now: clock.now, watchPollMs: 200 },
+    );
+    const peer = new TestPeer(net, 'alpha');
+    const { leaseId } = await observed.register(peer.registration());
+    await observed.renew(leaseId);
+    await observed.resolveById(net, peer.peerId);
+    await observed.resolveByName(net, 'alpha');
+    const recorder = await EventRecorder.start(observed, net, 0);
+    await observed.register(new TestPeer(net).registration());
+    // The second event comes live, through the watch connection's XREAD.
+    await recorder.waitForEvents(2);
+    await redis.set(`gv:{broken}:ids`, 'not a sorted set');
+    const broken = new TestPeer('broken');
+    await expect(observed.register(broken.registration())).rejects.toThrow(/GVCORRUPT/);
+    recorder.close();
+    await observed.close();
+    expect(new Set(seen)).toEqual(
+      new Set(['sadd', 'register', 'renew', 'get', 'resolve_name', 'watch_range', 'xrange', 'xread', 'other']),
+    );
+    expect(failures).toEqual(['register']);
+    const count = seen.length;
+    await redis.ping();
+    expect(seen).toHaveLength(count);
+  });
+
   describe('a failing multi-key write leaves nothing behind', () => {
     it('when a key of the network has the wrong type', async () => {
       await redis.set(`gv:{${net}}:deadlines`, 'not a sorted set');
       const peer = new TestPeer(net, 'alpha');
       await expect(store.register(peer.registration())).rejects.toThrow(/GVCORRUPT/);
+      const update = peer.record();
+      await expect(store.updateRecord(update.record, update.signed)).rejects.toThrow(/GVCORRUPT/);
+      await expect(store.evict(net, peer.peerId, 1)).rejects.toThrow(/GVCORRUPT/);
       expect(await networkKeyNames()).toEqual([`gv:{${net}}:deadlines`]);
     });
 
@@ -220,6 +262,9 @@ describe('redis store', () => {
       const second = new TestPeer(net, 'beta');
       await expect(store.register(second.registration())).rejects.toThrow(/XADD|equal or smaller/);
       await expect(store.deregister(...tombstone(first))).rejects.toThrow(/XADD|equal or smaller/);
+      const update = first.record({ name: 'gamma' });
+      await expect(store.updateRecord(update.record, update.signed)).rejects.toThrow(/XADD|equal or smaller/);
+      await expect(store.evict(net, first.peerId, 1)).rejects.toThrow(/XADD|equal or smaller/);
       clock.advance(1_000);
       await expect(store.sweepExpired()).rejects.toThrow(/XADD|equal or smaller/);
       expect(await networkKeyNames()).toEqual(keysBefore);

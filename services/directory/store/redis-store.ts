@@ -17,16 +17,19 @@ import { Logger } from '../../common/logging';
 import { PeerRecord, SignedRecord } from '../../common/records';
 import {
   checkStoreOptions,
+  evictSeqError,
   floorSeqError,
   leaseNotFoundError,
   nameTakenError,
   newLeaseSecret,
   parseLeaseId,
   peerNotFoundError,
+  peerNotLiveError,
   staleSeqError,
   staleTombstoneError,
 } from './store-rules';
 import { DecodedPeer, decodePeer } from './redis-codec';
+import { RedisCommandObserver, observeRedisCommands } from './redis-command-observer';
 import { isDisconnected, redisAddress, storeErrorFrom, unavailable } from './redis-connection';
 import { NETWORKS_KEY, networkKeys } from './redis-keys';
 import { defineDirectoryScripts } from './redis-scripts';
@@ -58,6 +61,11 @@ export interface RedisStoreComponents {
   /** Owned by the caller: the store defines its scripts on it and never closes it. */
   readonly redis: Redis;
   readonly log?: Logger;
+  /**
+   * Told of every command the store sends (on this client and on its watch connections), with
+   * its latency and whether it failed; the directory's Redis metrics.
+   */
+  readonly commands?: RedisCommandObserver;
 }
 
 export interface RedisStoreOptions extends StoreOptions {
@@ -75,7 +83,7 @@ export interface RedisStoreOptions extends StoreOptions {
 
 export function createRedisStore(components: RedisStoreComponents, options: RedisStoreOptions): DirectoryStore {
   checkStoreOptions(options);
-  const { redis, log } = components;
+  const { redis, log, commands } = components;
   if (redis.options.keyPrefix) {
     throw new RangeError(
       'the directory store builds keys inside Lua scripts: give it a Redis client without keyPrefix',
@@ -94,8 +102,9 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
     throw new RangeError(`sweepBatchSize must be a whole number from 1, got ${sweepBatchSize}`);
   }
   const scripts = defineDirectoryScripts(redis);
+  const unobserve = commands ? observeRedisCommands(redis, commands) : () => {};
   const hub = createWatchHub(
-    { redis, scripts, log },
+    { redis, scripts, log, commands },
     {
       pollMs: options.watchPollMs ?? DEFAULT_WATCH_POLL_MS,
       connectTimeoutMs: options.watchConnectTimeoutMs ?? DEFAULT_WATCH_CONNECT_TIMEOUT_MS,
@@ -203,11 +212,13 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
         );
         const results = (await pipeline.exec()) ?? [];
         for (const [error] of results) if (error) throw error;
-        return results[1][1] as [string, number | string];
+        return results[1][1] as [string, number | string, string?];
       });
       switch (reply[0]) {
         case 'ok':
           return { leaseId: `${network}.${secret}`, revision: Number(reply[1]) };
+        case 'same':
+          return { leaseId: `${network}.${String(reply[2])}`, revision: Number(reply[1]) };
         case 'stale':
           throw staleSeqError(peerId, seq, Number(reply[1]));
         case 'floor':
@@ -258,6 +269,75 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
           throw staleTombstoneError(record.peerId, record.seq, Number(reply[1]));
         default:
           throw new Error(`unexpected reply from the deregister script: ${JSON.stringify(reply)}`);
+      }
+    },
+
+    async updateRecord(record: PeerRecord, signed: SignedRecord): Promise<{ revision: number }> {
+      const { network, peerId, name, seq } = record;
+      const keys = networkKeys(network);
+      const reply = (await run(() =>
+        scripts.call(
+          'gvUpdate',
+          keys.rev,
+          keys.base,
+          keys.log,
+          keys.ids,
+          keys.deadlines,
+          keys.peer(peerId),
+          keys.name(name),
+          keys.prefix,
+          peerId,
+          seq,
+          name,
+          Buffer.from(signed.record),
+          Buffer.from(signed.signature),
+          now(),
+          options.logRetention,
+          options.seqFloorRetentionMs,
+        ),
+      )) as [string, (number | string)?];
+      switch (reply[0]) {
+        case 'ok':
+          return { revision: Number(reply[1]) };
+        case 'missing':
+          throw peerNotLiveError(network, peerId);
+        case 'stale':
+          throw staleSeqError(peerId, seq, Number(reply[1]));
+        case 'taken':
+          throw nameTakenError(network, name, String(reply[1]));
+        default:
+          throw new Error(`unexpected reply from the update script: ${JSON.stringify(reply)}`);
+      }
+    },
+
+    async evict(network: string, peerId: string, seq: number): Promise<{ revision: number }> {
+      const keys = networkKeys(network);
+      const reply = (await run(() =>
+        scripts.call(
+          'gvEvict',
+          keys.rev,
+          keys.base,
+          keys.log,
+          keys.ids,
+          keys.deadlines,
+          keys.peer(peerId),
+          keys.prefix,
+          peerId,
+          seq,
+          now(),
+          options.logRetention,
+          options.seqFloorRetentionMs,
+        ),
+      )) as [string, number?];
+      switch (reply[0]) {
+        case 'ok':
+          return { revision: Number(reply[1]) };
+        case 'missing':
+          throw peerNotLiveError(network, peerId);
+        case 'seq':
+          throw evictSeqError(peerId, seq, Number(reply[1]));
+        default:
+          throw new Error(`unexpected reply from the evict script: ${JSON.stringify(reply)}`);
       }
     },
 
@@ -336,6 +416,7 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
       if (closed) return;
       closed = true;
       await hub.close();
+      unobserve();
       redis.off('error', onError);
       redis.off('ready', onReady);
     },

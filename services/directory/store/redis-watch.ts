@@ -24,6 +24,7 @@ import { watchRangeProblem } from './store-rules';
 import { decodeLogEntry, revisionOfEntryId } from './redis-codec';
 import { isDisconnected, storeErrorFrom, unavailable, waitForRedis } from './redis-connection';
 import { NetworkKeys, networkKeys } from './redis-keys';
+import { RedisCommandObserver, observeRedisCommands } from './redis-command-observer';
 import { DirectoryScripts } from './redis-scripts';
 import { ChangeEvent, Subscription, WatchHandlers } from './store';
 
@@ -46,10 +47,10 @@ export interface WatchHub {
 }
 
 export function createWatchHub(
-  components: { redis: Redis; scripts: DirectoryScripts; log?: Logger },
+  components: { redis: Redis; scripts: DirectoryScripts; log?: Logger; commands?: RedisCommandObserver },
   options: WatchHubOptions,
 ): WatchHub {
-  const { redis, scripts, log } = components;
+  const { redis, scripts, log, commands } = components;
   const feeds = new Map<string, Feed>();
   let closed = false;
 
@@ -179,6 +180,8 @@ export function createWatchHub(
           connectionName: 'grapevine-watch',
         });
         this.connection = connection;
+        // Once the feed stops, its blocked XREAD fails on purpose: not an error worth counting.
+        if (commands) observeRedisCommands(connection, commands, () => this.stopped);
         connection.on('error', (error: Error) =>
           log?.debug({ err: error, network: this.network }, 'watch connection error'),
         );

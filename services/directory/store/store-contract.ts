@@ -337,6 +337,59 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect((await store.resolveByName(net, 'alpha'))?.record.peerId).toBe(second.peerId);
       });
 
+      it('answers the held lease and revision when the same record is registered again, logging nothing', async () => {
+        const peer = new TestPeer(net, 'alpha');
+        const registration = peer.registration(TTL_MS);
+        const first = await store.register(registration);
+        const recorder = await watch(first.revision);
+        clock.advance(10_000);
+        const again = await store.register({ ...registration, ttlMs: 20_000 });
+        expect(again).toEqual(first);
+        const held = await store.resolveById(net, peer.peerId);
+        expect(held?.leaseId).toBe(first.leaseId);
+        expect(held?.revision).toBe(first.revision);
+        // The deadline moves to now + the TTL of the repeated registration, which renewals keep.
+        expect(held?.expiresAtMs).toBe(clock.ms + 20_000);
+        expect(await store.renew(first.leaseId)).toEqual({ ttlMs: 20_000 });
+        expect(await store.revision(net)).toBe(first.revision);
+        expect((await store.resolveByName(net, 'alpha'))?.record.peerId).toBe(peer.peerId);
+        // The next change is the next revision, and the first event the watcher sees.
+        const other = new TestPeer(net);
+        const next = await store.register(other.registration());
+        expect(next.revision).toBe(first.revision + 1);
+        const [event] = await recorder.waitForEvents(1);
+        expect(event).toMatchObject({ type: 'put', peerId: other.peerId, revision: next.revision });
+      });
+
+      it('refuses the same record bytes with another signature as a stale seq', async () => {
+        const peer = new TestPeer(net);
+        const registration = peer.registration(TTL_MS, { seq: 4 });
+        await store.register(registration);
+        const signature = Buffer.from(registration.signed.signature);
+        signature[0] ^= 1;
+        const before = await store.revision(net);
+        const error = await expectRejectsNamed(
+          store.register({ ...registration, signed: { record: registration.signed.record, signature } }),
+          'FailedPreconditionError',
+        );
+        expect(error.message).toContain('seq 4');
+        expect(await store.revision(net)).toBe(before);
+        const held = await store.resolveById(net, peer.peerId);
+        expect(Buffer.from(held!.signed.signature).equals(registration.signed.signature)).toBe(true);
+      });
+
+      it('refuses the same record once its lease has ended, before and after the sweep', async () => {
+        const peer = new TestPeer(net);
+        const registration = peer.registration(1_000, { seq: 2 });
+        const { leaseId } = await store.register(registration);
+        clock.advance(1_000);
+        await expectRejectsNamed(store.register(registration), 'FailedPreconditionError');
+        await expectRejectsNamed(store.renew(leaseId), 'NotFoundError');
+        await store.sweepExpired();
+        await expectRejectsNamed(store.register(registration), 'FailedPreconditionError');
+        expect(await store.resolveById(net, peer.peerId)).toBeUndefined();
+      });
+
       it('rejects a TTL that is not a positive whole number of ms', async () => {
         const peer = new TestPeer(net);
         await expectRejectsNamed(store.register(peer.registration(0)), 'InvalidArgumentError');
@@ -439,6 +492,174 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         // The floor has lapsed: the directory no longer remembers the peer at all.
         await store.register(old);
         expect((await store.resolveById(net, peer.peerId))?.record.seq).toBe(3);
+      });
+    });
+
+    describe('updateRecord', () => {
+      it('replaces the record and logs a put, keeping the lease id, TTL and deadline', async () => {
+        const peer = new TestPeer(net, 'alpha');
+        const first = await store.register(peer.registration(10_000));
+        const deadline = clock.ms + 10_000;
+        const recorder = await watch(first.revision);
+        clock.advance(3_000);
+        const update = peer.record({ port: 7999 });
+        const { revision } = await store.updateRecord(update.record, update.signed);
+        expect(revision).toBe(first.revision + 1);
+        const held = await store.resolveById(net, peer.peerId);
+        expect(held?.record).toEqual(update.record);
+        expect(held?.revision).toBe(revision);
+        expect(held?.leaseId).toBe(first.leaseId);
+        expect(held?.expiresAtMs).toBe(deadline);
+        expect((await store.resolveByName(net, 'alpha'))?.record.seq).toBe(update.record.seq);
+        const [event] = await recorder.waitForEvents(1);
+        expect(event).toMatchObject({ type: 'put', peerId: peer.peerId, revision });
+        expect(Buffer.from(event.signed.record).equals(update.signed.record)).toBe(true);
+        expect(await store.renew(first.leaseId)).toEqual({ ttlMs: 10_000 });
+      });
+
+      it('claims a new name and frees the old one', async () => {
+        const peer = new TestPeer(net, 'alpha');
+        await store.register(peer.registration());
+        const update = peer.record({ name: 'beta' });
+        await store.updateRecord(update.record, update.signed);
+        expect((await store.resolveByName(net, 'beta'))?.record.peerId).toBe(peer.peerId);
+        expect(await store.resolveByName(net, 'alpha')).toBeUndefined();
+        const other = new TestPeer(net, 'alpha');
+        await store.register(other.registration());
+        expect((await store.resolveByName(net, 'alpha'))?.record.peerId).toBe(other.peerId);
+        const unnamed = peer.record({ name: '' });
+        await store.updateRecord(unnamed.record, unnamed.signed);
+        expect(await store.resolveByName(net, 'beta')).toBeUndefined();
+      });
+
+      it('refuses a name another live peer holds, and changes nothing', async () => {
+        const holder = new TestPeer(net, 'beta');
+        const peer = new TestPeer(net, 'alpha');
+        await store.register(holder.registration());
+        await store.register(peer.registration());
+        const before = await store.revision(net);
+        const update = peer.record({ name: 'beta' });
+        const error = await expectRejectsNamed(store.updateRecord(update.record, update.signed), 'AlreadyExistsError');
+        expect(error.message).toContain(holder.peerId);
+        expect(await store.revision(net)).toBe(before);
+        expect((await store.resolveByName(net, 'beta'))?.record.peerId).toBe(holder.peerId);
+        expect((await store.resolveByName(net, 'alpha'))?.record.peerId).toBe(peer.peerId);
+        expect((await store.resolveById(net, peer.peerId))?.record.seq).toBe(update.record.seq - 1);
+      });
+
+      it('takes a name whose holder has an ended lease, logging the expiry first', async () => {
+        const holder = new TestPeer(net, 'beta');
+        const peer = new TestPeer(net, 'alpha');
+        await store.register(holder.registration(1_000));
+        const { revision } = await store.register(peer.registration());
+        const recorder = await watch(revision);
+        clock.advance(1_000);
+        const update = peer.record({ name: 'beta' });
+        expect((await store.updateRecord(update.record, update.signed)).revision).toBe(revision + 2);
+        const events = await recorder.waitForEvents(2);
+        expect(events.map(short)).toEqual([
+          { type: 'delete', peerId: holder.peerId, reason: 'expired' },
+          { type: 'put', peerId: peer.peerId },
+        ]);
+        expect((await store.resolveByName(net, 'beta'))?.record.peerId).toBe(peer.peerId);
+      });
+
+      it('answers NotFound for a peer that is not live, and changes nothing', async () => {
+        const unknown = new TestPeer(net);
+        const update = unknown.record();
+        await expectRejectsNamed(store.updateRecord(update.record, update.signed), 'NotFoundError');
+        expect(await store.revision(net)).toBe(0);
+        const ending = new TestPeer(net);
+        const { revision } = await store.register(ending.registration(1_000));
+        clock.advance(1_000);
+        const late = ending.record();
+        await expectRejectsNamed(store.updateRecord(late.record, late.signed), 'NotFoundError');
+        expect(await store.revision(net)).toBe(revision);
+        expect((await store.resolveById(net, ending.peerId))?.record.seq).toBe(late.record.seq - 1);
+      });
+
+      it('refuses an equal or older seq, naming both seqs, and changes nothing', async () => {
+        const peer = new TestPeer(net);
+        await store.register(peer.registration(TTL_MS, { seq: 5 }));
+        const before = await store.revision(net);
+        for (const seq of [5, 4]) {
+          const update = peer.record({ seq, port: 7777 });
+          const error = await expectRejectsNamed(
+            store.updateRecord(update.record, update.signed),
+            'FailedPreconditionError',
+          );
+          expect(error.message).toContain(`seq ${seq}`);
+          expect(error.message).toContain('seq 5');
+        }
+        expect(await store.revision(net)).toBe(before);
+        expect((await store.resolveById(net, peer.peerId))?.record.seq).toBe(5);
+      });
+    });
+
+    describe('evict', () => {
+      it('removes the peer holding that seq, frees its name, ends its lease and logs why', async () => {
+        const peer = new TestPeer(net, 'alpha');
+        const registration = peer.registration(TTL_MS, { seq: 3 });
+        const { leaseId, revision } = await store.register(registration);
+        const recorder = await watch(revision);
+        const result = await store.evict(net, peer.peerId, 3);
+        expect(result.revision).toBe(revision + 1);
+        expect(await store.resolveById(net, peer.peerId)).toBeUndefined();
+        expect(await store.resolveByName(net, 'alpha')).toBeUndefined();
+        await expectRejectsNamed(store.renew(leaseId), 'NotFoundError');
+        const [event] = await recorder.waitForEvents(1);
+        expect(event).toMatchObject({
+          type: 'delete',
+          peerId: peer.peerId,
+          reason: 'evicted',
+          revision: result.revision,
+        });
+        expect(Buffer.from(event.signed.record).equals(registration.signed.record)).toBe(true);
+        expect((await store.countPeers()).get(net)).toBe(0);
+        const other = new TestPeer(net, 'alpha');
+        await store.register(other.registration());
+      });
+
+      it('leaves a seq floor at the evicted seq, as an expiry does', async () => {
+        const peer = new TestPeer(net);
+        const registration = peer.registration(TTL_MS, { seq: 3 });
+        await store.register(registration);
+        await store.evict(net, peer.peerId, 3);
+        const error = await expectRejectsNamed(store.register(registration), 'FailedPreconditionError');
+        expect(error.message).toContain('seq 3');
+        await store.register(peer.registration(TTL_MS, { seq: 4 }));
+        expect((await store.resolveById(net, peer.peerId))?.record.seq).toBe(4);
+      });
+
+      it('refuses any other seq, naming both, and changes nothing', async () => {
+        const peer = new TestPeer(net, 'alpha');
+        await store.register(peer.registration(TTL_MS, { seq: 5 }));
+        const before = await store.revision(net);
+        for (const seq of [4, 6]) {
+          const error = await expectRejectsNamed(store.evict(net, peer.peerId, seq), 'FailedPreconditionError');
+          expect(error.message).toContain(`seq ${seq}`);
+          expect(error.message).toContain('seq 5');
+        }
+        expect(await store.revision(net)).toBe(before);
+        expect((await store.resolveById(net, peer.peerId))?.record.seq).toBe(5);
+        expect((await store.resolveByName(net, 'alpha'))?.record.peerId).toBe(peer.peerId);
+      });
+
+      it('answers NotFound for a peer that is not live, and changes nothing', async () => {
+        const unknown = new TestPeer(net);
+        await expectRejectsNamed(store.evict(net, unknown.peerId, 1), 'NotFoundError');
+        await expectRejectsNamed(store.evict('elsewhere', unknown.peerId, 1), 'NotFoundError');
+        expect(await store.revision(net)).toBe(0);
+        const ending = new TestPeer(net);
+        const { revision } = await store.register(ending.registration(1_000, { seq: 2 }));
+        clock.advance(1_000);
+        await expectRejectsNamed(store.evict(net, ending.peerId, 2), 'NotFoundError');
+        expect(await store.revision(net)).toBe(revision);
+        // The sweep still ends it as an expiry.
+        const recorder = await watch(revision);
+        expect(await store.sweepExpired()).toBe(1);
+        const [event] = await recorder.waitForEvents(1);
+        expect(event.reason).toBe('expired');
       });
     });
 
@@ -698,6 +919,9 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect((await recorder.waitForError()).name).toBe('UnavailableError');
         await expectRejectsNamed(store.ping(), 'UnavailableError');
         await expectRejectsNamed(store.register(new TestPeer(net).registration()), 'UnavailableError');
+        const update = new TestPeer(net).record();
+        await expectRejectsNamed(store.updateRecord(update.record, update.signed), 'UnavailableError');
+        await expectRejectsNamed(store.evict(net, update.record.peerId, 1), 'UnavailableError');
         const late = await EventRecorder.start(store, net, undefined);
         expect((await late.waitForError()).name).toBe('UnavailableError');
         await store.close();

@@ -1,6 +1,6 @@
 /**
- * Model-based test: random sequences of register, renew, deregister, clock moves, sweeps and
- * watches run against the memory store, the Redis store and a deliberately simple model (plain
+ * Model-based test: random sequences of register (new records, repeats of the record held, stale
+ * ones), renew, deregister, record updates, evictions, clock moves, sweeps and watches run against the memory store, the Redis store and a deliberately simple model (plain
  * Maps). After every step all three agree on every answer, every error, every peer (by id, by
  * name, in lists), the revision (relative to where each started), and on what every watcher has
  * seen; the events a watcher saw from revision 0, replayed, give the live state.
@@ -78,9 +78,10 @@ interface ModelPeer {
   readonly seq: number;
   readonly name: string;
   readonly recordBytes: Buffer;
+  readonly signature: Buffer;
   readonly revision: number;
   readonly lease: number;
-  readonly ttl: number;
+  ttl: number;
   deadline: number;
 }
 
@@ -118,17 +119,21 @@ class Model {
     const net = this.networks.get(record.network) as ModelNetwork;
     const id = record.peerId;
     const current = net.peers.get(id);
+    if (
+      current &&
+      current.deadline > this.now &&
+      current.recordBytes.equals(signed.record) &&
+      current.signature.equals(signed.signature)
+    ) {
+      // The very record held, registered again: same lease, new deadline, no event.
+      current.ttl = ttl;
+      current.deadline = this.now + ttl;
+      return { ok: { lease: current.lease, revision: current.revision } };
+    }
     if (current && record.seq <= current.seq) return { error: 'FailedPreconditionError' };
     const floor = net.floors.get(id);
     if (floor && floor.until > this.now && record.seq <= floor.seq) return { error: 'FailedPreconditionError' };
-    if (record.name !== '') {
-      const holderId = net.names.get(record.name);
-      if (holderId !== undefined && holderId !== id) {
-        const holder = net.peers.get(holderId) as ModelPeer;
-        if (holder.deadline > this.now) return { error: 'AlreadyExistsError' };
-        this.remove(net, holderId, 'expired', holder.seq);
-      }
-    }
+    if (!this.claimName(net, record.name, id)) return { error: 'AlreadyExistsError' };
     if (current) {
       net.leases.delete(current.lease);
       if (current.name !== '' && current.name !== record.name) net.names.delete(current.name);
@@ -140,6 +145,7 @@ class Model {
       seq: record.seq,
       name: record.name,
       recordBytes,
+      signature: Buffer.from(signed.signature),
       revision,
       lease,
       ttl,
@@ -172,6 +178,37 @@ class Model {
     return { ok: this.remove(net, record.peerId, 'deregistered', record.seq) };
   }
 
+  updateRecord(record: PeerRecord, signed: SignedRecord): Outcome<number> {
+    const net = this.networks.get(record.network) as ModelNetwork;
+    const id = record.peerId;
+    const current = net.peers.get(id);
+    if (!current || current.deadline <= this.now) return { error: 'NotFoundError' };
+    if (record.seq <= current.seq) return { error: 'FailedPreconditionError' };
+    if (!this.claimName(net, record.name, id)) return { error: 'AlreadyExistsError' };
+    if (current.name !== '' && current.name !== record.name) net.names.delete(current.name);
+    const revision = (net.revision += 1);
+    const recordBytes = Buffer.from(signed.record);
+    net.peers.set(id, {
+      ...current,
+      seq: record.seq,
+      name: record.name,
+      recordBytes,
+      signature: Buffer.from(signed.signature),
+      revision,
+    });
+    if (record.name !== '') net.names.set(record.name, id);
+    net.log.push({ type: 'put', peerId: id, revision, recordBytes });
+    return { ok: revision };
+  }
+
+  evict(network: string, id: string, seq: number): Outcome<number> {
+    const net = this.networks.get(network) as ModelNetwork;
+    const current = net.peers.get(id);
+    if (!current || current.deadline <= this.now) return { error: 'NotFoundError' };
+    if (current.seq !== seq) return { error: 'FailedPreconditionError' };
+    return { ok: this.remove(net, id, 'evicted', current.seq) };
+  }
+
   sweep(): number {
     let ended = 0;
     for (const net of this.networks.values()) {
@@ -182,6 +219,17 @@ class Model {
       ended += due.length;
     }
     return ended;
+  }
+
+  /** False when another live peer holds the name; a holder whose lease ended is expired first. */
+  private claimName(net: ModelNetwork, name: string, id: string): boolean {
+    if (name === '') return true;
+    const holderId = net.names.get(name);
+    if (holderId === undefined || holderId === id) return true;
+    const holder = net.peers.get(holderId) as ModelPeer;
+    if (holder.deadline > this.now) return false;
+    this.remove(net, holderId, 'expired', holder.seq);
+    return true;
   }
 
   private remove(net: ModelNetwork, id: string, reason: string, floorSeq: number): number {
@@ -341,11 +389,17 @@ class RegisterCommand implements StoreCommand {
   async run(model: Model, real: Real): Promise<void> {
     const peer = POOL[this.peerIndex];
     const { record, signed } = sign(peer, nextSeq(model, peer, this.seqStep), this.name, false);
+    await this.runWith(model, real, record, signed);
+  }
+  async runWith(model: Model, real: Real, record: PeerRecord, signed: SignedRecord): Promise<void> {
+    const peer = POOL[this.peerIndex];
     const expected = model.register(record, signed, this.ttl);
     for (const side of real.sides) {
       const actual = await outcome(side.store.register({ record, signed, ttlMs: this.ttl }));
       expectSameOutcome(side, actual, expected, this.toString());
       if ('ok' in actual && 'ok' in expected) {
+        // A repeated registration answers the lease already issued.
+        expect(side.leaseIds.get(expected.ok.lease) ?? actual.ok.leaseId).toBe(actual.ok.leaseId);
         side.leaseIds.set(expected.ok.lease, actual.ok.leaseId);
         const base = await revisionBase(real, side, peer.network);
         expect(actual.ok.revision - base).toBe(expected.ok.revision);
@@ -355,6 +409,29 @@ class RegisterCommand implements StoreCommand {
   }
   toString = (): string =>
     `register(peer ${this.peerIndex}, seq ${this.seqStep >= 0 ? '+' : ''}${this.seqStep}, name '${this.name}', ttl ${this.ttl})`;
+}
+
+/**
+ * Registers again the record the model holds for the peer (signing is deterministic, so the same
+ * seq and name give the same bytes and signature): a repeat while the peer is live, a stale seq
+ * once its lease has ended, a replay below the floor once it is gone.
+ */
+class RegisterAgainCommand implements StoreCommand {
+  constructor(
+    readonly peerIndex: number,
+    readonly ttl: number,
+  ) {}
+  check = (): boolean => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const peer = POOL[this.peerIndex];
+    const id = peer.identity.peerId;
+    const held = model.networks.get(peer.network)?.peers.get(id);
+    const seq = held?.seq ?? model.signedSeq.get(id) ?? 1;
+    model.signedSeq.set(id, Math.max(seq, model.signedSeq.get(id) ?? 0));
+    const { record, signed } = sign(peer, seq, held?.name ?? '', false);
+    await new RegisterCommand(this.peerIndex, 0, record.name, this.ttl).runWith(model, real, record, signed);
+  }
+  toString = (): string => `registerAgain(peer ${this.peerIndex}, ttl ${this.ttl})`;
 }
 
 class RenewCommand implements StoreCommand {
@@ -394,6 +471,55 @@ class DeregisterCommand implements StoreCommand {
     await checkAgreement(model, real);
   }
   toString = (): string => `deregister(peer ${this.peerIndex}, seq ${this.seqStep >= 0 ? '+' : ''}${this.seqStep})`;
+}
+
+class UpdateRecordCommand implements StoreCommand {
+  constructor(
+    readonly peerIndex: number,
+    readonly seqStep: number,
+    readonly name: string,
+  ) {}
+  check = (): boolean => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const peer = POOL[this.peerIndex];
+    const { record, signed } = sign(peer, nextSeq(model, peer, this.seqStep), this.name, false);
+    const expected = model.updateRecord(record, signed);
+    for (const side of real.sides) {
+      const actual = await outcome(side.store.updateRecord(record, signed));
+      expectSameOutcome(side, actual, expected, this.toString());
+      if ('ok' in actual && 'ok' in expected) {
+        expect(actual.ok.revision - (await revisionBase(real, side, peer.network))).toBe(expected.ok);
+      }
+    }
+    await checkAgreement(model, real);
+  }
+  toString = (): string =>
+    `updateRecord(peer ${this.peerIndex}, seq ${this.seqStep >= 0 ? '+' : ''}${this.seqStep}, name '${this.name}')`;
+}
+
+class EvictCommand implements StoreCommand {
+  constructor(
+    readonly peerIndex: number,
+    readonly seqDelta: number,
+  ) {}
+  check = (): boolean => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const peer = POOL[this.peerIndex];
+    const id = peer.identity.peerId;
+    // Relative to the seq the model holds (live or not), else to the highest signed.
+    const held = model.networks.get(peer.network)?.peers.get(id)?.seq ?? model.signedSeq.get(id) ?? 1;
+    const seq = Math.max(1, held + this.seqDelta);
+    const expected = model.evict(peer.network, id, seq);
+    for (const side of real.sides) {
+      const actual = await outcome(side.store.evict(peer.network, id, seq));
+      expectSameOutcome(side, actual, expected, this.toString());
+      if ('ok' in actual && 'ok' in expected) {
+        expect(actual.ok.revision - (await revisionBase(real, side, peer.network))).toBe(expected.ok);
+      }
+    }
+    await checkAgreement(model, real);
+  }
+  toString = (): string => `evict(peer ${this.peerIndex}, held seq ${this.seqDelta >= 0 ? '+' : ''}${this.seqDelta})`;
 }
 
 class AdvanceCommand implements StoreCommand {
@@ -453,10 +579,19 @@ const COMMANDS = [
   registerCommand,
   registerCommand,
   registerCommand,
+  fc
+    .tuple(fc.nat({ max: POOL.length - 1 }), fc.constantFrom(...TTLS_MS))
+    .map(([peer, ttl]) => new RegisterAgainCommand(peer, ttl)),
   fc.nat({ max: 1_000 }).map((pick) => new RenewCommand(pick)),
   fc
     .tuple(fc.nat({ max: POOL.length - 1 }), fc.constantFrom(-1, 0, 1, 1))
     .map(([peer, step]) => new DeregisterCommand(peer, step)),
+  fc
+    .tuple(fc.nat({ max: POOL.length - 1 }), fc.constantFrom(...SEQ_STEPS), fc.constantFrom(...NAMES))
+    .map(([peer, step, name]) => new UpdateRecordCommand(peer, step, name)),
+  fc
+    .tuple(fc.nat({ max: POOL.length - 1 }), fc.constantFrom(-1, 0, 0, 1))
+    .map(([peer, delta]) => new EvictCommand(peer, delta)),
   fc
     .tuple(fc.constantFrom(0, 500, 1_000, 4_000, 15_000, 30_000), fc.boolean())
     .map(([ms, sweep]) => new AdvanceCommand(ms, sweep)),

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { encodeBase32 } from '../../common/base32';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError, OutOfRangeError } from '../../common/errors';
 import { isDnsLabel } from '../../common/labels';
+import { SignedRecord } from '../../common/records';
 import { StoreOptions } from './store';
 
 /** Random bytes in a lease id: 120 bits, so a lease id cannot be guessed. */
@@ -95,8 +96,24 @@ export function peerNotFoundError(network: string, peerId: string): NotFoundErro
   return new NotFoundError(`peer ${peerId} is not registered in network ${network}`);
 }
 
+/** For calls that need a live peer: one whose lease has ended is gone, even before a sweep. */
+export function peerNotLiveError(network: string, peerId: string): NotFoundError {
+  return new NotFoundError(`peer ${peerId} is not live in network ${network} (not registered, or its lease has ended)`);
+}
+
+export function evictSeqError(peerId: string, seq: number, heldSeq: number): FailedPreconditionError {
+  return new FailedPreconditionError(
+    `the directory holds seq ${heldSeq} for peer ${peerId}, not seq ${seq} that was found dead: the peer has changed its record since, so it was not evicted`,
+  );
+}
+
 export function leaseNotFoundError(leaseId: string): NotFoundError {
   return new NotFoundError(`lease ${leaseId.slice(0, 128)} is unknown or has ended: register again`);
+}
+
+/** True when two signed records are the same bytes with the same signature. */
+export function sameSignedRecord(a: SignedRecord, b: SignedRecord): boolean {
+  return Buffer.compare(a.record, b.record) === 0 && Buffer.compare(a.signature, b.signature) === 0;
 }
 
 /** Orders peer ids the way Redis orders zset members: by their bytes. */

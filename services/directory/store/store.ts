@@ -20,7 +20,8 @@ export interface StoredPeer {
 }
 
 export type ChangeType = 'put' | 'delete';
-export type DeleteReason = 'deregistered' | 'expired';
+/** Why a peer left: it withdrew itself, its lease ran out, or an introducer found it dead. */
+export type DeleteReason = 'deregistered' | 'expired' | 'evicted';
 
 /** One entry of a network's change log. */
 export interface ChangeEvent {
@@ -41,6 +42,7 @@ export interface RegisterInput {
 
 export interface RegisterResult {
   readonly leaseId: string;
+  /** The revision of the peer's entry: a new one, or the held one for a repeated registration. */
   readonly revision: number;
 }
 
@@ -68,12 +70,31 @@ export interface DirectoryStore {
   /**
    * Stores a record under a new lease (ending any lease the peer held), claims its name, and
    * appends a put event.
+   *
+   * Registering again the very record a live peer holds (the same record bytes and the same
+   * signature) is not a change: it answers the peer's current lease id and entry revision, moves
+   * the lease's deadline to now + ttlMs (and makes ttlMs its TTL for later renewals), and appends
+   * nothing. So a Register whose answer was lost can be retried, and an introducer and the
+   * newcomer it registered share one lease. A peer whose lease has ended is not live, so the same
+   * record then counts as a stale seq.
+   *
    * Throws FailedPreconditionError when record.seq is not above the seq held (or the floor left
    * by a recent delete), AlreadyExistsError when another live peer holds the name. A holder whose
    * lease has ended but was not yet swept is not live: it is expired first (a delete event with
    * reason 'expired'), then the name changes hands.
    */
   register(input: RegisterInput): Promise<RegisterResult>;
+
+  /**
+   * Replaces a live peer's record with a newer one (already opened and verified by the caller;
+   * not withdrawn), keeping its lease: same lease id, TTL and deadline. A changed name is claimed
+   * and the old one freed; a holder of the new name whose lease has ended is expired first, as
+   * in register. Appends a put event.
+   * Throws NotFoundError when the peer is not live (unknown, or its lease has ended),
+   * FailedPreconditionError when record.seq is not above the seq held, AlreadyExistsError when
+   * another live peer holds the new name.
+   */
+  updateRecord(record: PeerRecord, signed: SignedRecord): Promise<{ revision: number }>;
 
   /**
    * Pushes the lease's deadline to now + its TTL. One round trip to the store.
@@ -89,6 +110,16 @@ export interface DirectoryStore {
    * withdrawn record's seq is not above the seq held.
    */
   deregister(record: PeerRecord, signed: SignedRecord): Promise<{ revision: number }>;
+
+  /**
+   * Removes a live peer that was found dead, but only while the store holds exactly `seq` for
+   * it, so a peer that registered a newer record since is left alone. Like an expiry it frees
+   * the name, ends the lease, leaves a seq floor at the held seq, and appends a delete event,
+   * with reason 'evicted'.
+   * Throws NotFoundError when the peer is not live (unknown, or its lease has ended),
+   * FailedPreconditionError naming both seqs when the held seq is another.
+   */
+  evict(network: string, peerId: string, seq: number): Promise<{ revision: number }>;
 
   resolveById(network: string, peerId: string): Promise<StoredPeer | undefined>;
   resolveByName(network: string, name: string): Promise<StoredPeer | undefined>;

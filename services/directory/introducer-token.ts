@@ -1,0 +1,50 @@
+/**
+ * Who may call Evict: callers that present the directory's introducer token as gRPC metadata
+ * `authorization: Bearer <token>`. The comparison takes the same time whatever the token, so
+ * timing does not tell how much of a guess was right.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Metadata } from '@grpc/grpc-js';
+import { GrapevineError, PermissionDeniedError } from '../common/errors';
+
+/** No credentials, or not in the form asked for: the caller did not say who it is. */
+export class UnauthenticatedError extends GrapevineError {}
+
+const BEARER = /^Bearer +(\S+) *$/i;
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/**
+ * Returns the check for one configured token: it answers undefined when the call's metadata
+ * carries that token, else the error to refuse the call with. An empty configured token turns
+ * Evict off for everyone.
+ */
+export function introducerTokenCheck(configured: string): (metadata: Metadata) => GrapevineError | undefined {
+  const expected = configured === '' ? undefined : digest(configured);
+  return (metadata) => {
+    if (!expected) {
+      return new PermissionDeniedError(
+        'Evict is off on this directory: set introducerToken (GRAPEVINE_INTRODUCER_TOKEN) on the directory and its introducers to turn it on',
+      );
+    }
+    const values = metadata.get('authorization');
+    if (values.length === 0) {
+      return new UnauthenticatedError(
+        'Evict needs the introducer token: send metadata "authorization: Bearer <token>"',
+      );
+    }
+    const match = values.length === 1 && typeof values[0] === 'string' ? BEARER.exec(values[0]) : null;
+    if (!match) {
+      return new UnauthenticatedError(
+        'the authorization metadata must be one "Bearer <token>" value carrying the introducer token',
+      );
+    }
+    // Digests have one length, so timingSafeEqual never leaks the token's length either.
+    if (!timingSafeEqual(digest(match[1]), expected)) {
+      return new PermissionDeniedError("the introducer token does not match this directory's introducerToken");
+    }
+    return undefined;
+  };
+}
