@@ -195,11 +195,11 @@ describe.each(HELMS.map((helm) => helm.name))('%s', (helm) => {
         const grpcPort = container.ports.find((port: any) => port.name === 'grpc').containerPort;
         expect(container.readinessProbe.grpc).toEqual({ port: grpcPort, service: '' });
         if (container.startupProbe) expect(container.startupProbe.grpc).toEqual({ port: grpcPort, service: '' });
-        if (component(workload) === 'host') {
-          expect(container.livenessProbe.grpc).toEqual({ port: grpcPort, service: '' });
-        } else {
-          // Directory and introducer: liveness must not follow a health that depends on Redis.
+        if (component(workload) === 'directory') {
+          // The directory's health follows Redis: its liveness must not, or an outage restarts them all.
           expect(container.livenessProbe.httpGet).toEqual({ path: '/metrics', port: 'metrics' });
+        } else {
+          expect(container.livenessProbe.grpc).toEqual({ port: grpcPort, service: '' });
         }
       }
     });
