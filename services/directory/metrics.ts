@@ -41,7 +41,7 @@ export function createDirectoryMetrics(
       }
     },
   });
-  return {
+  const metrics: DirectoryMetrics = {
     registrations: new Counter({
       name: 'grapevine_directory_registrations_total',
       help: 'Register calls by outcome (ok, or the gRPC code name of the refusal).',
@@ -101,6 +101,18 @@ export function createDirectoryMetrics(
     }),
     redisCommands: redisCommandMetrics(registers),
   };
+  // Every outcome counter's ok series exists from the start, so rate() answers 0 rather than
+  // nothing until the first call (UpdateRecord and Evict can be rare for hours).
+  for (const counter of [
+    metrics.registrations,
+    metrics.renewals,
+    metrics.deregistrations,
+    metrics.recordUpdates,
+    metrics.evictions,
+  ]) {
+    counter.inc({ outcome: 'ok' }, 0);
+  }
+  return metrics;
 }
 
 function redisCommandMetrics(registers: Registry[]): RedisCommandObserver {
