@@ -6,6 +6,7 @@ import { ConfigError } from '../common/config';
 import { devCommand } from './commands/dev';
 import { directoryCommand } from './commands/directory';
 import { hostCommand } from './commands/host';
+import { introducerCommand } from './commands/introducer';
 import { keygenCommand } from './commands/keygen';
 import { peersCommand } from './commands/peers';
 import { simCommand } from './commands/sim';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .addCommand(devCommand())
     .addCommand(directoryCommand())
     .addCommand(hostCommand())
+    .addCommand(introducerCommand())
     .addCommand(keygenCommand())
     .addCommand(peersCommand())
     .addCommand(simCommand());

@@ -1,6 +1,6 @@
 /**
  * The typed Introducer client: Join, with a deadline, every record of the answer verified and
- * checked to belong to the network the newcomer joins.
+ * checked to belong to the introducer's network.
  */
 import { ChannelCredentials, Interceptor, Metadata, ServiceError } from '@grpc/grpc-js';
 import { PermissionDeniedError } from '../common/errors';
@@ -58,7 +58,6 @@ export class IntroducerClient {
    * address is a plain host, not an introducer). `sampleSize` 0 asks for the default.
    */
   async join(record: SignedRecord, sampleSize = 0): Promise<Joined> {
-    const network = openRecord(record).network;
     const response = await new Promise<JoinResponse>((resolve, reject) =>
       this.client.join(
         { record, sampleSize },
@@ -67,12 +66,12 @@ export class IntroducerClient {
         (error: ServiceError | null, value?: JoinResponse) => (error ? reject(error) : resolve(value!)),
       ),
     );
-    const opened = response.sample.map((signed, i) => {
-      const peer = openRecord(signed);
+    const opened = response.sample.map((signed) => ({ record: openRecord(signed), signed }));
+    const network = opened[0]?.record.network;
+    opened.forEach(({ record: peer }, i) => {
       if (peer.network !== network) {
         throw new PermissionDeniedError(`sample[${i}] is a peer of network ${peer.network}, not ${network}`);
       }
-      return { record: peer, signed };
     });
     const [introducer, ...peers] = opened;
     if (!introducer) throw new PermissionDeniedError('the introducer answered without its own record');

@@ -1,9 +1,10 @@
 /**
  * `grapevine dev`: the whole system in one process for a first look, the way `consul agent -dev`
- * works: a Directory (the in-process store unless --redis or REDIS_URL names a Redis) and a few
- * hosts that find each other through the first one and register with the directory.
+ * works: a Directory (the in-process store unless --redis or REDIS_URL names a Redis), an
+ * Introducer, and a few hosts that join through it and register with the directory.
  */
 import { rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateIdentity } from '../../common/identity';
 import { createLogger, LogLevel } from '../../common/logging';
@@ -11,6 +12,8 @@ import { directoryConfigSchema } from '../../directory/config';
 import { startDirectory } from '../../directory/server';
 import { hostConfig } from '../../host/config';
 import { RunningHost, startHost } from '../../host/server';
+import { introducerConfig } from '../../introducer/config';
+import { startIntroducer, type RunningIntroducer } from '../../introducer/server';
 import { stopOnSignals } from '../signals';
 
 /** gRPC ports of the dev hosts; 7600 is left for a `grapevine host` of one's own. */
@@ -61,6 +64,8 @@ export function devCommand(): Command {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--directory-port <port>', 'Directory gRPC port', '7400')
     .option('--metrics-port <port>', 'Directory /metrics port', '9400')
+    .option('--introducer-port <port>', 'Introducer gRPC port', '7500')
+    .option('--introducer-metrics-port <port>', 'Introducer /metrics port', '9500')
     .addOption(
       new Option('--host-ports <ports>', 'gRPC ports of the hosts, one host each (0: any free port; "" for no hosts)')
         .argParser(parsePorts)
@@ -82,6 +87,8 @@ export function devCommand(): Command {
         host: string;
         directoryPort: string;
         metricsPort: string;
+        introducerPort: string;
+        introducerMetricsPort: string;
         hostPorts: number[];
         hostMetricsPorts: number[];
         prometheusTargets?: string;
@@ -95,12 +102,36 @@ export function devCommand(): Command {
             metricsHost: options.host,
             metricsPort: options.metricsPort,
             redisUrl: options.redis ?? '',
+            // Dev's own secret: only its introducer may evict, and it lives as long as the process.
+            introducerToken: randomBytes(18).toString('base64url'),
             logLevel: options.logLevel,
             shutdownGraceMs: 2_000,
           }),
         );
         const directory = await startDirectory(config, { log });
         const address = `${options.host}:${directory.grpcPort}`;
+
+        let introducer: RunningIntroducer;
+        try {
+          introducer = await startIntroducer(
+            introducerConfig({
+              host: options.host,
+              grpcPort: options.introducerPort,
+              advertiseAddress: isWildcard(options.host) ? `127.0.0.1:${options.introducerPort}` : '',
+              metricsHost: options.host,
+              metricsPort: options.introducerMetricsPort,
+              profile: 'local',
+              directory: address,
+              introducerToken: config.introducerToken,
+              logLevel: options.logLevel,
+              shutdownGraceMs: config.shutdownGraceMs,
+            }),
+            { log, identity: generateIdentity() },
+          );
+        } catch (error) {
+          await directory.stop();
+          throw error;
+        }
 
         const hosts: RunningHost[] = [];
         const stopHosts = () => Promise.all(hosts.map((host) => host.stop()));
@@ -126,21 +157,22 @@ export function devCommand(): Command {
           return host;
         };
         try {
-          const [firstPort, ...otherPorts] = options.hostPorts;
           const metricsPortOf = (i: number) => options.hostMetricsPorts[i] ?? 0;
-          if (firstPort !== undefined) {
-            const first = await startDevHost(firstPort, metricsPortOf(0), []);
-            await Promise.all(otherPorts.map((port, i) => startDevHost(port, metricsPortOf(i + 1), [first.address])));
-          }
+          // Every host joins through the introducer, which dials it back and registers it.
+          await Promise.all(
+            options.hostPorts.map((port, i) => startDevHost(port, metricsPortOf(i), [introducer.address])),
+          );
           if (options.prometheusTargets) {
             const targets = [
               { role: 'directory', port: directory.metricsPort },
+              { role: 'introducer', port: introducer.metricsPort },
               ...hosts.map((host) => ({ role: 'host', port: host.metricsPort })),
             ];
             await writeTargets(options.prometheusTargets, options.host, targets);
           }
         } catch (error) {
           await stopHosts();
+          await introducer.stop();
           await directory.stop();
           throw error;
         }
@@ -164,6 +196,7 @@ export function devCommand(): Command {
             '',
             `  directory  grpc ${address}   store: ${directory.storeKind === 'redis' ? 'redis' : 'in-process memory (lost on exit; --redis URL to keep it)'}`,
             `  metrics    http://${options.host}:${directory.metricsPort}/metrics`,
+            `  introducer grpc ${introducer.address}   peer ${introducer.peerId}   metrics http://${options.host}:${introducer.metricsPort}/metrics`,
             ...hostLines,
             ...(hosts.length > 0 ? ['  (hosts: local profile, a new identity each run)'] : []),
             ...(options.prometheusTargets
@@ -178,6 +211,11 @@ export function devCommand(): Command {
             `  npx grapevine peers watch --directory ${address}`,
             ...hostTries,
             '',
+            'Watch a peer join and fail: keep `peers watch` open, start a host of your own that joins',
+            'through the introducer, then kill it; the introducer evicts it within a few seconds:',
+            `  npx grapevine host --grpc-port 7600 --metrics-port 9600 --profile local --seeds ${introducer.address} --directory ${address}`,
+            '  kill -9 <its pid>     (watch shows DELETE ... evicted)',
+            '',
             'Ctrl-C stops everything.',
             '',
           ].join('\n'),
@@ -186,6 +224,7 @@ export function devCommand(): Command {
         stopOnSignals(
           async () => {
             await stopHosts();
+            await introducer.stop();
             await directory.stop();
           },
           log,
