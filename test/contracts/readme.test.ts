@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { envName } from '../../services/common/config';
 import { directoryConfigSchema } from '../../services/directory/config';
 import { hostConfigSchema } from '../../services/host/config';
+import { introducerConfigSchema } from '../../services/introducer/config';
 
 const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
 
-const roles = { directory: directoryConfigSchema, host: hostConfigSchema };
+const roles = { directory: directoryConfigSchema, host: hostConfigSchema, introducer: introducerConfigSchema };
 
 describe.each(Object.entries(roles))('README documents every %s setting', (_role, schema) => {
   test.each(Object.keys(schema.shape))('%s', (key) => {
