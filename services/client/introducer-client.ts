@@ -2,7 +2,7 @@
  * The typed Introducer client: Join, with a deadline, every record of the answer verified and
  * checked to belong to the introducer's network.
  */
-import { ChannelCredentials, Interceptor, Metadata, ServiceError } from '@grpc/grpc-js';
+import { ChannelCredentials, ChannelOptions, Interceptor, Metadata, ServiceError } from '@grpc/grpc-js';
 import { PermissionDeniedError } from '../common/errors';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
@@ -16,6 +16,8 @@ export interface IntroducerClientOptions {
   readonly credentials?: ChannelCredentials;
   /** When given, grpc_client_* metrics are recorded in it. */
   readonly registry?: Registry;
+  /** More gRPC channel options (clients with different options get connections of their own). */
+  readonly channelOptions?: ChannelOptions;
 }
 
 export interface Joined {
@@ -43,6 +45,7 @@ export class IntroducerClient {
   ) {
     const interceptors: Interceptor[] = options.registry ? [grpcClientMetricsInterceptor(options.registry)] : [];
     this.client = new IntroducerServiceClient(address, options.credentials ?? ChannelCredentials.createInsecure(), {
+      ...options.channelOptions,
       interceptors,
       'grpc.max_receive_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,
     });

@@ -90,6 +90,8 @@ export interface RunningHost {
   readonly node: MembershipNode;
   readonly metrics: HostMetrics;
   readonly member: MemberAccess;
+  /** Issues a record with a higher seq and adopts it, as a restarted host would present. */
+  reissueRecord(): SignedRecord;
   stop(): Promise<void>;
 }
 
@@ -316,17 +318,20 @@ export async function startHost(config: HostConfig, components: HostComponents):
     log,
   });
 
+  /** Signs a record with a higher seq (same fields) and adopts it: gossip carries it from now on. */
+  const reissueRecord = (): SignedRecord => {
+    seq = Math.max(seq + 1, Date.now());
+    const fresher = signRecord(identity, recordFields());
+    liveDriver.updateRecord(fresher);
+    return fresher;
+  };
+
   const lease = directory
     ? new DirectoryLease({
         client: directory,
         ttlSeconds: config.directoryTtlSeconds,
         record: () => liveDriver.node.record as SignedRecord,
-        fresherRecord: () => {
-          seq = Math.max(seq + 1, Date.now());
-          const fresher = signRecord(identity, recordFields());
-          liveDriver.updateRecord(fresher);
-          return fresher;
-        },
+        fresherRecord: () => reissueRecord(),
         withdrawn: () => {
           seq = Math.max(seq + 1, Date.now());
           return signRecord(identity, { ...recordFields(), withdrawn: true });
@@ -392,6 +397,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
         });
       },
     },
+    reissueRecord,
     stop: () => (stopping ??= stopHost()),
   };
 
