@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_BIN := node_modules/.bin
 
-.PHONY: install run build proto proto-check lint test bench bench-directory bench-sim bench-host clean
+.PHONY: install run build proto proto-check lint test bench bench-directory bench-sim bench-host clean dashboards observe
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -44,6 +44,25 @@ bench-sim: node_modules
 
 bench-host: node_modules
 	npm run bench:host
+
+## dashboards: regenerate the Grafana dashboards' JSON in deploy/grafana/ from deploy/grafana/src/
+dashboards: node_modules
+	$(NPM_BIN)/tsx deploy/grafana/src/generate.ts
+
+## observe: a local Prometheus (apt-get install prometheus) scraping `make run`, with the alert rules
+OBSERVE_PORT ?= 9090
+observe:
+	@command -v prometheus >/dev/null || { echo 'prometheus is not installed: apt-get install prometheus'; exit 1; }
+	@data="$$(mktemp -d)"; trap 'rm -rf "$$data"' EXIT; \
+	url="http://127.0.0.1:$(OBSERVE_PORT)"; \
+	echo "Prometheus at $$url scrapes grapevine dev on its default ports (start it with make run)."; \
+	echo "  $$url/targets   every role's /metrics: directory, introducer, hosts"; \
+	echo "  $$url/alerts    the alert rules of deploy/prometheus/rules/ and their state"; \
+	echo "  $$url/graph?g0.expr=max+by+(network)+(grapevine_directory_peers)   peers per network"; \
+	echo "  Grafana: import deploy/grafana/*.json with this Prometheus as the data source."; \
+	echo "Ctrl-C stops it; its data lives in a temporary directory and goes with it."; \
+	prometheus --config.file=deploy/prometheus/prometheus.yml --storage.tsdb.path="$$data" \
+	  --web.listen-address=127.0.0.1:$(OBSERVE_PORT) --log.level=warn
 
 clean:
 	rm -rf dist coverage

@@ -1,0 +1,171 @@
+/**
+ * Grapevine introducers: joins and their dial-backs, introductions, and how the introducers keep
+ * the directory true (probing their share of the members, evicting the dead). Their gossip
+ * membership shows on the host dashboard.
+ */
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import {
+  falling,
+  instanceVariable,
+  newDashboard,
+  PanelIds,
+  processPanels,
+  q,
+  quantile,
+  rate,
+  rising,
+  row,
+  timeseriesPanel,
+} from './panels';
+
+const INSTANCE = 'instance=~"$instance"';
+
+export function introducerDashboard(): dashboard.Dashboard {
+  const ids = new PanelIds();
+  const builder = newDashboard({
+    uid: 'grapevine-introducer',
+    title: 'Grapevine / Introducer',
+    description: 'Joins, dial-backs and introductions, and the probing that keeps the directory true.',
+    variables: [instanceVariable('grapevine_introducer_replicas')],
+  });
+
+  builder.withRow(row('Joins'));
+  builder.withPanel(
+    timeseriesPanel(ids, {
+      title: 'Joins by outcome',
+      description:
+        'Join calls by outcome. unreachable: the dial-back to the newcomer’s advertised address failed; wrong_peer: another peer answered there; duplicate: that identity is live elsewhere; overloaded: too many dial-backs at once. No ok at all while joins come in fires GrapevineNoJoins.',
+      unit: 'ops',
+      min: 0,
+      width: 8,
+      queries: [q(`sum by (outcome) (${rate('grapevine_introducer_joins_total', INSTANCE)})`, '{{outcome}}')],
+    }),
+  );
+  builder.withPanel(
+    timeseriesPanel(ids, {
+      title: 'Join success ratio',
+      description:
+        'Share of joins that got in. A slow decline usually comes from newcomers behind NAT advertising addresses nobody can dial; a cliff from the directory refusing writes.',
+      unit: 'percentunit',
+      min: 0,
+      max: 1,
+      width: 8,
+      thresholds: falling(0.5),
+      queries: [
+        q(
+          `sum(${rate('grapevine_introducer_joins_total', `outcome="ok", ${INSTANCE}`)}) / sum(${rate('grapevine_introducer_joins_total', INSTANCE)})`,
+          'ok',
+        ),
+      ],
+    }),
+  );
+  builder.withPanel(
+    timeseriesPanel(ids, {
+      title: 'Dial-back latency',
+      description:
+        'Time from dialling a newcomer back to its answer, by outcome. Failed dial-backs that take the whole timeout hold a slot each: many in flight then make joins answer overloaded.',
+      unit: 's',
+      min: 0,
+      width: 8,
+      thresholds: rising(1),
+      queries: [
+        q(quantile(0.5, 'grapevine_introducer_dial_back_seconds', INSTANCE, ['outcome']), 'p50 {{outcome}}'),
+        q(quantile(0.99, 'grapevine_introducer_dial_back_seconds', INSTANCE, ['outcome']), 'p99 {{outcome}}'),
+      ],
+    }),
+  );
+  builder.withPanel(
+    timeseriesPanel(ids, {
+      title: 'Dial-backs in flight',
+      description: 'Dial-backs waiting for a newcomer to answer, per introducer.',
+      unit: 'short',
+      min: 0,
+      width: 8,
+      queries: [q(`grapevine_introducer_dial_backs_in_flight{${INSTANCE}}`, '{{instance}}')],
+    }),
+  );
+  builder.withPanel(
+    timeseriesPanel(ids, {
+      title: 'Introductions and deaths reported',
+      description:
+        'Members told about a newcomer, and dead members evicted from the directory before their lease ran out. No introductions while joins succeed: newcomers get a sample but nobody learns of them.',
+      unit: 'ops',
+      min: 0,
+      width: 8,
+      queries: [
+        q(`sum(${rate('grapevine_introducer_introductions_total', INSTANCE)})`, 'introductions'),
+        q(`sum(${rate('grapevine_introducer_deaths_reported_total', INSTANCE)})`, 'deaths reported'),
+      ],
+    }),
+  );
+  builder.withPanel(
+    timeseriesPanel(ids, {
+      title: 'Directory writes by op and outcome',
+      description:
+        'What the introducers write to the directory: registrations of newcomers, renewals, record updates learned by gossip, evictions of the dead. Outcomes other than ok carry the gRPC code: UNAVAILABLE is the directory or its Redis.',
+      unit: 'ops',
+      min: 0,
+      width: 8,
+      queries: [
+        q(
+          `sum by (op, outcome) (${rate('grapevine_introducer_directory_writes_total', INSTANCE)})`,
+          '{{op}} {{outcome}}',
+        ),
+      ],
+    }),
+  );
+
+  builder.withRow(row('Keeping the directory true'));
+  builder.withPanel(
+    timeseriesPanel(ids, {
+      title: 'Member probes by outcome',
+      description:
+        'Probes of the directory members in each introducer’s share. failed ones turn into suspects; a share where most probes fail means the introducer cannot reach the hosts (network policy, a partition).',
+      unit: 'ops',
+      min: 0,
+      width: 8,
+      queries: [q(`sum by (outcome) (${rate('grapevine_introducer_member_probes_total', INSTANCE)})`, '{{outcome}}')],
+    }),
+  );
+  builder.withPanel(
+    timeseriesPanel(ids, {
+      title: 'Suspects',
+      description: 'Members that failed their probes and will be evicted unless they answer, per introducer.',
+      unit: 'short',
+      min: 0,
+      width: 8,
+      queries: [q(`grapevine_introducer_suspects{${INSTANCE}}`, '{{instance}}')],
+    }),
+  );
+  builder.withPanel(
+    timeseriesPanel(ids, {
+      title: 'Probe share',
+      description:
+        'Each introducer’s share of the members (about 1/replicas when balanced). A share near 1 with several replicas running: the replicas do not see each other in the directory.',
+      unit: 'percentunit',
+      min: 0,
+      max: 1,
+      width: 8,
+      queries: [q(`grapevine_introducer_probe_share_ratio{${INSTANCE}}`, '{{instance}}')],
+    }),
+  );
+  builder.withPanel(
+    timeseriesPanel(ids, {
+      title: 'Replicas and members seen',
+      description:
+        'How many introducers each replica sees (itself included), the members in its copy of the directory, and the members in its share. Replicas that disagree on the count split the work wrongly for a while.',
+      unit: 'short',
+      min: 0,
+      width: 24,
+      queries: [
+        q(`grapevine_introducer_replicas{${INSTANCE}}`, 'replicas seen by {{instance}}'),
+        q(`grapevine_introducer_directory_members{${INSTANCE}}`, 'members known to {{instance}}'),
+        q(`grapevine_introducer_probe_share_members{${INSTANCE}}`, 'members probed by {{instance}}'),
+      ],
+    }),
+  );
+
+  builder.withRow(row('Process'));
+  for (const panel of processPanels(ids)) builder.withPanel(panel);
+  return builder.build();
+}
