@@ -18,6 +18,12 @@ function bannerHosts(output: string): DevHost[] {
   }));
 }
 
+/** The introducer `grapevine dev` lists in its banner: a gossip member too. */
+function bannerIntroducer(output: string): DevHost {
+  const [, address, peerId] = /^ {2}introducer grpc (\S+)\s+peer (\S+)/m.exec(output) ?? [];
+  return { address, peerId };
+}
+
 /** Runs a short command until `done` accepts its result, or fails after timeoutMs. */
 function retrySync(
   args: string[],
@@ -55,6 +61,7 @@ describe('grapevine dev with its hosts', () => {
   let dev: GrapevineProcess;
   let directory: string;
   let hosts: DevHost[];
+  let introducer: DevHost;
 
   beforeAll(async () => {
     const [grpcPort, metricsPort] = [await freePort(), await freePort()];
@@ -64,12 +71,19 @@ describe('grapevine dev with its hosts', () => {
       String(grpcPort),
       '--metrics-port',
       String(metricsPort),
+      '--introducer-port',
+      '0',
+      '--introducer-metrics-port',
+      '0',
       '--host-ports',
+      '0,0,0',
+      '--host-metrics-ports',
       '0,0,0',
     ]);
     await dev.waitFor(/Ctrl-C stops everything/, 30_000);
     directory = `127.0.0.1:${grpcPort}`;
     hosts = bannerHosts(dev.output());
+    introducer = bannerIntroducer(dev.output());
   }, 40_000);
 
   afterAll(async () => {
@@ -78,7 +92,8 @@ describe('grapevine dev with its hosts', () => {
     await dev.exited();
   });
 
-  test('the banner lists three hosts and the host commands to try', () => {
+  test('the banner lists the introducer, three hosts and the host commands to try', () => {
+    expect(introducer.peerId).toMatch(/^b[a-z2-7]{52}$/);
     expect(hosts).toHaveLength(3);
     for (const host of hosts) expect(host.peerId).toMatch(/^b[a-z2-7]{52}$/);
     const output = dev.output();
@@ -96,9 +111,11 @@ describe('grapevine dev with its hosts', () => {
     );
     const parsed = JSON.parse(json.stdout) as HostPeersJson;
     expect(parsed).toMatchObject({ peerId: hosts[0].peerId, address: hosts[0].address });
+    // Neighbours are the other hosts and the introducer they joined through.
+    const members = [...hosts.slice(1), introducer];
     const neighbour = activePeers(json.stdout)[0];
-    expect(hosts.slice(1).map((host) => host.peerId)).toContain(neighbour.peerId);
-    expect(neighbour.address).toBe(hosts.find((host) => host.peerId === neighbour.peerId)?.address);
+    expect(members.map((member) => member.peerId)).toContain(neighbour.peerId);
+    expect(neighbour.address).toBe(members.find((member) => member.peerId === neighbour.peerId)?.address);
 
     const table = runGrapevineSync(['host', 'peers', '--host-address', hosts[0].address]);
     expect(table.code).toBe(0);
