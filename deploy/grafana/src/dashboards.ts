@@ -12,12 +12,21 @@ export interface DashboardFile {
   readonly build: () => Dashboard;
 }
 
+/**
+ * The SDK puts dashboard links in the "controls menu" that only the newest Grafana has; without
+ * a placement every Grafana shows them in the dashboard's top bar.
+ */
+function linksInTopBar(dashboard: Dashboard): Dashboard {
+  for (const link of dashboard.links ?? []) delete link.placement;
+  return dashboard;
+}
+
 export const DASHBOARDS: readonly DashboardFile[] = [
-  { file: 'grapevine-overview.json', build: overviewDashboard },
-  { file: 'grapevine-directory.json', build: directoryDashboard },
-  { file: 'grapevine-introducer.json', build: introducerDashboard },
-  { file: 'grapevine-host.json', build: hostDashboard },
-  { file: 'grapevine-grpc.json', build: grpcDashboard },
+  { file: 'grapevine-overview.json', build: () => linksInTopBar(overviewDashboard()) },
+  { file: 'grapevine-directory.json', build: () => linksInTopBar(directoryDashboard()) },
+  { file: 'grapevine-introducer.json', build: () => linksInTopBar(introducerDashboard()) },
+  { file: 'grapevine-host.json', build: () => linksInTopBar(hostDashboard()) },
+  { file: 'grapevine-grpc.json', build: () => linksInTopBar(grpcDashboard()) },
 ];
 
 /** The exact text of a dashboard's JSON file. */
