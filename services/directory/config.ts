@@ -26,6 +26,12 @@ export const DEFAULT_WATCH_PROGRESS_MS = 10_000;
 export const DEFAULT_WATCH_BATCH_MS = 20;
 /** How long SIGTERM waits for calls in flight before cancelling them. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/**
+ * Registrations one client address may make per second, sustained (twice as many at once). A
+ * peer registers once per lease; an introducer registers each newcomer it admits and, after a
+ * store loss, each member of its share again, so it needs the most.
+ */
+export const DEFAULT_REGISTRATIONS_PER_SOURCE_PER_SECOND = 100;
 
 export const directoryConfigSchema = z
   .object({
@@ -78,6 +84,12 @@ export const directoryConfigSchema = z
       .default('')
       .describe(
         'shared secret introducers present to evict dead peers (the introducers take the same setting); empty: Evict answers PERMISSION_DENIED',
+      ),
+    registrationsPerSourcePerSecond: fields
+      .count(1, 1_000_000)
+      .default(DEFAULT_REGISTRATIONS_PER_SOURCE_PER_SECOND)
+      .describe(
+        'registrations one client address may make per second (twice as many at once); more answer RESOURCE_EXHAUSTED',
       ),
     shutdownGraceMs: fields
       .ms(0, 600_000)

@@ -1,5 +1,6 @@
 /** What every directory handler is given: dependencies, never globals. */
 import { Logger } from '../common/logging';
+import { RateLimiter } from '../common/rate-limiter';
 import { DirectoryConfig } from './config';
 import { DirectoryMetrics } from './metrics';
 import { DirectoryStore } from './store/store';
@@ -11,6 +12,8 @@ export interface DirectoryContext {
   readonly metrics: DirectoryMetrics;
   readonly log: Logger;
   readonly watches: WatchRegistry;
+  /** Registrations per client address (registrationsPerSourcePerSecond). */
+  readonly registrations: RateLimiter;
   /** The clock the store's deadlines use, ms since the epoch. */
   readonly now: () => number;
 }

@@ -23,3 +23,11 @@ export function requireName(name: string): string {
   if (problem) throw new InvalidArgumentError(problem);
   return name;
 }
+
+/** The caller's IP from grpc-js's peer string ("1.2.3.4:5678", "[::1]:5678"): the key of per-source limits. */
+export function sourceOf(peer: string): string {
+  return peer
+    .replace(/^ipv[46]:/, '')
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '');
+}

@@ -3,6 +3,7 @@
  * monitor and its metrics endpoint, with a shutdown that ends watches, drains calls and closes
  * the store.
  */
+import { performance } from 'node:perf_hooks';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { UnavailableError } from '../common/errors';
@@ -11,6 +12,7 @@ import { Logger } from '../common/logging';
 import { MAX_WATCHERS, MAX_WATCHERS_PER_CLIENT } from '../common/limits';
 import { MetricsServer, Registry, createRegistry, serveMetrics } from '../common/metrics';
 import { PeriodicTask, startPeriodic } from '../common/periodic';
+import { RateLimiter } from '../common/rate-limiter';
 import { DirectoryConfig } from './config';
 import { DirectoryContext } from './context';
 import { createDirectoryMetrics } from './metrics';
@@ -69,7 +71,13 @@ export async function startDirectory(
     { maxWatchers: MAX_WATCHERS, maxWatchersPerClient: MAX_WATCHERS_PER_CLIENT },
     (count) => metrics.watchers.set(count),
   );
-  const context: DirectoryContext = { store, config, metrics, log, watches, now };
+  // A monotonic clock: the store's clock may be moved by tests, and a limiter must not run backwards.
+  const registrations = new RateLimiter(
+    config.registrationsPerSourcePerSecond,
+    2 * config.registrationsPerSourcePerSecond,
+    () => performance.now(),
+  );
+  const context: DirectoryContext = { store, config, metrics, log, watches, registrations, now };
 
   let grpc: RunningGrpcServer | undefined;
   let metricsServer: MetricsServer | undefined;

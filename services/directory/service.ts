@@ -10,6 +10,7 @@ import { renew } from './handlers/renew';
 import { resolve } from './handlers/resolve';
 import { updateRecord } from './handlers/update-record';
 import { watch } from './handlers/watch';
+import { sourceOf } from './requests';
 
 export const DIRECTORY_SERVICE_NAME = 'grapevine.v1.DirectoryService';
 
@@ -19,7 +20,7 @@ export function directoryService(context: DirectoryContext): ServiceBinding {
     name: DIRECTORY_SERVICE_NAME,
     definition: DirectoryServiceService,
     implementation: {
-      register: unaryHandler(log, 'Register', (request) => register(context, request)),
+      register: unaryHandler(log, 'Register', (request, call) => register(context, request, sourceOf(call.getPeer()))),
       renew: unaryHandler(log, 'Renew', (request) => renew(context, request)),
       deregister: unaryHandler(log, 'Deregister', (request) => deregister(context, request)),
       resolve: unaryHandler(log, 'Resolve', (request) => resolve(context, request)),

@@ -1,11 +1,22 @@
-import { InvalidArgumentError } from '../../common/errors';
+import { InvalidArgumentError, ResourceExhaustedError } from '../../common/errors';
 import { outcomeLabel } from '../../common/grpc-status';
 import { openRecord } from '../../common/records';
 import { RegisterRequest, RegisterResponse } from '../../gen/grapevine/v1/directory';
 import { DirectoryContext } from '../context';
 
-export async function register(context: DirectoryContext, request: RegisterRequest): Promise<RegisterResponse> {
+/** `source` is the caller's address; registrations are limited per source before anything else. */
+export async function register(
+  context: DirectoryContext,
+  request: RegisterRequest,
+  source: string,
+): Promise<RegisterResponse> {
   try {
+    if (!context.registrations.take(source)) {
+      const { registrationsPerSourcePerSecond: rate } = context.config;
+      throw new ResourceExhaustedError(
+        `registrations from ${source} exceed ${rate} per second (registrationsPerSourcePerSecond): retry in a second`,
+      );
+    }
     const record = openRecord(request.record);
     if (record.withdrawn) {
       throw new InvalidArgumentError('the record is withdrawn (a tombstone): call Deregister with it, not Register');
