@@ -21,7 +21,7 @@ import type { SignedRecord } from '../common/records';
 import { IndirectPingOutcome, type IndirectPingResponse, type PingResponse } from '../gen/grapevine/v1/host';
 import type { MemberAccess } from '../host/server';
 import { sample, type Rng } from '../membership';
-import type { DirectoryMirror, MirrorEntry } from './directory-mirror';
+import { INTRODUCER_ROLE, ROLE_LABEL, type DirectoryMirror, type MirrorEntry } from './directory-mirror';
 import { MemberProbes } from './member-probes';
 import type { IntroducerMetrics } from './metrics';
 import { rendezvousOwner } from './rendezvous';
@@ -138,7 +138,7 @@ export class DirectoryKeeper {
   }
 
   private isIntroducer(entry: MirrorEntry): boolean {
-    return this.o.mirror.introducers().includes(entry.peerId);
+    return entry.record.labels[ROLE_LABEL] === INTRODUCER_ROLE;
   }
 
   private ownerOf(peerId: string): string | undefined {
@@ -203,8 +203,7 @@ export class DirectoryKeeper {
     if (this.stopped) return;
     for (const peerId of this.probes.takeDue(this.o.clock())) {
       if (this.inFlight >= MAX_PROBES_IN_FLIGHT) {
-        // Too many at once: this one counts as not probed and is due again next interval.
-        this.probes.settle(peerId, true, this.o.clock());
+        this.probes.release(peerId);
         continue;
       }
       this.inFlight++;

@@ -97,6 +97,17 @@ describe('MemberProbes', () => {
     expect(probes.settle('b', true, 1_000)).toBeUndefined();
   });
 
+  test('a released probe gives no verdict and is due again next interval', () => {
+    const probes = new MemberProbes(timing);
+    probes.add('a', 0, 0);
+    probes.settle('a', false, 0);
+    expect(probes.takeDue(1_000)).toEqual(['a']);
+    probes.release('a');
+    expect(probes.suspects).toBe(1);
+    expect(probes.takeDue(1_500)).toEqual([]);
+    expect(probes.takeDue(2_000)).toEqual(['a']);
+  });
+
   test('a rumour brings the next probe forward, unless one is running', () => {
     const probes = new MemberProbes(timing);
     probes.add('a', 0, 0.9);

@@ -97,6 +97,12 @@ export class MemberProbes {
     return next;
   }
 
+  /** A due probe that could not be sent (too many in flight): no verdict, due again next interval. */
+  release(member: string): void {
+    const state = this.members.get(member);
+    if (state) state.probing = false;
+  }
+
   /** A probe ended; undefined when the member was removed meanwhile. */
   settle(member: string, acked: boolean, now: number): ProbeVerdict | undefined {
     const state = this.members.get(member);
