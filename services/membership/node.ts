@@ -882,9 +882,12 @@ export class MembershipNode {
           this.withdraw(view.peerId, existing.incarnation);
           return undefined;
         }
+        if (!this.views.readdress(existing, view.addresses[0])) {
+          this.dropForDiversity(existing, view.addresses[0]);
+          return undefined;
+        }
         existing.blob = blob;
         existing.seq = view.seq;
-        this.views.readdress(existing, view.addresses[0]);
         this.event({ type: 'record', peer: existing.id, seq: view.seq });
         // A newer signed record is proof of life newer than any suspicion of the old one.
         this.clearSuspicion(existing.id, existing.incarnation);
@@ -900,6 +903,22 @@ export class MembershipNode {
       this.dead.delete(view.peerId);
     }
     return newEntry(view.peerId, blob, view.seq, view.addresses[0]);
+  }
+
+  /**
+   * A newer record moved a peer into an address group its view has no room for: it leaves the
+   * views (a neighbour is told), or fresh identities could be admitted under scattered addresses
+   * and then all move into one subnet. It may come back later while its group has room.
+   */
+  private dropForDiversity(entry: PeerEntry, address: string): void {
+    this.suspicions.delete(entry.id);
+    const wasActive = entry.view === 'active';
+    this.views.remove(entry.id);
+    this.viewChanged = true;
+    if (wasActive) {
+      this.send(entry.id, address, { type: 'disconnect', from: this.id, fromAddress: this.address });
+      this.event({ type: 'neighbor-down', peer: entry.id });
+    }
   }
 
   private withdraw(peer: PeerId, incarnation: number): void {

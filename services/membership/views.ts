@@ -132,13 +132,20 @@ export class PeerViews {
     return entry;
   }
 
-  /** A peer's address (and so its group) changed with a newer record. */
-  readdress(entry: PeerEntry, address: string): void {
+  /**
+   * A peer's address (and so its group) changed with a newer record. Answers false, changing
+   * nothing, when the new group has no room in the peer's view: a peer admitted under one address
+   * must not move into a group that is already full (the caller drops it).
+   */
+  readdress(entry: PeerEntry, address: string): boolean {
+    const group = addressGroupId(address);
+    if (group !== entry.group && !this.groupHasRoom(entry.view, group)) return false;
     entry.address = address;
-    entry.group = addressGroupId(address);
+    entry.group = group;
     const list = entry.view === 'active' ? this.active : this.passive;
     const i = list.indexOf(entry);
     if (i >= 0) (entry.view === 'active' ? this.activeGroups : this.passiveGroups)[i] = entry.group;
+    return true;
   }
 
   private detach(entry: PeerEntry): void {
