@@ -178,39 +178,70 @@ export function streamHandler<Req, Res>(
 }
 
 /**
+ * The client-streaming calls a server has open. A peer's one-way stream stays open as long as the
+ * peer likes, so a stopping server answers them itself (endAll) instead of waiting out its grace
+ * period for peers that may never close them.
+ */
+export class OpenClientStreams {
+  private readonly ends = new Set<() => void>();
+
+  add(end: () => void): void {
+    this.ends.add(end);
+  }
+
+  delete(end: () => void): void {
+    this.ends.delete(end);
+  }
+
+  get size(): number {
+    return this.ends.size;
+  }
+
+  /** Answers every open call once the messages it has sent so far have been handled. */
+  endAll(): void {
+    for (const end of [...this.ends]) end();
+  }
+}
+
+/**
  * A client-streaming handler: `onMessage` runs for each request, in order. The first error ends
  * the call with its status (later messages are ignored); the end of the stream answers `done()`.
+ * With `open`, the call is listed there while it runs, and `open.endAll()` answers it `done()`
+ * early, after the messages already received.
  */
 export function clientStreamHandler<Req, Res>(
   log: Logger,
   method: string,
   onMessage: (request: Req) => Promise<unknown>,
   done: () => Res,
+  open?: OpenClientStreams,
 ) {
   return (call: ServerReadableStream<Req, Res>, callback: sendUnaryData<Res>): void => {
-    let failed = false;
+    let settled = false;
     let chain: Promise<void> = Promise.resolve();
-    const fail = (error: unknown) => {
-      if (failed) return;
-      failed = true;
-      callback(errorToStatus(error, log, method));
+    const settle = (error: Parameters<sendUnaryData<Res>>[0], value?: Res) => {
+      if (settled) return;
+      settled = true;
+      open?.delete(endEarly);
+      callback(error, value);
     };
+    const fail = (error: unknown) => settle(errorToStatus(error, log, method));
+    const finish = () => void chain.then(() => settle(null, done()));
+    const endEarly = () => finish();
+    open?.add(endEarly);
     call.on('data', (request: Req) => {
       chain = chain
         .then(async () => {
-          if (failed) return;
+          if (settled) return;
           rejectMalformed(request);
           await onMessage(request);
         })
         .catch(fail);
     });
-    call.on('end', () => {
-      void chain.then(() => {
-        if (!failed) callback(null, done());
-      });
-    });
+    call.on('end', finish);
     call.on('error', () => {
-      failed = true;
+      settled = true;
+      open?.delete(endEarly);
     });
   };
 }

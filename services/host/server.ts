@@ -9,7 +9,7 @@ import { ChannelCredentials, ServerCredentials, ServiceError, status } from '@gr
 import { DirectoryClient } from '../client/directory-client';
 import { IntroducerClient } from '../client/introducer-client';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
-import { startGrpcServer, type ServiceBinding } from '../common/grpc-server';
+import { OpenClientStreams, startGrpcServer, type ServiceBinding } from '../common/grpc-server';
 import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
 import { createRegistry, MetricsServer, Registry, serveMetrics } from '../common/metrics';
@@ -107,11 +107,12 @@ export async function startHost(config: HostConfig, components: HostComponents):
   let context: HostContext | undefined;
   let node: MembershipNode | undefined;
   const metrics = createHostMetrics(registry, () => node);
+  const pushStreams = new OpenClientStreams();
   const grpc = await startGrpcServer({
     host: config.host,
     port: config.grpcPort,
     credentials: ServerCredentials.createInsecure(),
-    services: [hostService(log, metrics, () => context), ...(components.services ?? [])],
+    services: [hostService(log, metrics, () => context, pushStreams), ...(components.services ?? [])],
     registry,
     log,
   });
@@ -402,6 +403,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
   };
 
   async function stopHost(): Promise<void> {
+    const stopStarted = performance.now();
     log.info('host stopping');
     await bootstrapper?.stop();
     await lease?.stop();
@@ -413,7 +415,11 @@ export async function startHost(config: HostConfig, components: HostComponents):
     inbox.endAll(new UnavailableError('the host is stopping; receive again from another host or after it restarts'));
     liveDriver.leave();
     await new Promise((resolve) => setTimeout(resolve, LEAVE_FLUSH_MS));
-    await grpc.shutdown(config.shutdownGraceMs);
+    // Peers keep their Push streams open as long as they like: answer them, or the drain below
+    // would wait out the whole grace period for streams that have nothing left in flight.
+    pushStreams.endAll();
+    // The grace period counts from the signal: what the steps above took comes out of it.
+    await grpc.shutdown(Math.max(0, config.shutdownGraceMs - (performance.now() - stopStarted)));
     transport.close();
     directory?.close();
     await metricsServer?.close();

@@ -14,7 +14,13 @@ import {
   ResourceExhaustedError,
   UnavailableError,
 } from '../common/errors';
-import { clientStreamHandler, ServiceBinding, streamHandler, unaryHandler } from '../common/grpc-server';
+import {
+  clientStreamHandler,
+  OpenClientStreams,
+  ServiceBinding,
+  streamHandler,
+  unaryHandler,
+} from '../common/grpc-server';
 import { errorToStatus } from '../common/grpc-status';
 import { isPeerId } from '../common/identity';
 import type { Logger } from '../common/logging';
@@ -87,9 +93,15 @@ export interface HostContext {
 
 /**
  * The binding is made before the server binds and the context once it has (the host's record
- * needs the bound port); calls before that answer UNAVAILABLE.
+ * needs the bound port); calls before that answer UNAVAILABLE. Peers' Push streams are listed in
+ * `pushStreams`, so a stopping host can end them rather than wait for the peers to.
  */
-export function hostService(log: Logger, metrics: HostMetrics, context: () => HostContext | undefined): ServiceBinding {
+export function hostService(
+  log: Logger,
+  metrics: HostMetrics,
+  context: () => HostContext | undefined,
+  pushStreams?: OpenClientStreams,
+): ServiceBinding {
   const h = new HostHandlers(context);
   return {
     name: HOST_SERVICE_NAME,
@@ -105,6 +117,7 @@ export function hostService(log: Logger, metrics: HostMetrics, context: () => Ho
         'Push',
         (request: PushRequest) => h.push(request),
         () => ({}),
+        pushStreams,
       ),
       send: unaryHandler(log, 'Send', (request: SendRequest) => h.send(request)),
       flood: unaryHandler(log, 'Flood', (request: FloodRequest) => h.flood(request)),
