@@ -27,7 +27,7 @@ lint: node_modules
 	$(NPM_BIN)/buf lint
 	$(NPM_BIN)/buf format --diff --exit-code
 	$(NPM_BIN)/tsc --noEmit -p tsconfig.json
-	$(NPM_BIN)/prettier --check 'services/**/*.ts' 'test/**/*.ts'
+	$(NPM_BIN)/prettier --check 'services/**/*.ts' 'test/**/*.ts' 'deploy/**/*.ts' 'charts/tools/**/*.ts'
 
 ## test: type-check, then every test (needs redis-server on PATH: apt-get install redis-server)
 test: node_modules
@@ -48,6 +48,7 @@ bench-host: node_modules
 ## dashboards: regenerate the Grafana dashboards' JSON in deploy/grafana/ from deploy/grafana/src/
 dashboards: node_modules
 	$(NPM_BIN)/tsx deploy/grafana/src/generate.ts
+	$(NPM_BIN)/tsx charts/tools/chart-assets.ts
 
 ## observe: a local Prometheus (apt-get install prometheus) scraping `make run`, with the alert rules
 OBSERVE_PORT ?= 9090
