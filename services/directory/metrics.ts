@@ -16,6 +16,11 @@ export interface DirectoryMetrics {
   readonly storeUp: Gauge;
   /** Feeds grapevine_directory_redis_command_duration_seconds and _redis_errors_total. */
   readonly redisCommands: RedisCommandObserver;
+  /**
+   * Counts a Watch message written past grpc-js's interceptors (watch-transport.ts) in
+   * grpc_server_msg_sent_total, as the interceptor counts every other message.
+   */
+  readonly watchMessageSent: () => void;
 }
 
 /** Redis command latency buckets in seconds: from 50 µs (a GET on loopback) to 2.5 s (XREAD blocks for a second). */
@@ -100,6 +105,7 @@ export function createDirectoryMetrics(
       registers,
     }),
     redisCommands: redisCommandMetrics(registers),
+    watchMessageSent: watchMessageCounter(registry),
   };
   // Every outcome counter's ok series exists from the start, so rate() answers 0 rather than
   // nothing until the first call (UpdateRecord and Evict can be rare for hours).
@@ -113,6 +119,23 @@ export function createDirectoryMetrics(
     counter.inc({ outcome: 'ok' }, 0);
   }
   return metrics;
+}
+
+/** The gRPC server's own message counter for Watch, found once the server has made it. */
+function watchMessageCounter(registry: Registry): () => void {
+  let sent: { inc(): void } | undefined;
+  return () => {
+    if (!sent) {
+      const counter = registry.getSingleMetric('grpc_server_msg_sent_total') as Counter | undefined;
+      if (!counter) return;
+      sent = counter.labels({
+        grpc_type: 'server_stream',
+        grpc_service: 'grapevine.v1.DirectoryService',
+        grpc_method: 'Watch',
+      });
+    }
+    sent.inc();
+  };
 }
 
 function redisCommandMetrics(registers: Registry[]): RedisCommandObserver {

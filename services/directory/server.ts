@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { UnavailableError } from '../common/errors';
 import { RunningGrpcServer, startGrpcServer } from '../common/grpc-server';
 import { Logger } from '../common/logging';
-import { MAX_WATCHERS, MAX_WATCHERS_PER_CLIENT } from '../common/limits';
+import { MAX_GRPC_MESSAGE_BYTES, MAX_WATCHERS, MAX_WATCHERS_PER_CLIENT } from '../common/limits';
 import { MetricsServer, Registry, createRegistry, serveMetrics } from '../common/metrics';
 import { PeriodicTask, startPeriodic } from '../common/periodic';
 import { RateLimiter } from '../common/rate-limiter';
@@ -21,10 +21,18 @@ import { createMemoryStore } from './store/memory-store';
 import { createDirectoryRedis, waitForRedis } from './store/redis-connection';
 import { createRedisStore } from './store/redis-store';
 import { DirectoryStore, StoreOptions } from './store/store';
+import { WatchFanout } from './watch-fanout';
 import { WatchRegistry } from './watch-registry';
 
 /** How often the health monitor asks the store whether it answers. */
 const HEALTH_INTERVAL_MS = 1_000;
+/**
+ * Bytes a watcher may leave unsent before it is cut off: a stalled client must not make the
+ * directory buffer the whole change log. It resumes from the revision named in the status.
+ */
+const MAX_WATCH_UNREAD_BYTES = 4 * 1_024 * 1_024;
+/** Bytes of events one Watch message carries at most: a client's default limit is 4 MiB, ours 256 KiB. */
+const MAX_WATCH_MESSAGE_BYTES = MAX_GRPC_MESSAGE_BYTES;
 /** How long start-up waits for Redis before serving NOT_SERVING and retrying in the background. */
 const REDIS_START_WAIT_MS = 2_000;
 
@@ -77,7 +85,18 @@ export async function startDirectory(
     2 * config.registrationsPerSourcePerSecond,
     () => performance.now(),
   );
-  const context: DirectoryContext = { store, config, metrics, log, watches, registrations, now };
+  const sentPuts = metrics.watchEvents.labels('put');
+  const sentDeletes = metrics.watchEvents.labels('delete');
+  const watchFanout = new WatchFanout(store, {
+    batchMs: config.watchBatchMs,
+    maxUnreadBytes: MAX_WATCH_UNREAD_BYTES,
+    maxMessageBytes: MAX_WATCH_MESSAGE_BYTES,
+    onSent: (puts, deletes) => {
+      if (puts > 0) sentPuts.inc(puts);
+      if (deletes > 0) sentDeletes.inc(deletes);
+    },
+  });
+  const context: DirectoryContext = { store, config, metrics, log, watches, watchFanout, registrations, now };
 
   let grpc: RunningGrpcServer | undefined;
   let metricsServer: MetricsServer | undefined;
@@ -154,6 +173,7 @@ export async function startDirectory(
             'the directory replica is shutting down; watch again (from the last revision) on another replica',
           ),
         );
+        watchFanout.stop();
         await server.shutdown(config.shutdownGraceMs);
         await metricsServer?.close();
         await closeStore();

@@ -2,8 +2,9 @@
  * Watch responses, encoded once. The store hands the same ChangeEvent object to every watcher of
  * a network, so each event is encoded and framed once (cached by identity), and a response is a
  * plain concatenation of framed events: bytes exactly as WatchResponse.encode would write them.
- * Watchers flush on shared ticks (see handlers/watch.ts), so watchers that are level with each
- * other send the same batch, and `encodeWatchResponse` hands them one shared buffer.
+ * Watchers that are level with each other send the same batch (see watch-fanout.ts), which is
+ * recognised by its first and last event objects and its revision, so it is encoded once for all
+ * of them.
  */
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { WatchEvent, WatchEvent_Type } from '../gen/grapevine/v1/directory';
@@ -36,29 +37,59 @@ function framedEvent(event: ChangeEvent): Buffer {
   return bytes;
 }
 
+/** Bytes the event adds to a response that carries it. */
+export function framedEventLength(event: ChangeEvent): number {
+  return framedEvent(event).length;
+}
+
 function revisionField(revision: number): Buffer {
   return Buffer.from(new BinaryWriter().uint32(REVISION_TAG).uint64(revision).finish());
 }
 
-/**
- * The last batch encoded: level watchers flushing on the same tick ask for the same batch, which
- * is recognised by its first event object and its revision, and get the same buffer.
- */
-let lastBatch: { first: ChangeEvent; count: number; revision: number; bytes: Buffer } | undefined;
+/** One encoded WatchResponse and what it carries, for the sent-events counters. */
+export interface EncodedBatch {
+  /** The message. */
+  readonly bytes: Buffer;
+  /** The message as a gRPC frame: its 5-byte prefix (not compressed, length) then `bytes`. */
+  readonly framed: Buffer;
+  readonly puts: number;
+  readonly deletes: number;
+}
+
+/** The gRPC length prefix of an uncompressed message. */
+const FRAME_PREFIX_BYTES = 5;
+
+interface CachedBatch {
+  readonly last: ChangeEvent;
+  readonly count: number;
+  readonly revision: number;
+  readonly batch: EncodedBatch;
+}
+
+/** The last batch encoded that starts with a given event object; dropped with the event. */
+const batches = new WeakMap<ChangeEvent, CachedBatch>();
+
+/** A response with these events (at least one) and this revision, shared with level watchers. */
+export function encodeWatchBatch(events: readonly ChangeEvent[], revision: number): EncodedBatch {
+  const first = events[0];
+  const last = events[events.length - 1];
+  const cached = batches.get(first);
+  if (cached && cached.last === last && cached.count === events.length && cached.revision === revision) {
+    return cached.batch;
+  }
+  const prefix = Buffer.alloc(FRAME_PREFIX_BYTES);
+  const parts = [prefix, ...events.map(framedEvent)];
+  if (revision !== 0) parts.push(revisionField(revision));
+  const framed = Buffer.concat(parts);
+  framed.writeUInt32BE(framed.length - FRAME_PREFIX_BYTES, 1);
+  let puts = 0;
+  for (const event of events) if (event.type === 'put') puts += 1;
+  const batch = { bytes: framed.subarray(FRAME_PREFIX_BYTES), framed, puts, deletes: events.length - puts };
+  batches.set(first, { last, count: events.length, revision, batch });
+  return batch;
+}
 
 export function encodeWatchResponse(events: readonly ChangeEvent[], revision: number): Buffer {
   if (events.length === 0) return revision === 0 ? Buffer.alloc(0) : revisionField(revision);
-  if (
-    lastBatch &&
-    lastBatch.first === events[0] &&
-    lastBatch.count === events.length &&
-    lastBatch.revision === revision
-  ) {
-    return lastBatch.bytes;
-  }
-  const parts = events.map(framedEvent);
-  if (revision !== 0) parts.push(revisionField(revision));
-  const bytes = Buffer.concat(parts);
-  lastBatch = { first: events[0], count: events.length, revision, bytes };
-  return bytes;
+  return encodeWatchBatch(events, revision).bytes;
 }

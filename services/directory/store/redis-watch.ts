@@ -232,7 +232,9 @@ export function createWatchHub(
               }
               this.last = revision;
               const event = decodeLogEntry(id, fields);
-              for (const watcher of [...this.watchers]) watcher.accept(event);
+              // The live set, not a copy: a watcher that fails here leaves it, which a Set's
+              // iteration allows, and a copy per event costs a thousand watchers dearly.
+              for (const watcher of this.watchers) watcher.accept(event);
             }
           }
         }

@@ -52,8 +52,26 @@ export function newLeaseId(network: string): string {
   return `${network}.${newLeaseSecret()}`;
 }
 
+/**
+ * Random bytes drawn from the system CSPRNG a pool at a time: one randomBytes call costs several
+ * microseconds whatever its size, and Register makes a lease secret on every call.
+ */
+const RANDOM_POOL_BYTES = 4_096;
+let randomPool = Buffer.alloc(0);
+let randomPoolAt = 0;
+
+function poolRandomBytes(count: number): Buffer {
+  if (randomPoolAt + count > randomPool.length) {
+    randomPool = randomBytes(RANDOM_POOL_BYTES);
+    randomPoolAt = 0;
+  }
+  const bytes = randomPool.subarray(randomPoolAt, randomPoolAt + count);
+  randomPoolAt += count;
+  return bytes;
+}
+
 export function newLeaseSecret(): string {
-  return encodeBase32(randomBytes(LEASE_SECRET_BYTES));
+  return encodeBase32(poolRandomBytes(LEASE_SECRET_BYTES));
 }
 
 const LEASE_SECRET = /^[a-z2-7]{24}$/;
