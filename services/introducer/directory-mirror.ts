@@ -9,6 +9,7 @@ import { OutOfRangeError } from '../common/errors';
 import type { Logger } from '../common/logging';
 import type { PeerRecord, SignedRecord } from '../common/records';
 import type { DirectoryClient, PeerChange } from '../client/directory-client';
+import { hostOf } from '../membership/address-group';
 
 /** The label an introducer's record carries, so replicas find each other in the directory. */
 export const ROLE_LABEL = 'grapevine.io/role';
@@ -34,6 +35,12 @@ export interface MirrorListener {
 
 export class DirectoryMirror {
   private readonly entries = new Map<string, MirrorEntry>();
+  /**
+   * Newcomers being admitted, or admitted but not yet seen on the watch, with the host they
+   * advertise and until when (ms, the caller's clock) they count there: without them, joins that
+   * run at once, or follow each other faster than the watch, all see room at one address.
+   */
+  private readonly admitting = new Map<string, { readonly host: string; readonly untilMs: number }>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private listed!: () => void;
@@ -57,6 +64,34 @@ export class DirectoryMirror {
 
   values(): IterableIterator<MirrorEntry> {
     return this.entries.values();
+  }
+
+  /**
+   * Peers advertising `host` (registered, or being admitted), leaving out `except`: what the
+   * per-address limit counts.
+   */
+  countAt(host: string, except: string, nowMs: number): number {
+    let count = 0;
+    for (const entry of this.entries.values()) {
+      if (entry.peerId !== except && hostOf(entry.record.addresses[0] ?? '') === host) count++;
+    }
+    for (const [peerId, held] of [...this.admitting]) {
+      if (held.untilMs <= nowMs) this.admitting.delete(peerId);
+      else if (peerId !== except && held.host === host && !this.entries.has(peerId)) count++;
+    }
+    return count;
+  }
+
+  /**
+   * Counts a newcomer at `host` until `untilMs` or until the watch shows it; the returned
+   * function lets go of the place at once (the join was refused).
+   */
+  reserve(peerId: string, host: string, untilMs: number): () => void {
+    const held = { host, untilMs };
+    this.admitting.set(peerId, held);
+    return () => {
+      if (this.admitting.get(peerId) === held) this.admitting.delete(peerId);
+    };
   }
 
   /** Ids of the registered introducers. */
@@ -127,6 +162,7 @@ export class DirectoryMirror {
   }
 
   private put(entry: MirrorEntry): void {
+    this.admitting.delete(entry.peerId);
     const held = this.entries.get(entry.peerId);
     if (held && held.record.seq === entry.record.seq) return;
     this.entries.set(entry.peerId, entry);

@@ -3,14 +3,18 @@
  * signed record at an address it picks, and raw Host calls in their names. Nothing here goes
  * through a real host: the attacker speaks the protocol directly.
  */
-import { ServiceError, status } from '@grpc/grpc-js';
+import { Server, ServerCredentials, ServerUnaryCall, ServiceError, sendUnaryData, status } from '@grpc/grpc-js';
 import { generateIdentity, type Identity } from '../../services/common/identity';
 import { signRecord, type SignedRecord } from '../../services/common/records';
 import {
   ExchangeKind,
   HandshakeIntent,
   HostServiceClient,
+  HostServiceService,
   type ExchangePeersRequest,
+  type HandshakeResponse,
+  type PingRequest,
+  type PingResponse,
   type GossipRequest,
   type HandshakeRequest,
   type Sender,
@@ -21,6 +25,7 @@ export class Sybils {
   readonly identities: Identity[];
   private readonly addresses: string[];
   private readonly seqs: number[];
+  private readonly latest: (SignedRecord | undefined)[] = [];
 
   /** `count` fresh identities; `addressOf(i)` is where identity i says it listens. */
   constructor(
@@ -49,10 +54,15 @@ export class Sybils {
     return { peerId: this.id(i), address: this.addresses[i] };
   }
 
+  /** The last record identity i signed, or its first. */
+  current(i: number): SignedRecord {
+    return this.latest[i] ?? this.record(i);
+  }
+
   /** A record of identity i with the next seq; `address` moves it. */
   record(i: number, address?: string): SignedRecord {
     if (address !== undefined) this.addresses[i] = address;
-    return signRecord(this.identities[i], {
+    return (this.latest[i] = signRecord(this.identities[i], {
       network: this.network,
       name: '',
       addresses: [this.addresses[i]],
@@ -60,7 +70,7 @@ export class Sybils {
       seq: ++this.seqs[i],
       issuedAtMs: Date.now(),
       withdrawn: false,
-    });
+    }));
   }
 }
 
@@ -145,4 +155,53 @@ export function countCodes(outcomes: readonly { code: string }[]): Map<string, n
 
 export function formatCounts(counts: ReadonlyMap<string, number>): string {
   return [...counts].map(([code, n]) => `${code} ${n}`).join(', ');
+}
+
+/**
+ * Free loopback ports for `count` attacker identities, each answered by one gRPC server that
+ * speaks as the identity whose port was dialled (the :authority tells which): a dial-back or a
+ * probe reaches "that peer". Only Handshake and Ping are served.
+ */
+export async function listeningSybils(
+  count: number,
+  network = 'default',
+): Promise<{ sybils: Sybils; close(): Promise<void> }> {
+  const server = new Server();
+  const byPort = new Map<number, number>();
+  let sybils: Sybils | undefined;
+  const who = (call: { getHost(): string }) => byPort.get(Number(call.getHost().split(':').pop())) ?? -1;
+  server.addService(HostServiceService, {
+    handshake: (call: ServerUnaryCall<unknown, HandshakeResponse>, callback: sendUnaryData<HandshakeResponse>) => {
+      const i = who(call);
+      if (i < 0 || !sybils) callback({ code: status.NOT_FOUND, details: 'no identity at this port' });
+      else callback(null, { record: sybils.current(i), accepted: false });
+    },
+    ping: (call: ServerUnaryCall<PingRequest, PingResponse>, callback: sendUnaryData<PingResponse>) => {
+      const i = who(call);
+      if (i < 0 || !sybils) callback({ code: status.NOT_FOUND, details: 'no identity at this port' });
+      else
+        callback(null, {
+          sender: sybils.sender(i),
+          seq: call.request.seq,
+          incarnation: 0,
+          notNeighbor: true,
+          updates: [],
+        });
+    },
+  });
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    byPort.set(port, i);
+    ports.push(port);
+  }
+  sybils = new Sybils(count, (i) => `127.0.0.1:${ports[i]}`, network);
+  return {
+    sybils,
+    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
 }

@@ -24,6 +24,12 @@ import type { IntroducerContext } from '../context';
 import type { JoinOutcome } from '../metrics';
 import { diverseSample, type Candidate } from '../sample';
 
+/**
+ * How long an admitted newcomer counts at its address before the directory's watch shows it; past
+ * it (the directory was down, say) only the directory's list counts.
+ */
+const ADMISSION_HOLD_MS = 10_000;
+
 /** A refusal with the outcome it is counted under. */
 class Refusal {
   constructor(
@@ -65,11 +71,18 @@ async function admit(c: IntroducerContext, request: JoinRequest, source: string)
   const signed = request.record;
   const record = c.member.open(signed, 'record');
   const address = checkNewcomer(c, record);
-  checkAddressLimit(c, record, address);
+  const release = reserveAddress(c, record, address);
 
-  const answered = await dialBack(c, address, record.peerId);
-  await checkNotLiveElsewhere(c, record, address);
-  const registered = await register(c, signed!, record);
+  let answered: PeerRecord;
+  let registered: Awaited<ReturnType<typeof register>>;
+  try {
+    answered = await dialBack(c, address, record.peerId);
+    await checkNotLiveElsewhere(c, record, address);
+    registered = await register(c, signed!, record);
+  } catch (error) {
+    release();
+    throw error;
+  }
   const { sample: fromViews, told } = c.member.introduce(signed!);
   c.metrics.introductions.inc(told);
   c.keeper.onAdmitted({ peerId: record.peerId, record, signed: signed! }, registered?.leaseId);
@@ -116,13 +129,16 @@ function checkNewcomer(c: IntroducerContext, record: PeerRecord): string {
   return address;
 }
 
-/** One IP may hold only so many live peers: fresh identities from one place cannot fill the directory. */
-function checkAddressLimit(c: IntroducerContext, record: PeerRecord, address: string): void {
-  const host = hostOf(address);
-  let count = 0;
-  for (const entry of c.mirror.values()) {
-    if (entry.peerId !== record.peerId && hostOf(entry.record.addresses[0] ?? '') === host) count++;
-  }
+/**
+ * One IP may hold only so many live peers: fresh identities from one place cannot fill the
+ * directory. Joins under way count too (the place is taken here, before any await, and held until
+ * the directory's watch shows the newcomer), so neither joins at once nor joins faster than the
+ * watch get past the limit.
+ */
+function reserveAddress(c: IntroducerContext, record: PeerRecord, address: string): () => void {
+  const host = hostOf(address) ?? address;
+  const now = performance.now();
+  const count = c.mirror.countAt(host, record.peerId, now);
   if (count >= c.config.maxPeersPerAddress) {
     throw new Refusal(
       'overloaded',
@@ -131,6 +147,7 @@ function checkAddressLimit(c: IntroducerContext, record: PeerRecord, address: st
       ),
     );
   }
+  return c.mirror.reserve(record.peerId, host, now + ADMISSION_HOLD_MS);
 }
 
 /** Dials the advertised address back; the peer answering there must be the newcomer. */
