@@ -11,4 +11,5 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json', diagnostics: { ignoreCodes: [151002] } }],
   },
   testTimeout: 30_000,
+  setupFiles: ['<rootDir>/test/support/plaintext-env.ts'],
 };

@@ -16,8 +16,10 @@ export function addConfigOptions(command: Command, schema: z.ZodObject): Command
     const described = field as z.ZodType & { description?: string; def?: { defaultValue?: unknown } };
     const fallback = described.def?.defaultValue;
     const shownDefault = fallback === '' || fallback === undefined ? '' : ` (default: ${String(fallback)})`;
+    // A switch may stand alone (`--plaintext` means true) or take a value (`--metrics false`).
+    const value = typeof fallback === 'boolean' ? '[value]' : '<value>';
     command.addOption(
-      new Option(`--${flagName(key)} <value>`, `${described.description ?? key}${shownDefault}; env ${envName(key)}`),
+      new Option(`--${flagName(key)} ${value}`, `${described.description ?? key}${shownDefault}; env ${envName(key)}`),
     );
   }
   return command;

@@ -7,6 +7,7 @@ import { ChannelCredentials, Interceptor, Metadata, ServiceError, status } from 
 import { OutOfRangeError } from '../common/errors';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
+import { defaultChannelCredentials } from '../common/tls';
 import { Registry } from '../common/metrics';
 import { PeerRecord, SignedRecord, openRecord } from '../common/records';
 import {
@@ -21,6 +22,7 @@ import {
 export interface DirectoryClientOptions {
   /** Per-call deadline in ms (not for Watch). */
   readonly deadlineMs?: number;
+  /** Defaults to TLS checked against the system's roots (plaintext when GRAPEVINE_PLAINTEXT is true). */
   readonly credentials?: ChannelCredentials;
   /** When given, grpc_client_* metrics are recorded in it. */
   readonly registry?: Registry;
@@ -76,7 +78,7 @@ export class DirectoryClient {
 
   constructor(address: string, options: DirectoryClientOptions = {}) {
     const interceptors: Interceptor[] = options.registry ? [grpcClientMetricsInterceptor(options.registry)] : [];
-    this.client = new DirectoryServiceClient(address, options.credentials ?? ChannelCredentials.createInsecure(), {
+    this.client = new DirectoryServiceClient(address, options.credentials ?? defaultChannelCredentials(), {
       interceptors,
       'grpc.max_receive_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,
     });

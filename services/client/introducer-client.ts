@@ -6,6 +6,7 @@ import { ChannelCredentials, ChannelOptions, Interceptor, Metadata, ServiceError
 import { PermissionDeniedError } from '../common/errors';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
+import { defaultChannelCredentials } from '../common/tls';
 import { Registry } from '../common/metrics';
 import { PeerRecord, SignedRecord, openRecord } from '../common/records';
 import { IntroducerServiceClient, JoinResponse } from '../gen/grapevine/v1/introducer';
@@ -13,6 +14,7 @@ import { IntroducerServiceClient, JoinResponse } from '../gen/grapevine/v1/intro
 export interface IntroducerClientOptions {
   /** Per-call deadline in ms; a Join includes the introducer's dial-back. */
   readonly deadlineMs?: number;
+  /** Defaults to TLS checked against the system's roots (plaintext when GRAPEVINE_PLAINTEXT is true). */
   readonly credentials?: ChannelCredentials;
   /** When given, grpc_client_* metrics are recorded in it. */
   readonly registry?: Registry;
@@ -44,7 +46,7 @@ export class IntroducerClient {
     options: IntroducerClientOptions = {},
   ) {
     const interceptors: Interceptor[] = options.registry ? [grpcClientMetricsInterceptor(options.registry)] : [];
-    this.client = new IntroducerServiceClient(address, options.credentials ?? ChannelCredentials.createInsecure(), {
+    this.client = new IntroducerServiceClient(address, options.credentials ?? defaultChannelCredentials(), {
       ...options.channelOptions,
       interceptors,
       'grpc.max_receive_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,

@@ -1,7 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { directoryConfigSchema, defaultDirectoryConfig } from '../directory/config';
+import { directoryConfigSchema } from '../directory/config';
+
+/** TLS is the default and needs certificate files; these tests choose plaintext explicitly. */
+const PLAINTEXT = { GRAPEVINE_PLAINTEXT: 'true' };
 import { ConfigError, envName, loadConfig } from './config';
 
 function fileWith(text: string): string {
@@ -26,17 +29,24 @@ describe('configuration', () => {
     expect(envName('defaultTtlSeconds')).toBe('GRAPEVINE_DEFAULT_TTL_SECONDS');
   });
 
-  test('defaults apply when nothing is given, and the result is frozen', () => {
-    const config = loadConfig(directoryConfigSchema, {});
-    expect(config).toEqual(defaultDirectoryConfig());
+  test('defaults apply when nothing else is given, and the result is frozen', () => {
+    const config = loadConfig(directoryConfigSchema, { env: PLAINTEXT });
+    expect(config).toEqual(directoryConfigSchema.parse({ plaintext: true }));
+    expect(config.grpcPort).toBe(7_400);
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  test('TLS is the default: without certificate files or plaintext the server does not start', () => {
+    expect(messageOf(() => loadConfig(directoryConfigSchema, {}))).toMatch(
+      /tlsCertFile: TLS needs a certificate: set tlsCertFile and tlsKeyFile .* or plaintext=true/,
+    );
   });
 
   test('flags win over environment, environment over file, file over defaults', () => {
     const file = fileWith('grpcPort: 1000\nmetricsPort: 1001\nsweepIntervalMs: 1002\n');
     const config = loadConfig(directoryConfigSchema, {
       file,
-      env: { GRAPEVINE_METRICS_PORT: '2001', GRAPEVINE_SWEEP_INTERVAL_MS: '2002' },
+      env: { ...PLAINTEXT, GRAPEVINE_METRICS_PORT: '2001', GRAPEVINE_SWEEP_INTERVAL_MS: '2002' },
       flags: { sweepIntervalMs: '3002' },
     });
     expect([config.grpcPort, config.metricsPort, config.sweepIntervalMs]).toEqual([1000, 2001, 3002]);
@@ -44,7 +54,7 @@ describe('configuration', () => {
 
   test('REDIS_URL is read through its alias', () => {
     const config = loadConfig(directoryConfigSchema, {
-      env: { REDIS_URL: 'redis://127.0.0.1:6390/0' },
+      env: { ...PLAINTEXT, REDIS_URL: 'redis://127.0.0.1:6390/0' },
       envAliases: { redisUrl: 'REDIS_URL' },
     });
     expect(config.redisUrl).toBe('redis://127.0.0.1:6390/0');
@@ -81,7 +91,9 @@ describe('configuration', () => {
   });
 
   test('booleans accept true/false/1/0 only', () => {
-    expect(loadConfig(directoryConfigSchema, { env: { GRAPEVINE_METRICS: 'false' } }).metrics).toBe(false);
-    expect(loadConfig(directoryConfigSchema, { env: { GRAPEVINE_METRICS: '1' } }).metrics).toBe(true);
+    expect(loadConfig(directoryConfigSchema, { env: { ...PLAINTEXT, GRAPEVINE_METRICS: 'false' } }).metrics).toBe(
+      false,
+    );
+    expect(loadConfig(directoryConfigSchema, { env: { ...PLAINTEXT, GRAPEVINE_METRICS: '1' } }).metrics).toBe(true);
   });
 });

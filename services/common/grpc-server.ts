@@ -34,6 +34,11 @@ export interface GrpcServerOptions {
   readonly host: string;
   readonly port: number;
   readonly credentials: ServerCredentials;
+  /**
+   * A second, plaintext port that serves grpc.health.v1 only, with the same statuses: Kubernetes
+   * gRPC probes cannot speak TLS. 0 or absent: none.
+   */
+  readonly healthPort?: number;
   readonly services: readonly ServiceBinding[];
   readonly registry: Registry;
   readonly log: Logger;
@@ -41,6 +46,8 @@ export interface GrpcServerOptions {
 
 export interface RunningGrpcServer {
   readonly port: number;
+  /** The plaintext health port, when one was asked for. */
+  readonly healthPort?: number;
   /** Sets the status of every service and of the server as a whole (service ""). */
   setServing(serving: boolean): void;
   /** Sets one service's status alone (a host that knows no peer is up but not serving its role). */
@@ -66,14 +73,27 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   );
   health.addToServer(server);
   // Reflection describes our services and the health service, so grpcurl can call both.
-  const definitions = loadSync([...protoFiles(), healthProtoPath], { includeDirs: [protoRoot()] });
-  new ReflectionService(definitions).addToServer(server);
+  new ReflectionService(reflectionDefinitions()).addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${formatHost(options.host)}:${options.port}`, options.credentials, (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
-  );
+  const bind = (target: Server, port: number, credentials: ServerCredentials) =>
+    new Promise<number>((resolve, reject) =>
+      target.bindAsync(`${formatHost(options.host)}:${port}`, credentials, (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+  const port = await bind(server, options.port, options.credentials);
+  let healthServer: Server | undefined;
+  let healthPort: number | undefined;
+  if (options.healthPort) {
+    healthServer = new Server();
+    health.addToServer(healthServer);
+    try {
+      healthPort = await bind(healthServer, options.healthPort, ServerCredentials.createInsecure());
+    } catch (error) {
+      server.forceShutdown();
+      throw error;
+    }
+  }
   let serving: boolean | undefined;
   const setServing = (next: boolean) => {
     if (next === serving) return;
@@ -84,10 +104,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   return {
     port,
+    healthPort,
     setServing,
     setServiceServing: (name, next) => health.setStatus(name, next ? 'SERVING' : 'NOT_SERVING'),
     shutdown: async (graceMs) => {
       setServing(false);
+      healthServer?.forceShutdown();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           options.log.warn({ graceMs }, 'calls still in flight after the grace period; cancelling them');
@@ -138,6 +160,14 @@ function rejectMalformed(request: unknown): void {
       `request bytes are not a valid message: ${(request as MalformedRequest)[MALFORMED]}`,
     );
   }
+}
+
+let reflection: ReturnType<typeof loadSync> | undefined;
+
+/** The contracts, parsed once per process: many servers in one process share them. */
+function reflectionDefinitions(): ReturnType<typeof loadSync> {
+  reflection ??= loadSync([...protoFiles(), healthProtoPath], { includeDirs: [protoRoot()] });
+  return reflection;
 }
 
 function formatHost(host: string): string {

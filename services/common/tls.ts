@@ -116,6 +116,18 @@ export function channelCredentials(tls: TlsSettings, reloadIntervalMs = TLS_RELO
   return experimental.createCertificateProviderChannelCredentials(ca, identity);
 }
 
+/**
+ * What a typed client uses when it is given no credentials: plaintext when GRAPEVINE_PLAINTEXT is
+ * true (the variable every grapevine role and terminal command reads too), else TLS checked
+ * against the system's roots.
+ */
+export function defaultChannelCredentials(env: NodeJS.ProcessEnv = process.env): ChannelCredentials {
+  const plaintext = env.GRAPEVINE_PLAINTEXT;
+  return plaintext === 'true' || plaintext === '1'
+    ? ChannelCredentials.createInsecure()
+    : ChannelCredentials.createSsl();
+}
+
 /** Settings for plaintext: development, and tests that do not test TLS. */
 export const PLAINTEXT: TlsSettings = Object.freeze({
   plaintext: true,

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { fields } from '../common/config';
+import { checkTlsFields, tlsFields } from '../common/tls';
 
 /** Port of the gRPC API. */
 export const DEFAULT_DIRECTORY_GRPC_PORT = 7_400;
@@ -43,6 +44,11 @@ export const directoryConfigSchema = z
       .default(DEFAULT_DIRECTORY_METRICS_PORT)
       .describe('port of /metrics (0 picks a free one)'),
     metrics: fields.bool().default(true).describe('serve /metrics'),
+    healthPort: fields
+      .port()
+      .default(0)
+      .describe('plaintext port serving grpc.health.v1 only, for Kubernetes probes (they cannot speak TLS); 0: off'),
+    ...tlsFields,
     redisUrl: z
       .union([z.literal(''), fields.redisUrl()])
       .default('')
@@ -98,6 +104,7 @@ export const directoryConfigSchema = z
     logLevel: fields.logLevel().default('info').describe('fatal, error, warn, info, debug, trace or silent'),
   })
   .superRefine((config, context) => {
+    checkTlsFields(config, context, 'server');
     if (config.minTtlSeconds > config.maxTtlSeconds) {
       context.addIssue({
         code: 'custom',
@@ -115,8 +122,3 @@ export const directoryConfigSchema = z
   });
 
 export type DirectoryConfig = z.infer<typeof directoryConfigSchema>;
-
-/** Every field at its default. */
-export function defaultDirectoryConfig(): DirectoryConfig {
-  return Object.freeze(directoryConfigSchema.parse({}));
-}

@@ -4,7 +4,6 @@
  * the store.
  */
 import { performance } from 'node:perf_hooks';
-import { ServerCredentials } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { UnavailableError } from '../common/errors';
 import { RunningGrpcServer, startGrpcServer } from '../common/grpc-server';
@@ -12,6 +11,7 @@ import { Logger } from '../common/logging';
 import { MAX_GRPC_MESSAGE_BYTES, MAX_WATCHERS, MAX_WATCHERS_PER_CLIENT } from '../common/limits';
 import { MetricsServer, Registry, createRegistry, serveMetrics } from '../common/metrics';
 import { PeriodicTask, startPeriodic } from '../common/periodic';
+import { serverCredentials } from '../common/tls';
 import { RateLimiter } from '../common/rate-limiter';
 import { DirectoryConfig } from './config';
 import { DirectoryContext } from './context';
@@ -105,7 +105,8 @@ export async function startDirectory(
     grpc = await startGrpcServer({
       host: config.host,
       port: config.grpcPort,
-      credentials: ServerCredentials.createInsecure(),
+      credentials: serverCredentials(config),
+      healthPort: config.healthPort,
       services: [directoryService(context)],
       registry,
       log,

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { fields } from '../common/config';
+import { checkTlsFields, tlsFields, type TlsSettings } from '../common/tls';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import { parseHostPort } from '../common/records';
 
@@ -38,6 +39,11 @@ export const memberFields = {
   metricsHost: fields.host().default('127.0.0.1').describe('address /metrics binds to'),
   metricsPort: fields.port().default(DEFAULT_HOST_METRICS_PORT).describe('port of /metrics (0 picks a free one)'),
   metrics: fields.bool().default(true).describe('serve /metrics'),
+  healthPort: fields
+    .port()
+    .default(0)
+    .describe('plaintext port serving grpc.health.v1 only, for Kubernetes probes (they cannot speak TLS); 0: off'),
+  ...tlsFields,
   network: z
     .string()
     .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be an RFC 1123 label (a-z, 0-9, -)')
@@ -106,9 +112,10 @@ export const memberFields = {
 
 /** Rules across member fields: a wildcard bind needs an advertised address; names are labels. */
 export function checkMemberFields(
-  config: { advertiseAddress: string; host: string; name: string },
+  config: { advertiseAddress: string; host: string; name: string } & TlsSettings,
   context: z.RefinementCtx,
 ): void {
+  checkTlsFields(config, context, 'server');
   if (config.advertiseAddress === '' && (config.host === '0.0.0.0' || config.host === '::')) {
     context.addIssue({
       code: 'custom',

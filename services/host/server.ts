@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { ChannelCredentials, ServerCredentials, ServiceError, status } from '@grpc/grpc-js';
+import { ServiceError, status } from '@grpc/grpc-js';
 import { DirectoryClient } from '../client/directory-client';
 import { IntroducerClient } from '../client/introducer-client';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
@@ -15,6 +15,7 @@ import type { Logger } from '../common/logging';
 import { createRegistry, MetricsServer, Registry, serveMetrics } from '../common/metrics';
 import { UnavailableError } from '../common/errors';
 import { signRecord, type PeerRecord } from '../common/records';
+import { channelCredentials, serverCredentials } from '../common/tls';
 import { HandshakeIntent, type HandshakeResponse, type MembershipUpdate, type Sender } from '../gen/grapevine/v1/host';
 import type { SignedRecord } from '../gen/grapevine/v1/record';
 import {
@@ -111,7 +112,8 @@ export async function startHost(config: HostConfig, components: HostComponents):
   const grpc = await startGrpcServer({
     host: config.host,
     port: config.grpcPort,
-    credentials: ServerCredentials.createInsecure(),
+    credentials: serverCredentials(config),
+    healthPort: config.healthPort,
     services: [hostService(log, metrics, () => context, pushStreams), ...(components.services ?? [])],
     registry,
     log,
@@ -133,8 +135,9 @@ export async function startHost(config: HostConfig, components: HostComponents):
 
   const checker = new RecordChecker(config.network);
   let driver: MembershipDriver | undefined;
+  const credentials = channelCredentials(config);
   const transport = new PeerTransport({
-    credentials: ChannelCredentials.createInsecure(),
+    credentials,
     interceptors: [grpcClientMetricsInterceptor(registry)],
     deadlineMs: (method) =>
       method === 'ping' || method === 'indirectPing'
@@ -227,7 +230,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
   };
   driver = new MembershipDriver({ node, transport, clock, onEvents });
 
-  const directory = config.directory ? new DirectoryClient(config.directory, { registry }) : undefined;
+  const directory = config.directory ? new DirectoryClient(config.directory, { registry, credentials }) : undefined;
   context = {
     config,
     membership,
@@ -260,6 +263,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
   const joinThrough = async (peerAddress: string): Promise<Contacted | undefined> => {
     const client = new IntroducerClient(peerAddress, {
       registry,
+      credentials,
       deadlineMs: config.callTimeoutMs + membership.neighborRequestTimeoutMs,
     });
     try {

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { DirectoryClient } from '../client/directory-client';
 import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
+import { channelCredentials } from '../common/tls';
 import { createRegistry, type Registry } from '../common/metrics';
 import type { SignedRecord } from '../gen/grapevine/v1/record';
 import { hostConfigSchema, memberFields } from '../host/config';
@@ -89,7 +90,7 @@ export async function startIntroducer(
     onEvent,
   });
 
-  const directory = new DirectoryClient(config.directory, { registry });
+  const directory = new DirectoryClient(config.directory, { registry, credentials: channelCredentials(config) });
   const mirror: DirectoryMirror = new DirectoryMirror(
     directory,
     config.network,

@@ -123,11 +123,14 @@ async function main(): Promise<void> {
   const hosts: BenchHost[] = [];
   for (let i = 0; i < HOSTS; i++) {
     const identity = generateIdentity();
-    const host = await startHost(hostConfig({ grpcPort: 0, metrics: false, profile: 'local', logLevel: 'silent' }), {
-      log: silentLogger(),
-      registry: new Registry(),
-      identity,
-    });
+    const host = await startHost(
+      hostConfig({ grpcPort: 0, metrics: false, profile: 'local', logLevel: 'silent', plaintext: true }),
+      {
+        log: silentLogger(),
+        registry: new Registry(),
+        identity,
+      },
+    );
     hosts.push({ host, identity });
   }
   const connections = 4;
@@ -135,6 +138,7 @@ async function main(): Promise<void> {
     { length: connections },
     (_, i) =>
       new IntroducerClient(introducerAddress, {
+        credentials: ChannelCredentials.createInsecure(),
         deadlineMs: 10_000,
         channelOptions: { 'grpc.primary_user_agent': `bench-${i}` },
       }),
@@ -200,7 +204,10 @@ async function main(): Promise<void> {
   );
 
   // ---- Join to resolvable --------------------------------------------------------------------------
-  const dir = new DirectoryClient(directoryAddress, { deadlineMs: 5_000 });
+  const dir = new DirectoryClient(directoryAddress, {
+    deadlineMs: 5_000,
+    credentials: ChannelCredentials.createInsecure(),
+  });
   const resolvable: number[] = [];
   for (let i = 0; i < RESOLVE_JOINS; i++) {
     const h = hosts[i % HOSTS];

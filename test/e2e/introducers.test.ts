@@ -19,7 +19,7 @@ import { startRedisServer, type RedisServer } from '../support/redis-server';
 
 const TOKEN = 'e2e-introducer-token';
 const LEASE_TTL_S = 10;
-const defaults = introducerConfig({ directory: 'x:1' });
+const defaults = introducerConfig({ directory: 'x:1', plaintext: true });
 /**
  * A probe period to reach the member, a direct and an indirect probe, the suspicion time, one more
  * probe period, and two seconds for the eviction's DELETE and a loaded machine.

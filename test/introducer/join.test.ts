@@ -44,7 +44,9 @@ describe('Join', () => {
   beforeAll(async () => {
     redis = await startRedisServer();
     dir = await startTestDirectory({ redisUrl: redis.url, introducerToken: TEST_INTRODUCER_TOKEN });
-    introducer = await startTestIntroducer(dir.address, { dialBackTimeoutMs: 1_000 });
+    // Joins are what is tested here: the keeper must not evict a member a loaded machine answered
+    // late, or a snapshot would change for a reason that has nothing to do with the join.
+    introducer = await startTestIntroducer(dir.address, { dialBackTimeoutMs: 1_000, memberSuspicionMs: 600_000 });
     client = new IntroducerClient(introducer.address);
     // The introducer registers itself: wait, so that snapshots start from a settled directory.
     await waitUntil(
@@ -167,7 +169,11 @@ describe('Join', () => {
   });
 
   it('limits dial-backs in flight: a second join waits for none, it is refused', async () => {
-    const slow = await startTestIntroducer(dir.address, { maxConcurrentDialBacks: 1, dialBackTimeoutMs: 3_000 });
+    const slow = await startTestIntroducer(dir.address, {
+      maxConcurrentDialBacks: 1,
+      dialBackTimeoutMs: 3_000,
+      memberSuspicionMs: 600_000,
+    });
     const slowClient = new IntroducerClient(slow.address);
     try {
       // A listener that accepts and never speaks holds the one dial-back until its deadline.
@@ -192,7 +198,11 @@ describe('Join', () => {
   });
 
   it('bounds a join flood from one address: the rate refuses most, the address limit the rest', async () => {
-    const guarded = await startTestIntroducer(dir.address, { joinsPerSourcePerSecond: 2, maxPeersPerAddress: 64 });
+    const guarded = await startTestIntroducer(dir.address, {
+      joinsPerSourcePerSecond: 2,
+      maxPeersPerAddress: 64,
+      memberSuspicionMs: 600_000,
+    });
     const guardedClient = new IntroducerClient(guarded.address);
     try {
       const before = await snapshot(dir);
@@ -214,7 +224,7 @@ describe('Join', () => {
   });
 
   it('refuses joins past the live peers one address may hold', async () => {
-    const capped = await startTestIntroducer(dir.address, { maxPeersPerAddress: 1 });
+    const capped = await startTestIntroducer(dir.address, { maxPeersPerAddress: 1, memberSuspicionMs: 600_000 });
     const cappedClient = new IntroducerClient(capped.address);
     try {
       // Every peer here advertises 127.0.0.1, and several already live in the directory.

@@ -158,7 +158,7 @@ describe('TLS settings', () => {
     z.object(tlsFields).superRefine((config, context) => checkTlsFields(config, context, role));
   const problems = (role: 'server' | 'client', input: object) => {
     const result = schema(role).safeParse(input);
-    return result.success ? [] : result.error.issues.map((issue) => `${issue.path[0]}: ${issue.message}`);
+    return result.success ? [] : result.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message}`);
   };
 
   test.each([

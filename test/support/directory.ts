@@ -24,6 +24,7 @@ export async function startTestDirectory(
     directoryConfigSchema.parse({
       grpcPort: 0,
       metricsPort: 0,
+      plaintext: true,
       shutdownGraceMs: 1_000,
       logLevel: 'silent',
       ...overrides,

@@ -12,11 +12,14 @@ type HostOverrides = Parameters<typeof hostConfig>[0];
 
 /** Starts a host in this process on a free loopback port, metrics off, the local profile. */
 export function startTestHost(overrides: HostOverrides = {}, identity?: Identity): Promise<RunningHost> {
-  return startHost(hostConfig({ grpcPort: 0, metrics: false, profile: 'local', logLevel: 'silent', ...overrides }), {
-    log: createLogger({ level: 'silent', role: 'test' }),
-    registry: new Registry(),
-    identity,
-  });
+  return startHost(
+    hostConfig({ grpcPort: 0, metrics: false, profile: 'local', logLevel: 'silent', plaintext: true, ...overrides }),
+    {
+      log: createLogger({ level: 'silent', role: 'test' }),
+      registry: new Registry(),
+      identity,
+    },
+  );
 }
 
 /** A first host and `count - 1` more seeded with it. */

@@ -19,6 +19,7 @@ export async function startTestIntroducer(
     introducerConfig({
       grpcPort: 0,
       metrics: false,
+      plaintext: true,
       profile: 'local',
       logLevel: 'silent',
       directory,

@@ -102,6 +102,8 @@ export function devCommand(): Command {
             metricsHost: options.host,
             metricsPort: options.metricsPort,
             redisUrl: options.redis ?? '',
+            // Development: plaintext, chosen here on purpose and said in the banner.
+            plaintext: true,
             // Dev's own secret: only its introducer may evict, and it lives as long as the process.
             introducerToken: randomBytes(18).toString('base64url'),
             logLevel: options.logLevel,
@@ -121,6 +123,7 @@ export function devCommand(): Command {
               metricsHost: options.host,
               metricsPort: options.introducerMetricsPort,
               profile: 'local',
+              plaintext: true,
               directory: address,
               introducerToken: config.introducerToken,
               logLevel: options.logLevel,
@@ -145,6 +148,7 @@ export function devCommand(): Command {
               metricsHost: options.host,
               metricsPort,
               profile: 'local',
+              plaintext: true,
               directory: address,
               seeds,
               logLevel: options.logLevel,
@@ -203,7 +207,8 @@ export function devCommand(): Command {
               ? [`  Prometheus targets (file_sd) written to ${options.prometheusTargets}`]
               : []),
             '',
-            'Try, in another terminal:',
+            'Try, in another terminal (dev speaks plaintext; every command and role reads this once it is set):',
+            '  export GRAPEVINE_PLAINTEXT=true',
             '  npx grapevine keygen --out /tmp/web.key',
             `  npx grapevine peers announce --directory ${address} --key /tmp/web.key --name web --address 127.0.0.1:8080 --label tier=edge`,
             `  npx grapevine peers list --directory ${address}`,

@@ -3,18 +3,19 @@ import { ServiceError, status } from '@grpc/grpc-js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { HostClient, HostPeer, ReceivedMessage } from '../../client/host-client';
 import { formatTable } from '../output';
+import { addTlsOptions, credentialsFrom, type TlsOptions } from '../tls-options';
 
 const DEFAULT_HOST_ADDRESS = '127.0.0.1:7600';
 /** Highest --ttl the terminal accepts; the host refuses anything above its own maxFloodTtlHops. */
 const MAX_TTL_HOPS = 255;
 
-interface CommonOptions {
+interface CommonOptions extends TlsOptions {
   hostAddress: string;
   json: boolean;
 }
 
 function withCommon(command: Command): Command {
-  return command
+  return addTlsOptions(command)
     .addOption(
       new Option('--host-address <host:port>', 'gRPC address of the running host')
         .default(DEFAULT_HOST_ADDRESS)
@@ -42,8 +43,9 @@ function callFailed(address: string, error: unknown): Error {
 }
 
 /** Runs `use` with a client for the host, closing it after, and words any gRPC error for people. */
-async function withClient<T>(address: string, use: (client: HostClient) => Promise<T>): Promise<T> {
-  const client = new HostClient(address);
+async function withClient<T>(options: CommonOptions, use: (client: HostClient) => Promise<T>): Promise<T> {
+  const address = options.hostAddress;
+  const client = new HostClient(address, { credentials: credentialsFrom(options) });
   try {
     return await use(client);
   } catch (error) {
@@ -80,7 +82,7 @@ function peersCommand(): Command {
   return withCommon(new Command('peers'))
     .description("list the host's active and passive views")
     .action(async (options: CommonOptions) => {
-      const peers = await withClient(options.hostAddress, (client) => client.peers());
+      const peers = await withClient(options, (client) => client.peers());
       if (options.json) {
         process.stdout.write(
           `${JSON.stringify({ peerId: peers.peerId, address: peers.address, peers: peers.peers.map(describePeer) })}\n`,
@@ -112,7 +114,7 @@ function sendCommand(): Command {
     .argument('<message>', 'the payload, sent as UTF-8')
     .option('--message-id <id>', 'message id (default: the host picks one)', '')
     .action(async (peerId: string, message: string, options: CommonOptions & { messageId: string }) => {
-      const messageId = await withClient(options.hostAddress, (client) =>
+      const messageId = await withClient(options, (client) =>
         client.send(peerId, Buffer.from(message, 'utf8'), options.messageId),
       );
       process.stdout.write(options.json ? `${JSON.stringify({ messageId })}\n` : `${messageId}\n`);
@@ -126,7 +128,7 @@ function floodCommand(): Command {
     .option('--ttl <hops>', "hops the flood may travel (default: the host's)", wholeNumber(1, MAX_TTL_HOPS))
     .option('--message-id <id>', 'message id (default: the host picks one)', '')
     .action(async (message: string, options: CommonOptions & { ttl?: number; messageId: string }) => {
-      const messageId = await withClient(options.hostAddress, (client) =>
+      const messageId = await withClient(options, (client) =>
         client.flood(Buffer.from(message, 'utf8'), { ttl: options.ttl, messageId: options.messageId }),
       );
       process.stdout.write(options.json ? `${JSON.stringify({ messageId })}\n` : `${messageId}\n`);
@@ -141,7 +143,7 @@ function receiveCommand(): Command {
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
       process.once('SIGTERM', () => abort.abort());
-      await withClient(options.hostAddress, async (client) => {
+      await withClient(options, async (client) => {
         let seen = 0;
         for await (const message of client.receive({ signal: abort.signal })) {
           if (options.json) {

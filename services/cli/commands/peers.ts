@@ -6,18 +6,19 @@ import { isPeerId, identityFromPem } from '../../common/identity';
 import { PeerRecord, signRecord } from '../../common/records';
 import { DirectoryClient, Peer } from '../../client/directory-client';
 import { formatTable, parseOutputFormat, OutputFormat } from '../output';
+import { addTlsOptions, credentialsFrom, type TlsOptions } from '../tls-options';
 
 const DEFAULT_DIRECTORY = '127.0.0.1:7400';
 const DEFAULT_NETWORK = 'default';
 
-interface CommonOptions {
+interface CommonOptions extends TlsOptions {
   directory: string;
   network: string;
   output: string;
 }
 
 function withCommon(command: Command): Command {
-  return command
+  return addTlsOptions(command)
     .addOption(
       new Option('--directory <host:port>', 'Directory address').default(DEFAULT_DIRECTORY).env('GRAPEVINE_DIRECTORY'),
     )
@@ -68,7 +69,7 @@ export function peersCommand(): Command {
       .option('--selector <selector>', 'label selector, e.g. "zone=eu-1,!canary"', '')
       .action(async (options: CommonOptions & { selector: string }) => {
         const format = parseOutputFormat(options.output);
-        const client = new DirectoryClient(options.directory);
+        const client = new DirectoryClient(options.directory, { credentials: credentialsFrom(options) });
         try {
           const { peers: found, revision } = await client.listAll(options.network, { labelSelector: options.selector });
           printPeers(found, format);
@@ -84,7 +85,7 @@ export function peersCommand(): Command {
       .description('find one peer by id or by name')
       .argument('<id-or-name>')
       .action(async (target: string, options: CommonOptions) => {
-        const client = new DirectoryClient(options.directory);
+        const client = new DirectoryClient(options.directory, { credentials: credentialsFrom(options) });
         try {
           const peer = await client.resolve(options.network, isPeerId(target) ? { peerId: target } : { name: target });
           printPeers([peer], parseOutputFormat(options.output));
@@ -100,7 +101,7 @@ export function peersCommand(): Command {
       .option('--from <revision>', 'start after this revision (default: now)')
       .action(async (options: CommonOptions & { from?: string }) => {
         const format = parseOutputFormat(options.output);
-        const client = new DirectoryClient(options.directory);
+        const client = new DirectoryClient(options.directory, { credentials: credentialsFrom(options) });
         const abort = new AbortController();
         process.once('SIGINT', () => abort.abort());
         process.once('SIGTERM', () => abort.abort());
@@ -157,7 +158,7 @@ export function peersCommand(): Command {
               issuedAtMs: Date.now(),
               withdrawn,
             });
-          const client = new DirectoryClient(options.directory);
+          const client = new DirectoryClient(options.directory, { credentials: credentialsFrom(options) });
           let lease = await client.register(record(false), Number(options.ttl));
           process.stdout.write(
             `registered ${identity.peerId} with a ${lease.ttlSeconds}s lease; renewing until Ctrl-C\n`,

@@ -15,6 +15,8 @@ export interface Child {
 export function startChild(entry: string, args: string[], ready: RegExp, timeoutMs = 20_000): Promise<Child> {
   const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(root, entry), ...args], {
     cwd: root,
+    // Benchmarks measure the protocol and gRPC, not TLS: the servers they start speak plaintext.
+    env: { ...process.env, GRAPEVINE_PLAINTEXT: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   process.once('exit', () => child.kill('SIGKILL'));

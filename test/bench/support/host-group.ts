@@ -19,6 +19,7 @@ async function main(): Promise<void> {
           grpcPort: 0,
           metrics: false,
           profile: 'local',
+          plaintext: true,
           logLevel: 'silent',
           seeds: [seed],
           directory,
