@@ -29,6 +29,34 @@ export function codeName(code: status | undefined): string {
   return status[code ?? status.UNKNOWN] ?? 'UNKNOWN';
 }
 
+/**
+ * The grpc_code label value as the grpc-ecosystem middleware writes it (Go's codes.Code names:
+ * "OK", "NotFound", "Canceled"), so dashboards and alerts written for it work unchanged here.
+ */
+const ECOSYSTEM_CODE_NAMES: Readonly<Record<number, string>> = {
+  [status.OK]: 'OK',
+  [status.CANCELLED]: 'Canceled',
+  [status.UNKNOWN]: 'Unknown',
+  [status.INVALID_ARGUMENT]: 'InvalidArgument',
+  [status.DEADLINE_EXCEEDED]: 'DeadlineExceeded',
+  [status.NOT_FOUND]: 'NotFound',
+  [status.ALREADY_EXISTS]: 'AlreadyExists',
+  [status.PERMISSION_DENIED]: 'PermissionDenied',
+  [status.RESOURCE_EXHAUSTED]: 'ResourceExhausted',
+  [status.FAILED_PRECONDITION]: 'FailedPrecondition',
+  [status.ABORTED]: 'Aborted',
+  [status.OUT_OF_RANGE]: 'OutOfRange',
+  [status.UNIMPLEMENTED]: 'Unimplemented',
+  [status.INTERNAL]: 'Internal',
+  [status.UNAVAILABLE]: 'Unavailable',
+  [status.DATA_LOSS]: 'DataLoss',
+  [status.UNAUTHENTICATED]: 'Unauthenticated',
+};
+
+export function grpcCodeLabel(code: status | undefined): string {
+  return ECOSYSTEM_CODE_NAMES[code ?? status.UNKNOWN] ?? 'Unknown';
+}
+
 /** Latency buckets in seconds: from 0.1 ms (a local Redis round trip) to 10 s (a deadline). */
 const LATENCY_BUCKETS_S = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -97,7 +125,7 @@ export function grpcServerMetricsInterceptor(registry: Registry): ServerIntercep
       if (finished) return;
       finished = true;
       stopTimer();
-      m.handled.inc({ ...labels, grpc_code: codeName(code) });
+      m.handled.inc({ ...labels, grpc_code: grpcCodeLabel(code) });
     };
     return new ServerInterceptingCall(call, {
       start: (next) =>
@@ -137,7 +165,7 @@ export function grpcClientMetricsInterceptor(registry: Registry): Interceptor {
           },
           onReceiveStatus: (statusObject, nextStatus) => {
             stopTimer();
-            m.handled.inc({ ...labels, grpc_code: codeName(statusObject.code) });
+            m.handled.inc({ ...labels, grpc_code: grpcCodeLabel(statusObject.code) });
             nextStatus(statusObject);
           },
         });

@@ -58,7 +58,7 @@ describe('Directory server', () => {
     expect(text).toMatch(
       /grpc_server_handled_total\{grpc_type="unary",grpc_service="grapevine.v1.DirectoryService",grpc_method="Register",grpc_code="OK"\} 1/,
     );
-    expect(text).toMatch(/grpc_server_handled_total\{[^}]*grpc_method="Renew",grpc_code="NOT_FOUND"\} 1/);
+    expect(text).toMatch(/grpc_server_handled_total\{[^}]*grpc_method="Renew",grpc_code="NotFound"\} 1/);
     expect(text).toMatch(/grpc_server_handling_seconds_bucket\{[^}]*grpc_method="Register"/);
     expect(text).toMatch(/grapevine_directory_peers\{network="default"\} 1/);
     expect(text).toMatch(/grapevine_directory_registrations_total\{outcome="ok"\} 1/);

@@ -127,7 +127,7 @@ export function directoryDashboard(): dashboard.Dashboard {
     timeseriesPanel(ids, {
       title: 'Requests by method and code',
       description:
-        'Every answer of the directory. NOT_FOUND on Renew and Resolve is normal in small numbers; UNAVAILABLE means the store is down.',
+        'Every answer of the directory. NotFound on Renew and Resolve is normal in small numbers; Unavailable means the store is down.',
       unit: 'reqps',
       min: 0,
       width: 8,

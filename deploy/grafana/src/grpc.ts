@@ -42,8 +42,8 @@ function side(builder: dashboard.DashboardBuilder, ids: PanelIds, which: 'server
       title: `${which === 'server' ? 'Server' : 'Client'} calls completed by code`,
       description:
         which === 'server'
-          ? 'Calls completed, by method and status code. Codes that answer the client (NOT_FOUND, INVALID_ARGUMENT, ...) are normal in moderation; server-side codes are not.'
-          : 'Calls this side made, by the code they ended with. UNAVAILABLE and DEADLINE_EXCEEDED towards hosts follow crashes until the dead peer is dropped; towards the directory they mean it is down or overloaded.',
+          ? 'Calls completed, by method and status code. Codes that answer the client (NotFound, InvalidArgument, ...) are normal in moderation; server-side codes are not.'
+          : 'Calls this side made, by the code they ended with. Unavailable and DeadlineExceeded towards hosts follow crashes until the dead peer is dropped; towards the directory they mean it is down or overloaded.',
       unit: 'reqps',
       min: 0,
       width: 8,

@@ -154,7 +154,7 @@ export function overviewDashboard(): dashboard.Dashboard {
     timeseriesPanel(ids, {
       title: OVERVIEW_MAIN_PANELS[4],
       description:
-        'Calls answered with anything but OK, on every service. NOT_FOUND and INVALID_ARGUMENT answer what clients asked; UNAVAILABLE, INTERNAL, UNKNOWN and DEADLINE_EXCEEDED are failures of the service: see the gRPC dashboard for the method.',
+        'Calls answered with anything but OK, on every service. NotFound and InvalidArgument answer what clients asked; Unavailable, Internal, Unknown and DeadlineExceeded are failures of the service: see the gRPC dashboard for the method.',
       unit: 'reqps',
       min: 0,
       queries: [

@@ -17,11 +17,11 @@ export const DATASOURCE: common.DataSourceRef = { type: 'prometheus', uid: '${da
 export const TAG = 'grapevine';
 
 /**
- * gRPC codes that are the service's own failure. The others (NOT_FOUND for a lost lease,
- * INVALID_ARGUMENT, PERMISSION_DENIED, ...) answer what the client asked. The same list is in
+ * gRPC codes that are the service's own failure. The others (NotFound for a lost lease,
+ * InvalidArgument, PermissionDenied, ...) answer what the client asked. The same list is in
  * deploy/prometheus/rules/grapevine-recording.yml.
  */
-export const SERVER_ERROR_CODES = 'UNKNOWN|INTERNAL|UNAVAILABLE|DEADLINE_EXCEEDED|DATA_LOSS|UNIMPLEMENTED';
+export const SERVER_ERROR_CODES = 'Unknown|Internal|Unavailable|DeadlineExceeded|DataLoss|Unimplemented';
 
 export const SERVICE = {
   directory: 'grapevine.v1.DirectoryService',
