@@ -138,6 +138,44 @@ describe.each<[StoreKind]>([['memory'], ['redis']])('Directory API over the %s s
     await watch.stop();
   });
 
+  test('watchers joining a busy network from old, recent and current revisions each see every change once, in order', async () => {
+    const peer = generateIdentity();
+    let seq = 0;
+    const change = async () => (await t.client.register(signed(peer, { seq: ++seq }), 30)).revision;
+    const start = await change();
+    const revisions = [start];
+    for (let i = 0; i < 20; i++) revisions.push(await change());
+    // One watcher from the first change, one from the middle of the history, one from the head,
+    // and one "from now"; more changes come while they join and after.
+    const watches = [
+      collect(t, { fromRevision: start }),
+      collect(t, { fromRevision: revisions[10] }),
+      collect(t, { fromRevision: revisions.at(-1) }),
+    ];
+    for (let i = 0; i < 10; i++) revisions.push(await change());
+    const fromNow = collect(t);
+    // A "from now" watch starts after its first message: wait for a change it must see.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const seenFrom = revisions.length;
+    for (let i = 0; i < 20; i++) revisions.push(await change());
+    const expected = [revisions.slice(1), revisions.slice(11), revisions.slice(21)];
+    for (const [index, watch] of watches.entries()) {
+      const changes = await watch.until(expected[index].length);
+      expect(changes.map((c) => c.revision)).toEqual(expected[index]);
+    }
+    // "From now" starts wherever the directory was when the call arrived: it sees a run of
+    // consecutive changes that ends at the last one and takes in every change made after the wait.
+    const recent = (await fromNow.until(revisions.length - seenFrom)).map((c) => c.revision);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const all = fromNow.changes.map((c) => c.revision);
+    expect(all).toEqual(revisions.slice(revisions.indexOf(all[0])));
+    expect(recent.length).toBeGreaterThanOrEqual(revisions.length - seenFrom);
+    // Nothing more arrives: no repeats.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(watches.map((watch) => watch.changes.length)).toEqual(expected.map((e) => e.length));
+    for (const watch of [...watches, fromNow]) await watch.stop();
+  });
+
   test('list pages through every peer once, and filters by label selector', async () => {
     const ids = Array.from({ length: 7 }, () => generateIdentity());
     for (const [i, id] of ids.entries()) {
