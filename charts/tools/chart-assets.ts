@@ -26,9 +26,22 @@ export const CHART_DIR = join(REPO_ROOT, 'charts', 'grapevine');
 export const DASHBOARD_SOURCE_DIR = join(REPO_ROOT, 'deploy', 'grafana');
 export const RULE_SOURCE_DIR = join(REPO_ROOT, 'deploy', 'prometheus', 'rules');
 
+/** The transport settings the chart sets for every role, from its `tls` values and health ports. */
+const TLS_KEYS = ['healthPort', 'plaintext', 'tlsCertFile', 'tlsKeyFile', 'tlsCaFile', 'tlsClientAuth'] as const;
+
 /** Settings the chart's templates set for each role; a role's `config` value may hold the rest. */
 export const MANAGED_KEYS: Readonly<Record<Role, readonly string[]>> = {
-  directory: ['host', 'grpcPort', 'metricsHost', 'metricsPort', 'metrics', 'logLevel', 'redisUrl', 'introducerToken'],
+  directory: [
+    'host',
+    'grpcPort',
+    'metricsHost',
+    'metricsPort',
+    'metrics',
+    'logLevel',
+    ...TLS_KEYS,
+    'redisUrl',
+    'introducerToken',
+  ],
   host: [
     'host',
     'grpcPort',
@@ -36,6 +49,7 @@ export const MANAGED_KEYS: Readonly<Record<Role, readonly string[]>> = {
     'metricsPort',
     'metrics',
     'logLevel',
+    ...TLS_KEYS,
     'advertiseAddress',
     'network',
     'name',
@@ -52,6 +66,7 @@ export const MANAGED_KEYS: Readonly<Record<Role, readonly string[]>> = {
     'metricsPort',
     'metrics',
     'logLevel',
+    ...TLS_KEYS,
     'advertiseAddress',
     'network',
     'name',

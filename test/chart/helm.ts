@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 
 export const REPO_ROOT = join(__dirname, '..', '..');
 export const CHART_DIR = join(REPO_ROOT, 'charts', 'grapevine');
@@ -80,6 +80,28 @@ export function valuesCases(): ValuesCase[] {
   }
   return cases;
 }
+
+/** The TLS values a case renders with: the chart's defaults, overridden by its file. */
+export interface TlsValues {
+  readonly enabled: boolean;
+  readonly clientAuth: boolean;
+  readonly existingSecret: string;
+  readonly healthFrom: readonly unknown[];
+}
+
+export function tlsValuesOf(values: ValuesCase): TlsValues {
+  const file = (values.file ? parseYaml(readFileSync(values.file, 'utf8')) : null) ?? {};
+  const tls = file.tls ?? {};
+  return {
+    enabled: tls.enabled ?? true,
+    clientAuth: tls.clientAuth ?? false,
+    existingSecret: tls.existingSecret ?? '',
+    healthFrom: file.networkPolicy?.healthFrom ?? [],
+  };
+}
+
+/** Where the roles and the test pod find the TLS files. */
+export const TLS_DIR = '/etc/grapevine/tls';
 
 export function valuesArgs(values: ValuesCase): string[] {
   return [

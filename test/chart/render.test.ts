@@ -9,7 +9,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { envName } from '../../services/common/config';
+import { envName, loadConfig } from '../../services/common/config';
 import { peersCommand } from '../../services/cli/commands/peers';
 import { ROLE_SCHEMAS, type Role } from '../../charts/tools/chart-assets';
 import {
@@ -18,12 +18,14 @@ import {
   MONITORING_APIS,
   NAMESPACE,
   RELEASE,
+  TLS_DIR,
   ValuesCase,
   component,
   ensureHelm,
   ofKind,
   runHelm,
   template,
+  tlsValuesOf,
   valuesArgs,
   valuesCases,
   CHART_DIR,
@@ -78,15 +80,22 @@ beforeAll(() => {
   }
 }, 300_000);
 
-test('the ci values cover external Redis, metrics with the CRDs, scaled-out hosts and an exposed introducer', () => {
+test('the ci values cover external Redis, metrics, scaled-out hosts, an exposed introducer and each TLS choice', () => {
   expect(cases.map((values) => values.name).sort()).toEqual(
     expect.arrayContaining([
       'ci/external-redis-values.yaml',
       'ci/hosts-scaled-values.yaml',
       'ci/introducer-exposed-values.yaml',
       'ci/metrics-values.yaml',
+      'ci/tls-disabled-values.yaml',
+      'ci/tls-existing-secret-values.yaml',
     ]),
   );
+  const tls = (name: string) => tlsValuesOf(cases.find((values) => values.name === name)!);
+  expect(tls('default values')).toMatchObject({ enabled: true, clientAuth: false, existingSecret: '' });
+  expect(tls('ci/tls-disabled-values.yaml')).toMatchObject({ enabled: false });
+  expect(tls('ci/tls-existing-secret-values.yaml')).toMatchObject({ enabled: true, clientAuth: true });
+  expect(tls('ci/tls-existing-secret-values.yaml').existingSecret).not.toBe('');
   expect(cases.find((values) => values.name === 'ci/metrics-values.yaml')!.apiVersions).toEqual(MONITORING_APIS);
 });
 
@@ -185,21 +194,149 @@ describe.each(HELMS.map((helm) => helm.name))('%s', (helm) => {
       }
     });
 
-    test('gRPC probes point at the gRPC port of every Grapevine container', () => {
-      const workloads = [...ofKind(objects(), 'Deployment'), ...ofKind(objects(), 'StatefulSet')].filter(
+    const roleWorkloads = () =>
+      [...ofKind(objects(), 'Deployment'), ...ofKind(objects(), 'StatefulSet')].filter(
         (workload) => component(workload)! in ROLE_OF_COMPONENT,
       );
+
+    test('probes ask the plaintext health port of every Grapevine container, which the role is told', () => {
+      const workloads = roleWorkloads();
       expect(workloads.length).toBeGreaterThanOrEqual(2);
       for (const workload of workloads) {
         const [container] = workload.spec.template.spec.containers;
-        const grpcPort = container.ports.find((port: any) => port.name === 'grpc').containerPort;
-        expect(container.readinessProbe.grpc).toEqual({ port: grpcPort, service: '' });
-        if (container.startupProbe) expect(container.startupProbe.grpc).toEqual({ port: grpcPort, service: '' });
+        const port = (name: string) => container.ports.find((p: any) => p.name === name)?.containerPort;
+        const health = port('health');
+        expect(health).toBeDefined();
+        expect(new Set([port('grpc'), port('metrics'), health]).size).toBe(3);
+        expect(envOf(container).get('GRAPEVINE_HEALTH_PORT').value).toBe(String(health));
+        expect(container.readinessProbe.grpc).toEqual({ port: health, service: '' });
+        if (container.startupProbe) expect(container.startupProbe.grpc).toEqual({ port: health, service: '' });
         if (component(workload) === 'directory') {
           // The directory's health follows Redis: its liveness must not, or an outage restarts them all.
           expect(container.livenessProbe.httpGet).toEqual({ path: '/metrics', port: 'metrics' });
         } else {
-          expect(container.livenessProbe.grpc).toEqual({ port: grpcPort, service: '' });
+          expect(container.livenessProbe.grpc).toEqual({ port: health, service: '' });
+        }
+      }
+    });
+
+    test('NetworkPolicies open the health ports to nobody but networkPolicy.healthFrom', () => {
+      const { healthFrom } = tlsValuesOf(values);
+      for (const workload of roleWorkloads()) {
+        const [container] = workload.spec.template.spec.containers;
+        const health = container.ports.find((p: any) => p.name === 'health').containerPort;
+        const policy = ofKind(objects(), 'NetworkPolicy').find((p) => component(p) === component(workload))!;
+        const opening = policy.spec.ingress.filter((rule: any) =>
+          (rule.ports ?? []).some((port: any) => port.port === health),
+        );
+        // The kubelet probes from the pod's own node, which every NetworkPolicy lets through.
+        expect(opening).toEqual(
+          healthFrom.length === 0 ? [] : [{ from: healthFrom, ports: [{ port: health, protocol: 'TCP' }] }],
+        );
+      }
+    });
+
+    test('every role and the test pod get the TLS files read-only and the settings that name them, or plaintext', () => {
+      const tls = tlsValuesOf(values);
+      const secretName = tls.existingSecret || `${RELEASE}-grapevine-tls`;
+      const pods = podSpecs(objects()).filter(
+        ({ owner }) => owner.kind === 'Pod' || component(owner)! in ROLE_OF_COMPONENT,
+      );
+      expect(pods.length).toBeGreaterThanOrEqual(3);
+      for (const { owner, spec } of pods) {
+        const where = `${owner.kind} ${owner.metadata.name}`;
+        const [container] = spec.containers;
+        const volume = (spec.volumes ?? []).find((v: any) => v.name === 'tls');
+        const mount = (container.volumeMounts ?? []).find((m: any) => m.name === 'tls');
+        const env = envOf(container);
+        const isRole = owner.kind !== 'Pod';
+        if (!tls.enabled) {
+          expect({ where, volume, mount }).toEqual({ where, volume: undefined, mount: undefined });
+          if (isRole) {
+            expect({ where, plaintext: env.get('GRAPEVINE_PLAINTEXT')?.value }).toEqual({ where, plaintext: 'true' });
+            expect([...env.keys()].filter((name) => name.startsWith('GRAPEVINE_TLS_'))).toEqual([]);
+          } else {
+            expect(container.args).toContain('--plaintext');
+          }
+          continue;
+        }
+        expect({ where, volume }).toEqual({
+          where,
+          volume: {
+            name: 'tls',
+            secret: {
+              secretName,
+              defaultMode: 0o440,
+              // Never the CA's key, which a generated Secret also holds.
+              items: ['tls.crt', 'tls.key', 'ca.crt'].map((key) => ({ key, path: key })),
+            },
+          },
+        });
+        // A whole-volume mount (no subPath), so the kubelet brings renewed files without a restart.
+        expect({ where, mount }).toEqual({ where, mount: { name: 'tls', mountPath: TLS_DIR, readOnly: true } });
+        if (isRole) {
+          expect({
+            where,
+            cert: env.get('GRAPEVINE_TLS_CERT_FILE')?.value,
+            key: env.get('GRAPEVINE_TLS_KEY_FILE')?.value,
+            ca: env.get('GRAPEVINE_TLS_CA_FILE')?.value,
+            clientAuth: env.get('GRAPEVINE_TLS_CLIENT_AUTH')?.value,
+            plaintext: env.get('GRAPEVINE_PLAINTEXT'),
+          }).toEqual({
+            where,
+            cert: `${TLS_DIR}/tls.crt`,
+            key: `${TLS_DIR}/tls.key`,
+            ca: `${TLS_DIR}/ca.crt`,
+            clientAuth: String(tls.clientAuth),
+            plaintext: undefined,
+          });
+        } else {
+          const args: string[] = container.args;
+          const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+          expect({
+            where,
+            ca: flag('--tls-ca-file'),
+            cert: flag('--tls-cert-file'),
+            key: flag('--tls-key-file'),
+          }).toEqual({
+            where,
+            ca: `${TLS_DIR}/ca.crt`,
+            cert: tls.clientAuth ? `${TLS_DIR}/tls.crt` : undefined,
+            key: tls.clientAuth ? `${TLS_DIR}/tls.key` : undefined,
+          });
+          expect(args).not.toContain('--plaintext');
+        }
+      }
+      const secrets = ofKind(objects(), 'Secret').filter((secret) => secret.type === 'kubernetes.io/tls');
+      if (tls.enabled && !tls.existingSecret) {
+        expect(secrets.map((secret) => secret.metadata.name)).toEqual([secretName]);
+        expect(Object.keys(secrets[0].data).sort()).toEqual(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
+      } else {
+        expect(secrets).toEqual([]);
+      }
+    });
+
+    test('members name each other in their seeds under TLS, and find each other by DNS in plaintext', () => {
+      const tls = tlsValuesOf(values);
+      for (const workload of roleWorkloads().filter((w) => component(w) !== 'directory')) {
+        const env = envOf(workload.spec.template.spec.containers[0]);
+        const seeds: string[] = String(env.get('GRAPEVINE_SEEDS')?.value ?? '').split(',');
+        const dnsSeeds = env.get('GRAPEVINE_DNS_SEEDS');
+        const members = ofKind(objects(), 'StatefulSet').filter((set) => component(set)! in ROLE_OF_COMPONENT);
+        const named = members.flatMap((set) =>
+          Array.from(
+            { length: Math.min(3, set.spec.replicas) },
+            (_, i) =>
+              `${set.metadata.name}-${i}.${set.spec.serviceName}.${NAMESPACE}.svc.cluster.local:${set.spec.template.spec.containers[0].ports[0].containerPort}`,
+          ),
+        );
+        if (tls.enabled) {
+          // A DNS seed is dialled at the IPs it resolves to, which no certificate names.
+          expect(dnsSeeds).toBeUndefined();
+          expect(seeds).toEqual(expect.arrayContaining(named));
+        } else {
+          expect(dnsSeeds.value.split(',')).toHaveLength(members.length);
+          for (const name of named) expect(seeds).not.toContain(name);
         }
       }
     });
@@ -238,6 +375,23 @@ describe.each(HELMS.map((helm) => helm.name))('%s', (helm) => {
           if (name.startsWith('GRAPEVINE_'))
             expect({ role, name, known: known.includes(name) }).toEqual({ role, name, known: true });
         }
+      }
+    });
+
+    test("each role's rendered environment passes the role's own start-up checks", () => {
+      for (const workload of roleWorkloads()) {
+        const role = ROLE_OF_COMPONENT[component(workload)!];
+        // What the kubelet hands the process: values from Secrets and fields, then $(VAR) expanded.
+        const env: Record<string, string> = {};
+        for (const entry of workload.spec.template.spec.containers[0].env) {
+          const value =
+            entry.value ??
+            (entry.valueFrom.fieldRef
+              ? `${workload.metadata.name}-0`
+              : `from-secret-${entry.valueFrom.secretKeyRef.key}`);
+          env[entry.name] = String(value).replace(/\$\(([A-Z_]+)\)/g, (text, name) => env[name] ?? text);
+        }
+        expect(() => loadConfig(ROLE_SCHEMAS[role], { env })).not.toThrow();
       }
     });
 
@@ -344,8 +498,41 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
     expect(env.get('GRAPEVINE_ADVERTISE_ADDRESS').value).toBe(
       `$(POD_NAME).${hosts.metadata.name}.${NAMESPACE}.svc.cluster.local:7600`,
     );
+    expect(env.get('GRAPEVINE_SEEDS').value.split(',')[0]).toBe(
+      `${RELEASE}-grapevine-introducer.${NAMESPACE}.svc.cluster.local:7500`,
+    );
+  });
+
+  test('defaults: introducers are a StatefulSet too, each advertising its stable name', () => {
+    const objects = objectsFor('default values');
+    expect(ofKind(objects, 'Deployment').map((d) => component(d))).toEqual(['directory']);
+    const introducers = ofKind(objects, 'StatefulSet').find((set) => component(set) === 'introducer')!;
+    const headless = ofKind(objects, 'Service').find(
+      (service) => service.metadata.name === introducers.spec.serviceName,
+    )!;
+    expect(headless.spec.clusterIP).toBe('None');
+    expect(headless.spec.publishNotReadyAddresses).toBe(true);
+    expect(introducers.spec.podManagementPolicy).toBe('Parallel');
+    expect(introducers.spec.volumeClaimTemplates).toBeUndefined();
+    const env = envOf(introducers.spec.template.spec.containers[0]);
+    expect(env.get('GRAPEVINE_ADVERTISE_ADDRESS').value).toBe(
+      `$(POD_NAME).${headless.metadata.name}.${NAMESPACE}.svc.cluster.local:7500`,
+    );
+    expect(env.get('POD_NAME').valueFrom.fieldRef.fieldPath).toBe('metadata.name');
+  });
+
+  test('TLS disabled: plaintext chosen explicitly, members found through the headless Services', () => {
+    const objects = objectsFor('ci/tls-disabled-values.yaml');
+    const hosts = ofKind(objects, 'StatefulSet').find((set) => component(set) === 'host')!;
+    const env = envOf(hosts.spec.template.spec.containers[0]);
     expect(env.get('GRAPEVINE_SEEDS').value).toBe(
       `${RELEASE}-grapevine-introducer.${NAMESPACE}.svc.cluster.local:7500`,
+    );
+    expect(env.get('GRAPEVINE_DNS_SEEDS').value).toBe(
+      [
+        `${RELEASE}-grapevine-host.${NAMESPACE}.svc.cluster.local:7600`,
+        `${RELEASE}-grapevine-introducer-headless.${NAMESPACE}.svc.cluster.local:7500`,
+      ].join(','),
     );
   });
 
@@ -407,9 +594,18 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
     expect(env.get('GRAPEVINE_LABELS').value).toBe('tier=edge,zone=eu-1');
     expect(env.get('GRAPEVINE_PROFILE').value).toBe('wan');
     expect(env.get('GRAPEVINE_EXPECTED_PEERS').value).toBe('5000');
-    expect(env.get('GRAPEVINE_SEEDS').value).toBe(
-      `${RELEASE}-grapevine-introducer.${NAMESPACE}.svc.cluster.local:7500,seed.example.org:7600`,
-    );
+    const member = (set: string, i: number, service: string, port: number) =>
+      `${RELEASE}-grapevine-${set}-${i}.${RELEASE}-grapevine-${service}.${NAMESPACE}.svc.cluster.local:${port}`;
+    expect(env.get('GRAPEVINE_SEEDS').value.split(',')).toEqual([
+      `${RELEASE}-grapevine-introducer.${NAMESPACE}.svc.cluster.local:7500`,
+      'seed.example.org:7600',
+      // Under TLS, the first pods of each member StatefulSet by name (no more than three of each).
+      member('introducer', 0, 'introducer-headless', 7500),
+      member('introducer', 1, 'introducer-headless', 7500),
+      member('host', 0, 'host', 7600),
+      member('host', 1, 'host', 7600),
+      member('host', 2, 'host', 7600),
+    ]);
     expect(hosts.spec.volumeClaimTemplates[0].spec.storageClassName).toBe('fast-ssd');
     expect(ofKind(objects, 'HorizontalPodAutoscaler')).toEqual([]);
     expect(ofKind(objects, 'Deployment').find((d) => component(d) === 'directory')!.spec.replicas).toBe(3);
@@ -426,5 +622,16 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
     expect(policy.spec.egress).toContainEqual({});
     const defaults = ofKind(objectsFor('default values'), 'NetworkPolicy').find((p) => component(p) === 'introducer')!;
     expect(defaults.spec.egress).not.toContainEqual({});
+  });
+
+  test('TLS from an existing Secret with mutual TLS: no Secret made, every role asks for client certificates', () => {
+    const objects = objectsFor('ci/tls-existing-secret-values.yaml');
+    expect(ofKind(objects, 'Secret').map((secret) => secret.metadata.name)).not.toContain(`${RELEASE}-grapevine-tls`);
+    for (const workload of [...ofKind(objects, 'Deployment'), ...ofKind(objects, 'StatefulSet')]) {
+      if (!(component(workload)! in ROLE_OF_COMPONENT)) continue;
+      const pod = workload.spec.template.spec;
+      expect(pod.volumes.find((v: any) => v.name === 'tls').secret.secretName).toBe('grapevine-tls');
+      expect(envOf(pod.containers[0]).get('GRAPEVINE_TLS_CLIENT_AUTH').value).toBe('true');
+    }
   });
 });

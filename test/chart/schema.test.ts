@@ -74,6 +74,60 @@ const BAD_VALUES: { what: string; set: string[]; helm3: RegExp; helm4: RegExp }[
     helm3: /hosts\.persistence\.enabled: Invalid type\. Expected: boolean, given: string/,
     helm4: /at '\/hosts\/persistence\/enabled': got string, want boolean/,
   },
+  {
+    what: 'TLS turned off with a word',
+    set: ['tls.enabled=no'],
+    helm3: /tls\.enabled: Invalid type\. Expected: boolean, given: string/,
+    helm4: /at '\/tls\/enabled': got string, want boolean/,
+  },
+  {
+    what: 'an unknown TLS key',
+    set: ['tls.secretName=grapevine-tls'],
+    helm3: /tls: Additional property secretName is not allowed/,
+    helm4: /at '\/tls': additional properties 'secretName' not allowed/,
+  },
+  {
+    what: 'a TLS Secret name Kubernetes would refuse',
+    set: ['tls.existingSecret=Grapevine_TLS'],
+    helm3: /tls\.existingSecret: Does not match pattern/,
+    helm4: /at '\/tls\/existingSecret': 'Grapevine_TLS' does not match pattern/,
+  },
+  {
+    what: 'an extra certificate name that is no DNS name',
+    set: ['tls.generated.extraDnsNames={join_here.example.org}'],
+    helm3: /tls\.generated\.extraDnsNames\.0: Does not match pattern/,
+    helm4: /at '\/tls\/generated\/extraDnsNames\/0': 'join_here\.example\.org' does not match pattern/,
+  },
+  {
+    what: 'an extra certificate address that is no IP address',
+    set: ['tls.generated.extraIpAddresses={203.0.113.300}'],
+    helm3: /tls\.generated\.extraIpAddresses\.0: Does not match pattern/,
+    helm4: /at '\/tls\/generated\/extraIpAddresses\/0': '203\.0\.113\.300' does not match pattern/,
+  },
+  {
+    what: 'a certificate valid for no day',
+    set: ['tls.generated.validityDays=0'],
+    helm3: /tls\.generated\.validityDays: Must be greater than or equal to 1/,
+    helm4: /at '\/tls\/generated\/validityDays': minimum: got 0, want 1/,
+  },
+  {
+    what: 'a TLS file set through a role setting (the chart sets those)',
+    set: ['hosts.config.tlsCertFile=/etc/certs/host.pem'],
+    helm3: /hosts\.config: Additional property tlsCertFile is not allowed/,
+    helm4: /at '\/hosts\/config': additional properties 'tlsCertFile' not allowed/,
+  },
+  {
+    what: 'plaintext chosen through a role setting instead of tls.enabled',
+    set: ['directory.config.plaintext=true'],
+    helm3: /directory\.config: Additional property plaintext is not allowed/,
+    helm4: /at '\/directory\/config': additional properties 'plaintext' not allowed/,
+  },
+  {
+    what: 'a health port out of range',
+    set: ['introducer.healthPort=70000'],
+    helm3: /introducer\.healthPort: Must be less than or equal to 65535/,
+    helm4: /at '\/introducer\/healthPort': maximum: got 70,000, want 65,535/,
+  },
 ];
 
 /** Contradictions a schema cannot state, refused by the templates with the same words on both. */
@@ -92,6 +146,31 @@ const CONTRADICTIONS: { what: string; set: string[]; message: RegExp }[] = [
     what: 'an autoscaler floor above its ceiling',
     set: ['directory.autoscaling.minReplicas=5', 'directory.autoscaling.maxReplicas=3'],
     message: /directory\.autoscaling\.minReplicas \(5\) must not exceed maxReplicas \(3\)/,
+  },
+  {
+    what: 'mutual TLS without TLS',
+    set: ['tls.enabled=false', 'tls.clientAuth=true'],
+    message: /tls\.clientAuth \(mutual TLS\) needs TLS: set tls\.enabled=true, or tls\.clientAuth=false/,
+  },
+  {
+    what: 'a TLS Secret without TLS',
+    set: ['tls.enabled=false', 'tls.existingSecret=grapevine-tls'],
+    message: /tls\.existingSecret \(grapevine-tls\) is set but tls\.enabled is false; choose TLS or plaintext/,
+  },
+  {
+    what: 'extra certificate names for a certificate the chart does not make',
+    set: ['tls.existingSecret=grapevine-tls', 'tls.generated.extraDnsNames={join.example.org}'],
+    message: /with tls\.existingSecret, put those names in that Secret's certificate/,
+  },
+  {
+    what: 'a renewal window as long as the certificate',
+    set: ['tls.generated.validityDays=30', 'tls.generated.renewBeforeDays=30'],
+    message: /tls\.generated\.renewBeforeDays \(30\) must be less than validityDays \(30\)/,
+  },
+  {
+    what: 'a health port on the gRPC port',
+    set: ['hosts.healthPort=7600'],
+    message: /hosts\.healthPort \(7600\) must differ from its grpcPort \(7600\) and metricsPort \(9600\)/,
   },
 ];
 
@@ -122,6 +201,10 @@ describe.each(HELMS.map((helm) => helm.name))('%s refuses', (helm) => {
         'externalRedis.url=rediss://[fd00::7]:6380/1',
         'introducer.service.type=NodePort',
         'introducer.service.nodePort=30500',
+        'tls.generated.extraDnsNames={join.example.org,*.edge.example.org}',
+        'tls.generated.extraIpAddresses={203.0.113.10,2001:db8::7}',
+        'tls.generated.renewBeforeDays=0',
+        'directory.healthPort=8400',
       ].flatMap((value) => ['--set', value]),
     ]);
     expect(result.stderr).toBe('');

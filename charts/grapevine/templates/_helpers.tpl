@@ -37,6 +37,18 @@ its name and an 11-character hash, so the name itself stops at 52 characters.
 {{- include "grapevine.componentName" (dict "root" . "component" "host" "max" 52) }}
 {{- end }}
 
+{{/*
+The introducers' StatefulSet name (cut like the hosts'), and their headless Service: each
+introducer pod is `<statefulset>-<n>.<headless service>`, the name it advertises.
+*/}}
+{{- define "grapevine.introducerName" -}}
+{{- include "grapevine.componentName" (dict "root" . "component" "introducer" "max" 52) }}
+{{- end }}
+
+{{- define "grapevine.introducerHeadlessName" -}}
+{{- include "grapevine.componentName" (dict "root" . "component" "introducer-headless") }}
+{{- end }}
+
 {{- define "grapevine.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -231,6 +243,7 @@ is joined with commas, a map becomes k=v,k=v (the forms the roles read from the 
   value: "true"
 - name: GRAPEVINE_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+{{- include "grapevine.tlsEnv" . }}
 {{- end }}
 
 {{/* Pod and container security: non-root, read-only root filesystem, no capabilities. */}}
@@ -307,22 +320,65 @@ priorityClassName: {{ . | quote }}
 {{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) }}
 {{- fail "values: the directory needs Redis: keep redis.enabled=true, or set externalRedis.url (e.g. redis://redis.example:6379/0)" }}
 {{- end }}
+{{- if and .Values.tls.clientAuth (not .Values.tls.enabled) }}
+{{- fail "values: tls.clientAuth (mutual TLS) needs TLS: set tls.enabled=true, or tls.clientAuth=false" }}
+{{- end }}
+{{- if and .Values.tls.existingSecret (not .Values.tls.enabled) }}
+{{- fail (printf "values: tls.existingSecret (%s) is set but tls.enabled is false; choose TLS or plaintext" .Values.tls.existingSecret) }}
+{{- end }}
+{{- if and .Values.tls.existingSecret (or .Values.tls.generated.extraDnsNames .Values.tls.generated.extraIpAddresses) }}
+{{- fail "values: tls.generated.extraDnsNames and extraIpAddresses go into the certificate the chart generates; with tls.existingSecret, put those names in that Secret's certificate" }}
+{{- end }}
+{{- if ge (int .Values.tls.generated.renewBeforeDays) (int .Values.tls.generated.validityDays) }}
+{{- fail (printf "values: tls.generated.renewBeforeDays (%d) must be less than validityDays (%d), or every upgrade signs a new certificate" (int .Values.tls.generated.renewBeforeDays) (int .Values.tls.generated.validityDays)) }}
+{{- end }}
+{{- range $role, $values := dict "directory" .Values.directory "introducer" .Values.introducer "hosts" .Values.hosts }}
+{{- if or (eq (int $values.healthPort) (int $values.grpcPort)) (eq (int $values.healthPort) (int $values.metricsPort)) }}
+{{- fail (printf "values: %s.healthPort (%d) must differ from its grpcPort (%d) and metricsPort (%d): it is a port of its own" $role (int $values.healthPort) (int $values.grpcPort) (int $values.metricsPort)) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.directory.autoscaling.enabled (gt (int .Values.directory.autoscaling.minReplicas) (int .Values.directory.autoscaling.maxReplicas)) }}
 {{- fail (printf "values: directory.autoscaling.minReplicas (%d) must not exceed maxReplicas (%d)" (int .Values.directory.autoscaling.minReplicas) (int .Values.directory.autoscaling.maxReplicas)) }}
 {{- end }}
 {{- end }}
 
 {{/*
-DNS seeds of the gossip members: the headless Services of the hosts and of the introducers, whose
-DNS records list every pod (ready or not), so members find each other without a seed list.
+How gossip members find each other besides the introducers' Service and the directory. In
+plaintext: the headless Services of the hosts and of the introducers, whose DNS records list
+every pod (ready or not). Under TLS a DNS seed does not do: a role dials the addresses the name
+resolves to, and no certificate names a pod's IP, so the first pods of each StatefulSet are named
+instead (`<pod>.<headless service>`, which the certificate's wildcards cover). The first member
+that answers is enough, and three per role ride out a rolling restart.
 */}}
 {{- define "grapevine.memberDnsSeeds" -}}
 {{- $seeds := list }}
+{{- if not .Values.tls.enabled }}
 {{- if .Values.hosts.enabled }}
 {{- $seeds = append $seeds (printf "%s.%s:%d" (include "grapevine.hostName" .) (include "grapevine.serviceDomain" .) (int .Values.hosts.grpcPort)) }}
 {{- end }}
 {{- if .Values.introducer.enabled }}
-{{- $seeds = append $seeds (printf "%s.%s:%d" (include "grapevine.componentName" (dict "root" . "component" "introducer-headless")) (include "grapevine.serviceDomain" .) (int .Values.introducer.grpcPort)) }}
+{{- $seeds = append $seeds (printf "%s.%s:%d" (include "grapevine.introducerHeadlessName" .) (include "grapevine.serviceDomain" .) (int .Values.introducer.grpcPort)) }}
+{{- end }}
+{{- end }}
+{{- join "," $seeds }}
+{{- end }}
+
+{{- define "grapevine.memberNamedSeeds" -}}
+{{- $seeds := list }}
+{{- if .Values.tls.enabled }}
+{{- $domain := include "grapevine.serviceDomain" . }}
+{{- if .Values.introducer.enabled }}
+{{- $name := include "grapevine.introducerName" . }}
+{{- range $i := until (min 3 (int .Values.introducer.replicaCount) | int) }}
+{{- $seeds = append $seeds (printf "%s-%d.%s.%s:%d" $name $i (include "grapevine.introducerHeadlessName" $) $domain (int $.Values.introducer.grpcPort)) }}
+{{- end }}
+{{- end }}
+{{- if .Values.hosts.enabled }}
+{{- $name := include "grapevine.hostName" . }}
+{{- range $i := until (min 3 (int .Values.hosts.replicaCount) | int) }}
+{{- $seeds = append $seeds (printf "%s-%d.%s.%s:%d" $name $i $name $domain (int $.Values.hosts.grpcPort)) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- join "," $seeds }}
 {{- end }}
@@ -336,6 +392,22 @@ DNS records list every pod (ready or not), so members find each other without a 
   from:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end }}
+
+{{/*
+The plaintext health port is for the kubelet's probes, which come from the pod's own node, and
+traffic from a pod's node passes every NetworkPolicy: so no rule opens it unless
+networkPolicy.healthFrom names who else may (for a network plugin that filters the kubelet too).
+Call with (dict "root" $ "port" n).
+*/}}
+{{- define "grapevine.healthIngress" -}}
+{{- with .root.Values.networkPolicy.healthFrom }}
+- from:
+    {{- toYaml . | nindent 4 }}
+  ports:
+    - port: {{ $.port }}
+      protocol: TCP
+{{- end }}
 {{- end }}
 
 {{- define "grapevine.dnsEgress" -}}
