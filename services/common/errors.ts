@@ -12,6 +12,9 @@ export class GrapevineError extends Error {
 /** The request is malformed: bad bytes, a bad label, a value out of range. */
 export class InvalidArgumentError extends GrapevineError {}
 
+/** The caller did not say who it is: no credentials, or not in the form asked for. */
+export class UnauthenticatedError extends GrapevineError {}
+
 /** A signature does not verify, or a record is signed for another id. */
 export class PermissionDeniedError extends GrapevineError {}
 

@@ -8,6 +8,7 @@ import { Logger } from './logging';
 
 const CODE_BY_ERROR_NAME: Readonly<Record<string, status>> = {
   InvalidArgumentError: status.INVALID_ARGUMENT,
+  UnauthenticatedError: status.UNAUTHENTICATED,
   PermissionDeniedError: status.PERMISSION_DENIED,
   FailedPreconditionError: status.FAILED_PRECONDITION,
   NotFoundError: status.NOT_FOUND,

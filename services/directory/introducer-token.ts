@@ -5,10 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Metadata } from '@grpc/grpc-js';
-import { GrapevineError, PermissionDeniedError } from '../common/errors';
-
-/** No credentials, or not in the form asked for: the caller did not say who it is. */
-export class UnauthenticatedError extends GrapevineError {}
+import { GrapevineError, PermissionDeniedError, UnauthenticatedError } from '../common/errors';
 
 const BEARER = /^Bearer +(\S+) *$/i;
 
