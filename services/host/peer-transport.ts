@@ -13,6 +13,7 @@ import {
   Interceptor,
   Metadata,
   ServiceError,
+  connectivityState,
   makeGenericClientConstructor,
   status,
 } from '@grpc/grpc-js';
@@ -40,6 +41,25 @@ export interface PeerTransportOptions {
 
 /** Bytes a Push stream may hold unsent before further messages to that peer are dropped. */
 const MAX_PUSH_BUFFER_BYTES = 1_024 * 1_024;
+/**
+ * One-way messages are datagrams to the protocol (SWIM assumes UDP): late is worse than lost.
+ * Over TCP nothing is lost, only held: a message queued on a connection that is still being made,
+ * or written to one whose packets stopped arriving (a partition, a peer's machine gone), is
+ * delivered whenever the connection comes through, which after a partition of a minute is tens of
+ * seconds later, when its news (a death verdict from before the heal) is stale and does harm. So:
+ *
+ *   - a one-way message waits for the peer's connection at most the neighbour-request timeout
+ *     (the handshake's deadline), then is dropped as lost;
+ *   - every peer connection with calls open is pinged every KEEPALIVE_TIME_MS, and one whose ping
+ *     goes unanswered for the keepalive timeout is closed, with whatever it still held. The
+ *     timeout is twice the probe timeout (at least KEEPALIVE_MIN_TIMEOUT_MS): a peer slower than
+ *     that fails its probes anyway. Without it a stalled connection lives as long as TCP keeps
+ *     retrying, and every call to that peer, through any client, rides it meanwhile.
+ */
+const KEEPALIVE_TIME_MS = 2_000;
+const KEEPALIVE_MIN_TIMEOUT_MS = 1_000;
+/** One-way messages held per peer while its connection is being made; more are dropped. */
+const MAX_WAITING_MESSAGES = 64;
 
 type PushMethod = (
   metadata: Metadata,
@@ -53,9 +73,16 @@ type UnaryMethod = (
   callback: (error: ServiceError | null, response: unknown) => void,
 ) => void;
 
+interface Waiting {
+  readonly request: PushRequest;
+  readonly type: string;
+}
+
 export class PeerTransport implements Transport {
   private readonly clients = new Map<string, Client>();
   private readonly streams = new Map<string, ClientWritableStream<PushRequest>>();
+  /** One-way messages waiting for their peer's connection, by address. */
+  private readonly waiting = new Map<string, Waiting[]>();
   private readonly ClientClass: ReturnType<typeof makeGenericClientConstructor>;
   private closed = false;
 
@@ -75,7 +102,9 @@ export class PeerTransport implements Transport {
       this.push(out.address, push, call.method);
       return;
     }
-    this.invoke(out.address, call.method, call.request).then(
+    // The core says how long it will still use the answer (a probe's ack until the probe ends):
+    // an answer that comes after the usual deadline but in that time still counts.
+    this.invoke(out.address, call.method, call.request, out.waitMs).then(
       (response) => this.answer(out, call, response),
       (error: ServiceError) => this.failed(call.method, error),
     );
@@ -108,6 +137,7 @@ export class PeerTransport implements Transport {
     const client = this.clients.get(address);
     if (!client) return;
     this.clients.delete(address);
+    this.dropWaiting(address);
     this.endStream(address);
     client.close();
   }
@@ -118,15 +148,56 @@ export class PeerTransport implements Transport {
 
   close(): void {
     this.closed = true;
+    for (const address of [...this.waiting.keys()]) this.dropWaiting(address);
     for (const address of [...this.streams.keys()]) this.endStream(address);
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
   }
 
-  /** Writes a one-way message on the peer's Push stream, opening one when there is none. */
+  /**
+   * Writes a one-way message on the peer's Push stream once its connection is up; while it is
+   * being made the message waits, at most the handshake deadline, then counts as lost.
+   */
   private push(address: string, request: PushRequest, method: PeerMethod): void {
-    const { metrics } = this.options;
     const type = typeLabel(method);
+    const queue = this.waiting.get(address);
+    if (queue) {
+      if (queue.length < MAX_WAITING_MESSAGES) queue.push({ request, type });
+      else this.options.metrics.callFailures.inc({ type, code: 'NOT_CONNECTED' });
+      return;
+    }
+    const channel = this.client(address).getChannel();
+    const state = channel.getConnectivityState(true);
+    if (state === connectivityState.READY) {
+      this.write(address, request, type);
+      return;
+    }
+    const held: Waiting[] = [{ request, type }];
+    this.waiting.set(address, held);
+    const giveUpAt = Date.now() + this.options.deadlineMs('handshake');
+    const settle = (ready: boolean) => {
+      // forget() or close() may have dropped these already, and new ones may wait meanwhile.
+      if (this.waiting.get(address) !== held) return;
+      this.waiting.delete(address);
+      for (const m of held) {
+        if (ready) this.write(address, m.request, m.type);
+        else this.options.metrics.callFailures.inc({ type: m.type, code: 'NOT_CONNECTED' });
+      }
+    };
+    const watch = (from: connectivityState) =>
+      channel.watchConnectivityState(from, giveUpAt, (error) => {
+        if (error || this.closed || this.clients.get(address)?.getChannel() !== channel) return settle(false);
+        const now = channel.getConnectivityState(true);
+        if (now === connectivityState.READY) return settle(true);
+        if (now === connectivityState.SHUTDOWN) return settle(false);
+        watch(now);
+      });
+    watch(state);
+  }
+
+  /** Writes a one-way message on the peer's Push stream, opening one when there is none. */
+  private write(address: string, request: PushRequest, type: string): void {
+    const { metrics } = this.options;
     let stream = this.streams.get(address);
     if (!stream) {
       const client = this.client(address) as unknown as { push: PushMethod };
@@ -144,6 +215,13 @@ export class PeerTransport implements Transport {
     }
     metrics.messagesSent.inc({ type });
     stream.write(request);
+  }
+
+  private dropWaiting(address: string): void {
+    for (const m of this.waiting.get(address) ?? []) {
+      this.options.metrics.callFailures.inc({ type: m.type, code: 'NOT_CONNECTED' });
+    }
+    this.waiting.delete(address);
   }
 
   private endStream(address: string): void {
@@ -174,6 +252,8 @@ export class PeerTransport implements Transport {
       // Loopback and LAN peers answer quickly; do not let a dead one hold a probe in backoff.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 2_000,
+      'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+      'grpc.keepalive_timeout_ms': Math.max(KEEPALIVE_MIN_TIMEOUT_MS, 2 * this.options.deadlineMs('ping')),
     });
     this.clients.set(address, client);
     return client;
