@@ -14,6 +14,7 @@
  */
 import { Metadata, status } from '@grpc/grpc-js';
 import fc from 'fast-check';
+import { PeerRecord } from '../../services/common/records';
 import {
   DeregisterRequest,
   EvictRequest,
@@ -300,6 +301,7 @@ describe('fuzz: Directory', () => {
       const leases: string[] = [];
       const pageTokens: string[] = [];
       const revisions = new Map<string, number>();
+      const heldSeq = new Map<string, number>();
       const tally = new OutcomeTally();
       let snapshot: StoreSnapshot = await readStore(admin);
 
@@ -318,7 +320,10 @@ describe('fuzz: Directory', () => {
               metadata,
             };
           case 'Renew': {
-            const known = leases[c.at % Math.max(1, leases.length)] ?? `${HOME}.aaaaaaaaaaaaaaaaaaaaaaaa`;
+            // Mostly one of the last few leases handed out (likely still live), now and then an old one.
+            const recent = leases.length - 1 - (c.at % Math.min(3, Math.max(1, leases.length)));
+            const known =
+              leases[c.at % 4 === 0 ? c.at % Math.max(1, leases.length) : recent] ?? `${HOME}.aaaaaaaaaaaaaaaaaaaaaaaa`;
             const leaseId = {
               known,
               mangled: known.slice(0, -1) + (known.endsWith('a') ? 'b' : 'a'),
@@ -344,7 +349,8 @@ describe('fuzz: Directory', () => {
               metadata,
             };
           case 'Evict': {
-            const held = pool.highestSeq(c.who);
+            // The seq the directory last accepted for this peer, when the fuzzer saw one.
+            const held = heldSeq.get(pool.id(c.who)) ?? pool.highestSeq(c.who);
             const seq = c.seq === 'held' ? held : c.seq === 'next' ? held + 1 : c.seq;
             if (c.token === 'right') metadata.set('authorization', `Bearer ${TOKEN}`);
             if (c.token === 'wrong') metadata.set('authorization', 'Bearer not-the-token');
@@ -425,8 +431,15 @@ describe('fuzz: Directory', () => {
           : raw.unary(SERVICE + method, bytes, metadata);
 
       /** Remembers what a successful answer hands out: leases, page tokens, revisions. */
-      const learn = (method: string, outcome: Outcome, network?: string) => {
+      const learn = (method: string, outcome: Outcome, network?: string, request?: Buffer) => {
         if (outcome.code !== status.OK || !outcome.response) return;
+        if ((method === 'Register' || method === 'UpdateRecord') && request) {
+          const signed = (method === 'Register' ? RegisterRequest : UpdateRecordRequest).decode(request).record;
+          if (signed) {
+            const record = PeerRecord.decode(signed.record);
+            heldSeq.set(record.peerId, record.seq);
+          }
+        }
         if (method === 'Register') leases.push(RegisterResponse.decode(outcome.response).leaseId);
         let revision: number | undefined;
         if (method === 'List') {
@@ -488,7 +501,7 @@ describe('fuzz: Directory', () => {
         const outcome = await send(method, bytes, metadata);
         tally.add(label.split(' ')[0], outcome.code, outcome.details);
         expectAllowed(label, outcome, ALLOWED[method], bytes.length);
-        learn(method, outcome, network);
+        learn(method, outcome, network, bytes);
 
         expect(await raw.health()).toBe('SERVING');
         const after = await readStore(admin);
