@@ -20,7 +20,7 @@ import type { Logger } from '../common/logging';
 import type { SignedRecord } from '../common/records';
 import { IndirectPingOutcome, type IndirectPingResponse, type PingResponse } from '../gen/grapevine/v1/host';
 import type { MemberAccess } from '../host/server';
-import { sample, type Rng } from '../membership';
+import type { Rng } from '../membership';
 import { INTRODUCER_ROLE, ROLE_LABEL, type DirectoryMirror, type MirrorEntry } from './directory-mirror';
 import { MemberProbes } from './member-probes';
 import type { IntroducerMetrics } from './metrics';
@@ -271,11 +271,15 @@ export class DirectoryKeeper {
   private async pingIndirectly(peerId: string, address: string): Promise<boolean> {
     const { member, mirror } = this.o;
     if (this.o.indirectProbes === 0) return false;
-    const relays = sample(
-      this.o.rng,
-      [...mirror.values()].filter((e) => e.peerId !== peerId && e.peerId !== this.selfId && e.record.addresses[0]),
-      this.o.indirectProbes,
-    );
+    // A few random members, not a scan of the directory: a failed probe costs the same at any size.
+    const relays = [
+      ...new Map(
+        mirror
+          .draw(() => this.o.rng.next(), 4 * this.o.indirectProbes)
+          .filter((e) => e.peerId !== peerId && e.peerId !== this.selfId && e.record.addresses[0])
+          .map((e) => [e.peerId, e]),
+      ).values(),
+    ].slice(0, this.o.indirectProbes);
     if (relays.length === 0) return false;
     const target = { peerId, address };
     const answers = await Promise.all(

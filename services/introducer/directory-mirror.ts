@@ -9,7 +9,7 @@ import { OutOfRangeError } from '../common/errors';
 import type { Logger } from '../common/logging';
 import type { PeerRecord, SignedRecord } from '../common/records';
 import type { DirectoryClient, PeerChange } from '../client/directory-client';
-import { hostOf } from '../membership/address-group';
+import { EntryTable, hostKey } from './entry-table';
 
 /** The label an introducer's record carries, so replicas find each other in the directory. */
 export const ROLE_LABEL = 'grapevine.io/role';
@@ -34,7 +34,7 @@ export interface MirrorListener {
 }
 
 export class DirectoryMirror {
-  private readonly entries = new Map<string, MirrorEntry>();
+  private readonly entries = new EntryTable();
   /**
    * Newcomers being admitted, or admitted but not yet seen on the watch, with the host they
    * advertise and until when (ms, the caller's clock) they count there: without them, joins that
@@ -71,15 +71,21 @@ export class DirectoryMirror {
    * per-address limit counts.
    */
   countAt(host: string, except: string, nowMs: number): number {
-    let count = 0;
-    for (const entry of this.entries.values()) {
-      if (entry.peerId !== except && hostOf(entry.record.addresses[0] ?? '') === host) count++;
-    }
-    for (const [peerId, held] of [...this.admitting]) {
-      if (held.untilMs <= nowMs) this.admitting.delete(peerId);
-      else if (peerId !== except && held.host === host && !this.entries.has(peerId)) count++;
+    let count = this.entries.countAt(host);
+    const held = this.entries.get(except);
+    if (held && hostKey(held) === host) count--;
+    for (const [peerId, admitting] of [...this.admitting]) {
+      if (admitting.untilMs <= nowMs) this.admitting.delete(peerId);
+      else if (peerId !== except && admitting.host === host && !this.entries.has(peerId)) count++;
     }
     return count;
+  }
+
+  /** Up to `count` entries drawn at random (with repeats possible; callers skip those). */
+  draw(random: () => number, count: number): MirrorEntry[] {
+    const size = this.entries.size;
+    if (size === 0) return [];
+    return Array.from({ length: Math.min(count, 4 * size) }, () => this.entries.at(Math.floor(random() * size)));
   }
 
   /**
@@ -143,7 +149,8 @@ export class DirectoryMirror {
       present.add(entry.peerId);
       this.put(entry);
     }
-    for (const [peerId, entry] of [...this.entries]) {
+    for (const entry of [...this.entries.values()]) {
+      const peerId = entry.peerId;
       if (present.has(peerId)) continue;
       this.entries.delete(peerId);
       this.listener.vanished(entry);
@@ -165,7 +172,7 @@ export class DirectoryMirror {
     this.admitting.delete(entry.peerId);
     const held = this.entries.get(entry.peerId);
     if (held && held.record.seq === entry.record.seq) return;
-    this.entries.set(entry.peerId, entry);
+    this.entries.set(entry);
     this.listener.put(entry);
   }
 }

@@ -30,6 +30,9 @@ import { diverseSample, type Candidate } from '../sample';
  */
 const ADMISSION_HOLD_MS = 10_000;
 
+/** Random directory entries drawn for each place in a Join's sample (repeats and misfits are skipped). */
+const DIRECTORY_DRAWS_PER_PLACE = 4;
+
 /** A refusal with the outcome it is counted under. */
 class Refusal {
   constructor(
@@ -274,8 +277,9 @@ function sampleFor(
       return undefined;
     }
   };
+  // A few random draws per place, not the whole directory: a join costs the same at any size.
   const fromDirectory: Candidate<SignedRecord>[] = [];
-  for (const entry of c.mirror.values()) {
+  for (const entry of c.mirror.draw(() => c.rng.next(), DIRECTORY_DRAWS_PER_PLACE * size)) {
     const address = entry.record.addresses[0];
     if (address && !entry.record.withdrawn) fromDirectory.push({ peerId: entry.peerId, address, item: entry.signed });
   }
