@@ -26,6 +26,11 @@ export interface DirectoryClientOptions {
   readonly credentials?: ChannelCredentials;
   /** When given, grpc_client_* metrics are recorded in it. */
   readonly registry?: Registry;
+  /**
+   * The introducer token, for introducers: sent with every call, it allows Evict and lifts the
+   * directory's per-source limit on registrations (an introducer registers on many peers' behalf).
+   */
+  readonly introducerToken?: string;
 }
 
 export interface Peer {
@@ -75,6 +80,7 @@ const RESUMABLE = new Set([
 export class DirectoryClient {
   private readonly client: DirectoryServiceClient;
   private readonly deadlineMs: number;
+  private readonly introducerToken: string | undefined;
 
   constructor(address: string, options: DirectoryClientOptions = {}) {
     const interceptors: Interceptor[] = options.registry ? [grpcClientMetricsInterceptor(options.registry)] : [];
@@ -83,6 +89,7 @@ export class DirectoryClient {
       'grpc.max_receive_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,
     });
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.introducerToken = options.introducerToken || undefined;
   }
 
   close(): void {
@@ -124,9 +131,9 @@ export class DirectoryClient {
    * Removes a peer found dead, while the directory still holds the record with this seq. Needs
    * the directory's introducer token. Returns the revision of the delete.
    */
-  async evict(network: string, peerId: string, seq: number, token: string): Promise<number> {
-    const metadata = this.meta();
-    if (token !== '') metadata.set('authorization', `Bearer ${token}`);
+  async evict(network: string, peerId: string, seq: number, token = this.introducerToken): Promise<number> {
+    const metadata = new Metadata();
+    if (token) metadata.set('authorization', `Bearer ${token}`);
     const response = await this.unary<{ revision: number }>((cb) =>
       this.client.evict({ network, peerId, seq }, metadata, this.callOptions(), cb),
     );
@@ -223,7 +230,9 @@ export class DirectoryClient {
   }
 
   private meta(): Metadata {
-    return new Metadata();
+    const metadata = new Metadata();
+    if (this.introducerToken) metadata.set('authorization', `Bearer ${this.introducerToken}`);
+    return metadata;
   }
 
   private callOptions() {

@@ -36,7 +36,6 @@ export interface KeeperOptions {
   readonly directory: DirectoryClient;
   readonly mirror: DirectoryMirror;
   readonly member: MemberAccess;
-  readonly introducerToken: string;
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly suspicionMs: number;
@@ -359,7 +358,7 @@ export class DirectoryKeeper {
       return;
     }
     try {
-      await this.o.directory.evict(this.o.network, held.peerId, held.record.seq, this.o.introducerToken);
+      await this.o.directory.evict(this.o.network, held.peerId, held.record.seq);
       this.write('evict');
       this.o.metrics.deathsReported.inc();
       this.o.log.info({ peer: held.peerId, address: held.record.addresses[0] }, 'member found dead: evicted');

@@ -90,7 +90,11 @@ export async function startIntroducer(
     onEvent,
   });
 
-  const directory = new DirectoryClient(config.directory, { registry, credentials: channelCredentials(config) });
+  const directory = new DirectoryClient(config.directory, {
+    registry,
+    credentials: channelCredentials(config),
+    introducerToken: config.introducerToken,
+  });
   const mirror: DirectoryMirror = new DirectoryMirror(
     directory,
     config.network,
@@ -107,7 +111,6 @@ export async function startIntroducer(
     directory,
     mirror,
     member: host.member,
-    introducerToken: config.introducerToken,
     probeIntervalMs: config.memberProbeIntervalMs,
     probeTimeoutMs: config.memberProbeTimeoutMs,
     suspicionMs: config.memberSuspicionMs,

@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ServiceError, status } from '@grpc/grpc-js';
+import { DirectoryClient } from '../../services/client/directory-client';
 import { codeOf, startTestDirectory, type TestDirectory } from '../support/directory';
 import { waitUntil } from '../support/hosts';
 import { generateIdentity, signed } from '../support/records';
@@ -15,6 +16,7 @@ import { checkStoreInvariants, openInvariantClient, type InvariantClient } from 
 const RATE = 5;
 const BURST = 2 * RATE;
 const FLOOD = 300;
+const TOKEN = 'flood-test-introducer-token';
 
 describe('a registration flood from one address', () => {
   let redis: RedisServer;
@@ -23,7 +25,11 @@ describe('a registration flood from one address', () => {
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    dir = await startTestDirectory({ redisUrl: redis.url, registrationsPerSourcePerSecond: RATE });
+    dir = await startTestDirectory({
+      redisUrl: redis.url,
+      registrationsPerSourcePerSecond: RATE,
+      introducerToken: TOKEN,
+    });
     admin = openInvariantClient(redis.url);
   });
 
@@ -77,5 +83,26 @@ describe('a registration flood from one address', () => {
       5_000,
       'a registration after the flood',
     );
+  });
+
+  it('does not hold back an introducer: a caller with the introducer token registers past the rate', async () => {
+    const introducer = new DirectoryClient(dir.address, { introducerToken: TOKEN });
+    const impostor = new DirectoryClient(dir.address, { introducerToken: 'a guess' });
+    try {
+      const records = Array.from({ length: 4 * BURST }, () => signed(generateIdentity(), { network: 'newcomers' }));
+      const codes = await Promise.all(records.map((record) => codeOf(introducer.register(record, 60))));
+      expect(codes.every((code) => code === 'OK')).toBe(true);
+      // A wrong token is no token: the caller is held to the rate like anyone.
+      const guessed = await Promise.all(
+        Array.from({ length: 4 * BURST }, () =>
+          codeOf(impostor.register(signed(generateIdentity(), { network: 'newcomers' }), 60)),
+        ),
+      );
+      expect(guessed.filter((code) => code === 'RESOURCE_EXHAUSTED').length).toBeGreaterThan(0);
+      expect(await checkStoreInvariants(admin)).toEqual([]);
+    } finally {
+      introducer.close();
+      impostor.close();
+    }
   });
 });

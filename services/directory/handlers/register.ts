@@ -4,14 +4,19 @@ import { openRecord } from '../../common/records';
 import { RegisterRequest, RegisterResponse } from '../../gen/grapevine/v1/directory';
 import { DirectoryContext } from '../context';
 
-/** `source` is the caller's address; registrations are limited per source before anything else. */
+/**
+ * `source` is the caller's address; registrations are limited per source before anything else,
+ * except for introducers (`trusted`: the call carries the introducer token), which register
+ * newcomers and re-register members on their behalf, all from one address.
+ */
 export async function register(
   context: DirectoryContext,
   request: RegisterRequest,
   source: string,
+  trusted = false,
 ): Promise<RegisterResponse> {
   try {
-    if (!context.registrations.take(source)) {
+    if (!trusted && !context.registrations.take(source)) {
       const { registrationsPerSourcePerSecond: rate } = context.config;
       throw new ResourceExhaustedError(
         `registrations from ${source} exceed ${rate} per second (registrationsPerSourcePerSecond): retry in a second`,
