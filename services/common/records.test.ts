@@ -83,12 +83,17 @@ describe('peer records', () => {
     ['an address without a port', { addresses: ['127.0.0.1'] }],
     ['port 0', { addresses: ['127.0.0.1:0'] }],
     ['port 70000', { addresses: ['127.0.0.1:70000'] }],
-    ['nine addresses', { addresses: Array.from({ length: 9 }, (_, i) => `10.0.0.${i}:1`) }],
     ['a label key with a space', { labels: { 'a b': 'x' } }],
     ['a label value with a comma', { labels: { a: 'x,y' } }],
-    ['33 labels', { labels: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'])) }],
   ])('signing %s is refused with InvalidArgument', (_case, overrides) => {
     expect(errorName(() => signRecord(identity, fields(overrides)))).toBe('InvalidArgumentError');
+  });
+
+  test.each<[string, Partial<RecordFields>]>([
+    ['nine addresses', { addresses: Array.from({ length: 9 }, (_, i) => `10.0.0.${i}:1`) }],
+    ['33 labels', { labels: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'])) }],
+  ])('signing %s is refused with ResourceExhausted: a count past its bound', (_case, overrides) => {
+    expect(errorName(() => signRecord(identity, fields(overrides)))).toBe('ResourceExhaustedError');
   });
 
   test('a withdrawn record may carry no address', () => {

@@ -68,8 +68,21 @@ export function openRecord(signed: SignedRecord | undefined): PeerRecord {
   return record;
 }
 
-/** Throws InvalidArgumentError naming the first field that breaks the rules. */
+/**
+ * Throws naming the first field that breaks the rules: ResourceExhaustedError when a count is
+ * past its bound (addresses, labels), InvalidArgumentError for anything malformed.
+ */
 export function checkRecordFields(record: PeerRecord): void {
+  if (record.addresses.length > MAX_ADDRESSES) {
+    throw new ResourceExhaustedError(
+      `record has ${record.addresses.length} addresses; at most ${MAX_ADDRESSES} are allowed`,
+    );
+  }
+  if (Object.keys(record.labels).length > MAX_LABELS) {
+    throw new ResourceExhaustedError(
+      `record has ${Object.keys(record.labels).length} labels; at most ${MAX_LABELS} are allowed`,
+    );
+  }
   const problem = recordProblem(record);
   if (problem) throw new InvalidArgumentError(problem);
 }
@@ -87,15 +100,11 @@ function recordProblem(record: PeerRecord): string | undefined {
     return `issued_at_ms must be a non-negative whole number, got ${record.issuedAtMs}`;
   }
   if (!record.withdrawn && record.addresses.length === 0) return 'a record must carry at least one address';
-  if (record.addresses.length > MAX_ADDRESSES) {
-    return `record has ${record.addresses.length} addresses; at most ${MAX_ADDRESSES} are allowed`;
-  }
   for (const address of record.addresses) {
     const addressProblem = hostPortProblem(address);
     if (addressProblem) return addressProblem;
   }
   const labels = Object.entries(record.labels);
-  if (labels.length > MAX_LABELS) return `record has ${labels.length} labels; at most ${MAX_LABELS} are allowed`;
   for (const [key, value] of labels) {
     if (!LABEL_KEY.test(key) || key.length > MAX_LABEL_KEY_LENGTH) {
       return `label key ${JSON.stringify(key.slice(0, 80))} must be 1-${MAX_LABEL_KEY_LENGTH} characters of a-z, A-Z, 0-9, '.', '_', '-', '/' starting and ending with a letter or digit`;

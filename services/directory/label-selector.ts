@@ -2,7 +2,7 @@
  * Label selectors in the Kubernetes equality style: comma-separated requirements that must all
  * hold. `k=v` (or `k==v`), `k!=v` (true when the label is absent too), `k` (present), `!k` (absent).
  */
-import { InvalidArgumentError } from '../common/errors';
+import { InvalidArgumentError, ResourceExhaustedError } from '../common/errors';
 import { MAX_SELECTOR_LENGTH } from '../common/limits';
 
 export type Requirement =
@@ -14,10 +14,10 @@ export type Selector = readonly Requirement[];
 const KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/;
 const VALUE = /^([A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)?$/;
 
-/** Throws InvalidArgumentError that quotes the requirement it could not read. */
+/** Throws InvalidArgumentError that quotes the requirement it could not read (RESOURCE_EXHAUSTED past the length bound). */
 export function parseSelector(text: string): Selector {
   if (text.length > MAX_SELECTOR_LENGTH) {
-    throw new InvalidArgumentError(
+    throw new ResourceExhaustedError(
       `label selector is ${text.length} characters; at most ${MAX_SELECTOR_LENGTH} are allowed`,
     );
   }

@@ -295,13 +295,16 @@ describe.each<[StoreKind]>([['memory'], ['redis']])('Directory API over the %s s
       expect(await refused(() => t.client.renew('x'.repeat(500)))).toBe('INVALID_ARGUMENT');
     });
 
-    test('a bad page token, selector or page size: INVALID_ARGUMENT', async () => {
+    test('a bad page token or selector: INVALID_ARGUMENT; a page or selector past its bound: RESOURCE_EXHAUSTED', async () => {
       expect(await codeOf(t.client.listPage('default', { pageToken: 'garbage!' }))).toBe('INVALID_ARGUMENT');
       expect(
         await codeOf(t.client.listPage('default', { pageToken: Buffer.from('{"v":1}').toString('base64url') })),
       ).toBe('INVALID_ARGUMENT');
       expect(await codeOf(t.client.listPage('default', { labelSelector: 'a=b c' }))).toBe('INVALID_ARGUMENT');
-      expect(await codeOf(t.client.listPage('default', { pageSize: 5_000 }))).toBe('INVALID_ARGUMENT');
+      expect(await codeOf(t.client.listPage('default', { pageSize: 5_000 }))).toBe('RESOURCE_EXHAUSTED');
+      expect(await codeOf(t.client.listPage('default', { labelSelector: 'a'.repeat(2_000) }))).toBe(
+        'RESOURCE_EXHAUSTED',
+      );
     });
 
     test('a page token from another network: INVALID_ARGUMENT', async () => {

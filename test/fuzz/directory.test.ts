@@ -88,7 +88,7 @@ const ALLOWED: Record<string, ReadonlySet<status>> = {
   ),
   Evict: codes('OK', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'NOT_FOUND', 'FAILED_PRECONDITION', 'INVALID_ARGUMENT'),
   Resolve: codes('OK', 'NOT_FOUND', 'INVALID_ARGUMENT'),
-  List: codes('OK', 'INVALID_ARGUMENT'),
+  List: codes('OK', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED'),
   Watch: codes('OK', 'OUT_OF_RANGE', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED'),
 };
 const METHODS = Object.keys(ALLOWED);

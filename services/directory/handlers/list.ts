@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../../common/errors';
+import { ResourceExhaustedError } from '../../common/errors';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../common/limits';
 import { ListRequest, ListResponse } from '../../gen/grapevine/v1/directory';
 import { DirectoryContext } from '../context';
@@ -17,7 +17,7 @@ export async function list(context: DirectoryContext, request: ListRequest): Pro
   const network = requireNetwork(request.network);
   const selector = parseSelector(request.labelSelector);
   if (request.pageSize > MAX_PAGE_SIZE) {
-    throw new InvalidArgumentError(`page_size ${request.pageSize} is over the maximum ${MAX_PAGE_SIZE}`);
+    throw new ResourceExhaustedError(`page_size ${request.pageSize} is over the maximum ${MAX_PAGE_SIZE}`);
   }
   const pageSize = request.pageSize || DEFAULT_PAGE_SIZE;
   const after = request.pageToken ? decodePageToken(request.pageToken, network).after : undefined;
