@@ -35,7 +35,7 @@ export interface BootstrapOptions {
    * Contacts a candidate: a records-only handshake, or for a seed first a Join in case it is an
    * introducer. The candidate's verified record, and the live peers an introducer named.
    */
-  readonly contact: (address: string, seed: boolean) => Promise<Contacted>;
+  readonly contact: (address: string, seed: boolean, serverName?: string) => Promise<Contacted>;
   /** Verifies a record from the cache or the directory; throws when it does not verify. */
   readonly open: (signed: SignedRecord) => PeerRecord;
   readonly selfId: string;
@@ -181,14 +181,14 @@ export class Bootstrapper {
   }
 
   private async fromDns(): Promise<SignedRecord[]> {
-    const { addresses, problems } = await resolveDnsSeeds(this.o.dnsSeeds, {
+    const { addresses, serverNames, problems } = await resolveDnsSeeds(this.o.dnsSeeds, {
       resolverAddress: this.o.dnsResolver,
       defaultPort: this.o.defaultPort,
       timeoutMs: DNS_TIMEOUT_MS,
     });
     for (const problem of problems) this.o.log.warn({ problem }, 'DNS seed did not resolve');
     return this.contactAll(
-      addresses.map((address) => ({ address })),
+      addresses.map((address) => ({ address, serverName: serverNames[address] })),
       true,
     );
   }
@@ -206,7 +206,7 @@ export class Bootstrapper {
       i += CONTACT_PARALLELISM
     ) {
       const batch = candidates.slice(i, i + CONTACT_PARALLELISM);
-      const results = await Promise.allSettled(batch.map((c) => this.o.contact(c.address, seeds)));
+      const results = await Promise.allSettled(batch.map((c) => this.o.contact(c.address, seeds, c.serverName)));
       results.forEach((result, j) => {
         const expected = batch[j].peerId;
         if (result.status === 'rejected') {

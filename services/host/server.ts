@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { ServiceError, status } from '@grpc/grpc-js';
+import { Metadata, ServiceError, status } from '@grpc/grpc-js';
 import { DirectoryClient } from '../client/directory-client';
 import { IntroducerClient } from '../client/introducer-client';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
@@ -16,7 +16,14 @@ import { createRegistry, MetricsServer, Registry, serveMetrics } from '../common
 import { UnavailableError } from '../common/errors';
 import { signRecord, type PeerRecord } from '../common/records';
 import { channelCredentials, serverCredentials } from '../common/tls';
-import { HandshakeIntent, type HandshakeResponse, type MembershipUpdate, type Sender } from '../gen/grapevine/v1/host';
+import {
+  HandshakeIntent,
+  HostServiceClient,
+  type HandshakeRequest,
+  type HandshakeResponse,
+  type MembershipUpdate,
+  type Sender,
+} from '../gen/grapevine/v1/host';
 import type { SignedRecord } from '../gen/grapevine/v1/record';
 import {
   createMembershipNode,
@@ -255,16 +262,37 @@ export async function startHost(config: HostConfig, components: HostComponents):
   };
   const liveDriver = driver;
 
+  /** Under TLS, a DNS seed's IP is checked against the name it was found under. */
+  const nameOverride = (serverName?: string) =>
+    serverName && !config.plaintext ? { 'grpc.ssl_target_name_override': serverName } : undefined;
+  /** A records-only handshake with a DNS seed, on a connection of its own checked against its name. */
+  const handshakeNamed = (peerAddress: string, serverName: string, request: HandshakeRequest) => {
+    const client = new HostServiceClient(peerAddress, credentials, nameOverride(serverName));
+    return new Promise<HandshakeResponse>((resolve, reject) =>
+      client.handshake(
+        request,
+        new Metadata(),
+        { deadline: Date.now() + membership.neighborRequestTimeoutMs },
+        (error, response) => {
+          client.close();
+          if (error) reject(error);
+          else resolve(response);
+        },
+      ),
+    );
+  };
+
   /**
    * Asks a seed to admit this host as an introducer would: undefined when the seed is a plain
    * host (UNIMPLEMENTED) or refused, so the caller falls back to a handshake. A refusal is logged
    * as the introducer worded it: most often it could not dial this host back.
    */
-  const joinThrough = async (peerAddress: string): Promise<Contacted | undefined> => {
+  const joinThrough = async (peerAddress: string, serverName?: string): Promise<Contacted | undefined> => {
     const client = new IntroducerClient(peerAddress, {
       registry,
       credentials,
       deadlineMs: config.callTimeoutMs + membership.neighborRequestTimeoutMs,
+      channelOptions: nameOverride(serverName),
     });
     try {
       const joined = await client.join(liveDriver.node.record as SignedRecord);
@@ -298,16 +326,21 @@ export async function startHost(config: HostConfig, components: HostComponents):
     directory: directory
       ? async () => (await directory.listAll(config.network)).peers.map((peer) => peer.signed)
       : undefined,
-    contact: async (peerAddress, seed) => {
+    contact: async (peerAddress, seed, serverName) => {
       if (seed) {
-        const joined = await joinThrough(peerAddress);
+        const joined = await joinThrough(peerAddress, serverName);
         if (joined) return joined;
       }
-      const response = (await transport.invoke(peerAddress, 'handshake', {
+      const request: HandshakeRequest = {
         sender: self,
-        record: liveDriver.node.record,
+        record: liveDriver.node.record as SignedRecord,
         intent: HandshakeIntent.HANDSHAKE_INTENT_UNSPECIFIED,
-      })) as HandshakeResponse;
+      };
+      const response = (
+        serverName && !config.plaintext
+          ? await handshakeNamed(peerAddress, serverName, request)
+          : await transport.invoke(peerAddress, 'handshake', request)
+      ) as HandshakeResponse;
       return { signed: response.record!, record: checker.open(response.record, 'handshake answer') };
     },
     open: (signed) => checker.open(signed, 'record'),

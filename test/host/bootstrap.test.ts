@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import dns2 from 'dns2';
 import { PEER_CACHE_FILE, type RunningHost } from '../../services/host/server';
 import { HOST_SERVICE_NAME } from '../../services/host/service';
+import { makeTestCa } from '../support/certs';
 import { freePort } from '../support/free-port';
 import { checkHealth, listServicesByReflection } from '../support/grpc-probes';
 import { activePeers, call, startHostProcess, startTestHost, waitUntil, type HostProcess } from '../support/hosts';
@@ -17,8 +18,11 @@ jest.setTimeout(60_000);
 
 const { Packet } = dns2;
 
-/** Answers SRV for _grapevine._tcp.grapevine.test and A for seed.grapevine.test; nothing else. */
-async function startDnsServer(seedPort: number): Promise<{ address: string; close(): Promise<void> }> {
+/** Answers SRV for _grapevine._tcp.grapevine.test (pointing at `target`) and A for the target; nothing else. */
+async function startDnsServer(
+  seedPort: number,
+  target = 'seed.grapevine.test',
+): Promise<{ address: string; close(): Promise<void> }> {
   const server = dns2.createUDPServer((request, send) => {
     const response = Packet.createResponseFromRequest(request);
     const [question] = request.questions;
@@ -30,12 +34,12 @@ async function startDnsServer(seedPort: number): Promise<{ address: string; clos
           priority: 10,
           weight: 1,
           port: seedPort,
-          target: 'seed.grapevine.test',
+          target,
         }),
       );
-    } else if (name === 'seed.grapevine.test' && question.type === Packet.TYPE.A) {
+    } else if (name === target && question.type === Packet.TYPE.A) {
       response.answers.push(Packet.createResourceFromQuestion(question, { ttl: 60, address: '127.0.0.1' }));
-    } else if (name !== 'seed.grapevine.test') {
+    } else if (name !== target) {
       response.header.rcode = 3;
     }
     void send(response);
@@ -71,6 +75,46 @@ describe('bootstrap sources', () => {
       await waitUntil(async () => (await bootstrapCount(host, 'dns', 'ok')) === 1, 2_000, 'the DNS source counted ok');
     } finally {
       await dns.close();
+    }
+  });
+
+  test('under TLS a DNS seed is checked against the name it was found under, not its IP', async () => {
+    const ca = makeTestCa();
+    try {
+      // The seed's certificate names it (localhost) and not its IP, and it advertises that name,
+      // as a pod advertises its DNS name: the SRV record points at it.
+      const named = ca.issue('seed', { sans: ['DNS:localhost'] });
+      const tls = { plaintext: false, tlsCaFile: ca.caFile, tlsCertFile: named.certFile, tlsKeyFile: named.keyFile };
+      const port = await freePort();
+      const seed = await startTestHost({ ...tls, grpcPort: port, advertiseAddress: `localhost:${port}` });
+      hosts.push(seed);
+      const dns = await startDnsServer(port, 'localhost');
+      try {
+        const viaName = await startTestHost({
+          ...tls,
+          dnsSeeds: ['_grapevine._tcp.grapevine.test'],
+          dnsResolver: dns.address,
+        });
+        hosts.push(viaName);
+        await waitUntil(
+          () => viaName.node.activeView().includes(seed.peerId),
+          10_000,
+          'the DNS-seeded host to join over TLS',
+        );
+        // The same seed by its IP fails the certificate check: the name is what made it work.
+        const viaIp = await startTestHost({ ...tls, seeds: [`127.0.0.1:${port}`] });
+        hosts.push(viaIp);
+        await waitUntil(
+          async () => (await bootstrapCount(viaIp, 'static', 'unreachable')) >= 1,
+          10_000,
+          'a refused round',
+        );
+        expect(viaIp.node.activeCount).toBe(0);
+      } finally {
+        await dns.close();
+      }
+    } finally {
+      ca.remove();
     }
   });
 

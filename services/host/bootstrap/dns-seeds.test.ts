@@ -80,31 +80,44 @@ async function boundUdpSocket(): Promise<Socket> {
 
 describe('resolveDnsSeeds', () => {
   test('a name gives its A then AAAA addresses with the default port, IPv6 in brackets', async () => {
-    await expect(resolve(['seeds.grapevine.test'])).resolves.toEqual({
+    await expect(resolve(['seeds.grapevine.test'])).resolves.toMatchObject({
       addresses: ['10.0.0.1:7946', '10.0.0.2:7946', '[2001:db8::1]:7946'],
       problems: [],
     });
   });
 
   test('name:port uses that port; a trailing dot is allowed', async () => {
-    await expect(resolve(['v4.grapevine.test:9000', 'v6.grapevine.test.'])).resolves.toEqual({
+    await expect(resolve(['v4.grapevine.test:9000', 'v6.grapevine.test.'])).resolves.toMatchObject({
       addresses: ['10.0.0.3:9000', '[2001:db8::2]:7946'],
       problems: [],
     });
   });
 
   test('an SRV name gives its targets A and AAAA with the SRV port, by priority then weight', async () => {
-    await expect(resolve(['_grapevine._tcp.grapevine.test'])).resolves.toEqual({
+    await expect(resolve(['_grapevine._tcp.grapevine.test'])).resolves.toMatchObject({
       addresses: ['10.0.1.1:7000', '10.0.1.2:7001', '10.0.1.3:7002', '[2001:db8::3]:7002'],
       problems: [],
     });
   });
 
   test('an SRV target that does not resolve is a problem; the other targets still count', async () => {
-    await expect(resolve(['_broken._tcp.grapevine.test'])).resolves.toEqual({
+    await expect(resolve(['_broken._tcp.grapevine.test'])).resolves.toMatchObject({
       addresses: ['10.0.1.1:7000'],
       problems: ['DNS seed _broken._tcp.grapevine.test: SRV target gone.grapevine.test: ENOTFOUND'],
     });
+  });
+
+  test('each address carries the name it was found under: the seed for A/AAAA, the target for SRV', async () => {
+    const byName = await resolve(['seeds.grapevine.test', 'v6.grapevine.test.']);
+    expect(byName.serverNames).toEqual({
+      '10.0.0.1:7946': 'seeds.grapevine.test',
+      '10.0.0.2:7946': 'seeds.grapevine.test',
+      '[2001:db8::1]:7946': 'seeds.grapevine.test',
+      '[2001:db8::2]:7946': 'v6.grapevine.test',
+    });
+    const bySrv = await resolve(['_grapevine._tcp.grapevine.test']);
+    expect(Object.keys(bySrv.serverNames).sort()).toEqual([...bySrv.addresses].sort());
+    expect(new Set(Object.values(bySrv.serverNames)).has('_grapevine._tcp.grapevine.test')).toBe(false);
   });
 
   test('repeats are dropped and seed order is kept', async () => {
@@ -115,7 +128,7 @@ describe('resolveDnsSeeds', () => {
   test('NXDOMAIN and a name with no addresses are problems naming the seed and the code', async () => {
     await expect(
       resolve(['missing.grapevine.test', 'empty.grapevine.test', '_missing._tcp.grapevine.test', 'v4.grapevine.test']),
-    ).resolves.toEqual({
+    ).resolves.toMatchObject({
       addresses: ['10.0.0.3:7946'],
       problems: [
         'DNS seed missing.grapevine.test: ENOTFOUND',
@@ -147,7 +160,7 @@ describe('resolveDnsSeeds', () => {
         timeoutMs: 200,
         tries: 1,
       });
-      expect(result).toEqual({ addresses: [], problems: ['DNS seed seeds.grapevine.test: ETIMEOUT'] });
+      expect(result).toEqual({ addresses: [], serverNames: {}, problems: ['DNS seed seeds.grapevine.test: ETIMEOUT'] });
       expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
       silent.close();

@@ -31,6 +31,11 @@ export interface DnsSeedOptions {
 export interface DnsSeedResult {
   /** "ip:port" and "[v6]:port", in seed order, without repeats. */
   readonly addresses: string[];
+  /**
+   * The DNS name each address was found under (the seed's name, or the SRV target's): under TLS
+   * the peer at the address is checked against it, since a certificate names hosts, not IPs.
+   */
+  readonly serverNames: Readonly<Record<string, string>>;
   /** One line per seed (or SRV target) that failed: the name and the DNS error code. */
   readonly problems: string[];
 }
@@ -41,6 +46,8 @@ export async function resolveDnsSeeds(seeds: readonly string[], options: DnsSeed
   const results = await Promise.all(seeds.map((seed) => resolveSeed(resolver, seed, options.defaultPort)));
   return {
     addresses: [...new Set(results.flatMap((result) => result.addresses))],
+    // The first name an address was found under wins, as its first place in the list does.
+    serverNames: Object.assign({}, ...[...results].reverse().map((result) => result.serverNames)),
     problems: results.flatMap((result) => result.problems),
   };
 }
@@ -90,14 +97,22 @@ const SRV_NAME = /^[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})+$/;
 
 async function resolveSeed(resolver: Resolver, seed: string, defaultPort: number): Promise<DnsSeedResult> {
   const name = parseDnsSeed(seed, defaultPort);
-  if ('problem' in name) return { addresses: [], problems: [`DNS seed ${name.problem}`] };
+  if ('problem' in name) return { addresses: [], serverNames: {}, problems: [`DNS seed ${name.problem}`] };
   try {
     if ('srv' in name) return await resolveSrv(resolver, name.srv);
     const { addresses, failure } = await resolveHost(resolver, name.host, name.port);
-    return { addresses, problems: failure ? [`DNS seed ${name.host}: ${failure}`] : [] };
+    return {
+      addresses,
+      serverNames: namedAs(addresses, name.host),
+      problems: failure ? [`DNS seed ${name.host}: ${failure}`] : [],
+    };
   } catch (error) {
-    return { addresses: [], problems: [`DNS seed ${seed}: ${errorCode(error)}`] };
+    return { addresses: [], serverNames: {}, problems: [`DNS seed ${seed}: ${errorCode(error)}`] };
   }
+}
+
+function namedAs(addresses: readonly string[], name: string): Record<string, string> {
+  return Object.fromEntries(addresses.map((address) => [address, name.replace(/\.$/, '')]));
 }
 
 async function resolveSrv(resolver: Resolver, name: string): Promise<DnsSeedResult> {
@@ -107,13 +122,20 @@ async function resolveSrv(resolver: Resolver, name: string): Promise<DnsSeedResu
   const targets = records
     .filter((record) => record.name !== '' && record.name !== '.')
     .sort((a, b) => a.priority - b.priority || b.weight - a.weight);
-  if (targets.length === 0) return { addresses: [], problems: [`DNS seed ${name}: no SRV targets`] };
+  if (targets.length === 0) return { addresses: [], serverNames: {}, problems: [`DNS seed ${name}: no SRV targets`] };
   const resolved = await Promise.all(targets.map((target) => resolveHost(resolver, target.name, target.port)));
   const problems: string[] = [];
   resolved.forEach(({ failure }, i) => {
     if (failure) problems.push(`DNS seed ${name}: SRV target ${targets[i].name}: ${failure}`);
   });
-  return { addresses: resolved.flatMap((result) => result.addresses), problems };
+  return {
+    addresses: resolved.flatMap((result) => result.addresses),
+    serverNames: Object.assign(
+      {},
+      ...resolved.map((result, i) => namedAs(result.addresses, targets[i].name)).reverse(),
+    ),
+    problems,
+  };
 }
 
 /** Answers that only mean "this family has no address"; harmless when the other family has one. */

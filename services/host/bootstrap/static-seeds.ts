@@ -10,6 +10,8 @@ export interface SeedAddress {
   readonly address: string;
   /** The peer expected at the address, when the seed names one. */
   readonly peerId?: string;
+  /** The name its certificate must carry, when it differs from the address's host (a DNS seed's IP). */
+  readonly serverName?: string;
 }
 
 export class SeedError extends Error {
