@@ -102,9 +102,7 @@ export class PeerTransport implements Transport {
       this.push(out.address, push, call.method);
       return;
     }
-    // The core says how long it will still use the answer (a probe's ack until the probe ends):
-    // an answer that comes after the usual deadline but in that time still counts.
-    this.invoke(out.address, call.method, call.request, out.waitMs).then(
+    this.invoke(out.address, call.method, call.request).then(
       (response) => this.answer(out, call, response),
       (error: ServiceError) => this.failed(call.method, error),
     );
