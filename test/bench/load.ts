@@ -1,0 +1,433 @@
+/**
+ * `npm run bench:load`: a soak of the directory on this machine. One real redis-server, two
+ * directory replicas in their own processes, and two load processes (support/load-worker.ts)
+ * playing, between them:
+ *
+ *   - 2,000 simulated hosts (cheap clients: a signed record and a lease each, no membership core)
+ *     registering, renewing every third of a 30 s lease (the hosts' default), registering again on
+ *     NOT_FOUND, and churning (5 a second leave, a DELETE, and come back 2 s later with a newer
+ *     record, a PUT);
+ *   - 200 watchers keeping a list-then-watch view of the network;
+ *   - 2,000 Resolve calls a second in all, open loop, for random hosts.
+ *
+ * Every client prefers one replica and makes a failed call once more on the other (UNAVAILABLE,
+ * DEADLINE_EXCEEDED, CANCELLED); half prefer each. The soak runs 5 minutes after a 20 s warm-up;
+ * at 100 s Redis is killed with SIGKILL and started again empty 5 s later, and at 200 s directory
+ * replica B is killed with SIGKILL and started again on its port 5 s later.
+ *
+ * At the end the churn and the lookups stop, the watchers catch up, and:
+ *   - renewals per second held (successful renewals a second, outside the fault windows);
+ *   - Resolve p99 outside the fault windows (from each kill to one lease period after the
+ *     restart: the time the hosts have to register again);
+ *   - leases lost for good: simulated hosts that hold, or keep trying for, a lease and are not
+ *     listed at the end;
+ *   - watch events missed: over every watcher, entries of its view that differ from the final
+ *     list (a peer missing, one too many, or another revision);
+ *   - directory RSS at the soak's start and end, from /proc (replica A ran throughout; B was
+ *     restarted, its start is taken after its warm-up).
+ *
+ * Ends with one JSON line. Options (environment): LOAD_SOAK_S (300), LOAD_HOSTS (2000),
+ * LOAD_WATCHERS (200), LOAD_RESOLVES_PER_S (2000), LOAD_CHURN_PER_S (5), LOAD_TTL_S (30),
+ * LOAD_FAULTS (1; 0 leaves the faults out).
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { DirectoryClient } from '../../services/client/directory-client';
+import { fixedPort } from '../faults/support/roles';
+import { startRedisServer } from '../support/redis-server';
+import { cpuSeconds, startChild, type Child } from './support/child';
+import type { WorkerConfig, WorkerReport } from './support/load-worker';
+import { describeMachine } from './support/machine';
+import { percentile, round } from './support/stats';
+
+const SOAK_S = Number(process.env.LOAD_SOAK_S ?? 300);
+const HOSTS = Number(process.env.LOAD_HOSTS ?? 2_000);
+const WATCHERS = Number(process.env.LOAD_WATCHERS ?? 200);
+const RESOLVES_PER_S = Number(process.env.LOAD_RESOLVES_PER_S ?? 2_000);
+const CHURN_PER_S = Number(process.env.LOAD_CHURN_PER_S ?? 5);
+const TTL_S = Number(process.env.LOAD_TTL_S ?? 30);
+/** LOAD_FAULTS=0 runs the soak without the two faults, for comparison. */
+const FAULTS = process.env.LOAD_FAULTS !== '0';
+const WORKERS = 2;
+const WARMUP_S = 20;
+const REDIS_FAULT_AT_S = SOAK_S / 3;
+const DIRECTORY_FAULT_AT_S = (2 * SOAK_S) / 3;
+const DOWN_S = 5;
+/** After a restart, the fault window lasts one lease period: the time hosts have to register again. */
+const RECOVERY_S = TTL_S;
+/** After the churn stops: rejoins finish, watch batches and progress messages arrive. */
+const QUIESCE_MS = 5_000;
+/** How long the watchers get to reach the final list's revision (progress messages come every 10 s). */
+const CATCH_UP_MS = 60_000;
+const NETWORK = 'load';
+const MAX_IN_FLIGHT_NOTE = 'at their bound of calls in flight';
+const ROOT = join(__dirname, '..', '..');
+const TARGETS = { leasesLost: 0, watchEventsMissed: 0, rssGrowthPct: 10, resolveP99Ms: 20 } as const;
+
+// The bench speaks plaintext gRPC to processes it starts itself, as a development setup does.
+process.env.GRAPEVINE_PLAINTEXT = 'true';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const log = (text: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
+
+/** The pid of the redis-server listening on `port`, found in /proc. */
+function redisPid(port: number): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // redis-server sets its process title to "redis-server 127.0.0.1:<port>".
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (title.includes('redis-server') && title.includes(`:${port}`)) return Number(entry);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
+}
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
+  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) / 1_024;
+}
+
+function startDirectory(port: number, redisUrl: string): Promise<Child> {
+  return startChild(
+    'services/cli/main.ts',
+    [
+      'directory',
+      '--redis-url',
+      redisUrl,
+      '--grpc-port',
+      String(port),
+      '--metrics',
+      'false',
+      // Every simulated host calls from 127.0.0.1, where a real fleet has an address each.
+      '--registrations-per-source-per-second',
+      '1000000',
+      '--log-level',
+      'info',
+    ],
+    /directory serving/,
+    30_000,
+  );
+}
+
+interface Worker {
+  readonly child: ChildProcess;
+  next<T>(type: string): Promise<T>;
+  /** Sends { type } and resolves with the answer of the same type. */
+  ask<T>(type: string): Promise<T>;
+}
+
+function startWorker(): Worker {
+  // BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") reaches the load processes too.
+  const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', join(__dirname, 'support', 'load-worker.ts')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  });
+  process.once('exit', () => child.kill('SIGKILL'));
+  const waiting = new Map<string, (message: unknown) => void>();
+  child.on('message', (message: { type: string }) => waiting.get(message.type)?.(message));
+  child.once('exit', (code) => {
+    if (code !== 0) {
+      console.error(`a load worker exited with ${code}`);
+      process.exit(1);
+    }
+  });
+  const next = <T>(type: string) => new Promise<T>((resolve) => waiting.set(type, resolve as (m: unknown) => void));
+  return {
+    child,
+    next,
+    ask: <T>(type: string) => {
+      const answer = next<T>(type);
+      child.send({ type });
+      return answer;
+    },
+  };
+}
+
+interface Window {
+  readonly name: string;
+  readonly from: number;
+  to: number;
+}
+
+async function main(): Promise<void> {
+  log(`bench:load on ${describeMachine()}`);
+  log(
+    `${HOSTS} simulated hosts (lease ${TTL_S} s, churn ${CHURN_PER_S}/s), ${WATCHERS} watchers, ${RESOLVES_PER_S} resolves/s, ${WORKERS} load processes; soak ${SOAK_S} s after ${WARMUP_S} s of warm-up`,
+  );
+  const redis = await startRedisServer();
+  const ports = [await fixedPort(), await fixedPort()];
+  const directories: Child[] = [];
+  for (const port of ports) directories.push(await startDirectory(port, redis.url));
+  const replicas = ports.map((port) => `127.0.0.1:${port}`);
+  log(`redis-server ${redis.url}; directory A ${replicas[0]}, B ${replicas[1]}`);
+
+  const workers = Array.from({ length: WORKERS }, () => startWorker());
+  const ready = workers.map((w) => w.next('ready'));
+  workers.forEach((w, index) => {
+    const config: WorkerConfig = {
+      index,
+      replicas: index % 2 === 0 ? replicas : [...replicas].reverse(),
+      network: NETWORK,
+      hosts: HOSTS / WORKERS,
+      ttlSeconds: TTL_S,
+      watchers: WATCHERS / WORKERS,
+      resolvesPerSecond: RESOLVES_PER_S / WORKERS,
+      churnPerSecond: CHURN_PER_S / WORKERS,
+    };
+    w.child.send({ type: 'start', config });
+  });
+  await Promise.all(ready);
+  log('every host registered, every watcher listed; warming up');
+  await sleep(WARMUP_S * 1_000);
+
+  const soakStart = Date.now();
+  const rssStart = directories.map((d) => rssMiB(d.process.pid!));
+  let redisCpuBefore = 0;
+  let redisRestarted = false;
+  const redisCpuOffset = () => (redisRestarted ? 0 : redisCpuAtStart);
+  const redisCpuAtStart = cpuSeconds(redisPid(redis.port)!);
+  /** CPU seconds of every process of the bench, to show who used the machine's two cores. */
+  const cpuOf = () => ({
+    'directory A': cpuSeconds(directories[0]!.process.pid!),
+    'load processes': workers.reduce((sum, w) => sum + cpuSeconds(w.child.pid!), 0),
+    // Redis is restarted in the middle: its CPU is the sum over both processes.
+    'redis-server': redisCpuBefore + cpuSeconds(redisPid(redis.port) ?? process.pid) - redisCpuOffset(),
+    'this process': cpuSeconds(process.pid),
+  });
+  const cpuStart = cpuOf();
+  log(`soak starts; directory RSS A ${rssStart[0]!.toFixed(1)} MiB, B ${rssStart[1]!.toFixed(1)} MiB`);
+  const windows: Window[] = [];
+  const at = (s: number) => sleep(Math.max(0, soakStart + s * 1_000 - Date.now()));
+
+  let restoredMs = -1;
+  let rssBStart = rssStart[1]!;
+  const checker = new DirectoryClient(replicas[0]!, { deadlineMs: 10_000 });
+  if (FAULTS) {
+    await at(REDIS_FAULT_AT_S);
+    const redisWindow: Window = { name: 'Redis killed and restarted', from: Date.now(), to: Infinity };
+    windows.push(redisWindow);
+    redisCpuBefore = cpuSeconds(redisPid(redis.port)!) - redisCpuAtStart;
+    redisRestarted = true;
+    await redis.kill();
+    log('Redis killed (SIGKILL)');
+    await sleep(DOWN_S * 1_000);
+    await redis.restart();
+    const redisBack = Date.now();
+    redisWindow.to = redisBack + RECOVERY_S * 1_000;
+    log('Redis started again (empty)');
+    void (async () => {
+      while (Date.now() < redisBack + 60_000) {
+        try {
+          const { peers } = await checker.listAll(NETWORK);
+          if (peers.length >= HOSTS - 2 * CHURN_PER_S * 2) {
+            restoredMs = Date.now() - redisBack;
+            log(`${peers.length} hosts listed again ${restoredMs} ms after Redis returned`);
+            return;
+          }
+        } catch {
+          // Not yet.
+        }
+        await sleep(250);
+      }
+    })();
+
+    await at(DIRECTORY_FAULT_AT_S);
+    const dirWindow: Window = { name: 'directory B killed and restarted', from: Date.now(), to: Infinity };
+    windows.push(dirWindow);
+    directories[1]!.process.kill('SIGKILL');
+    log('directory B killed (SIGKILL)');
+    await sleep(DOWN_S * 1_000);
+    directories[1] = await startDirectory(ports[1]!, redis.url);
+    dirWindow.to = Date.now() + RECOVERY_S * 1_000;
+    log('directory B started again on its port');
+    await sleep(RECOVERY_S * 1_000);
+    rssBStart = rssMiB(directories[1]!.process.pid!);
+  }
+
+  await at(SOAK_S);
+  const soakEnd = Date.now();
+  const rssEnd = directories.map((d) => rssMiB(d.process.pid!));
+  const cpuEnd = cpuOf();
+  const cores = (name: keyof typeof cpuEnd) => (cpuEnd[name] - cpuStart[name]) / ((soakEnd - soakStart) / 1_000);
+  log(`soak ends; directory RSS A ${rssEnd[0]!.toFixed(1)} MiB, B ${rssEnd[1]!.toFixed(1)} MiB`);
+  const quiesced = workers.map((w) => w.next('quiesced'));
+  workers.forEach((w) => w.child.send({ type: 'quiesce' }));
+  await Promise.all(quiesced);
+  await sleep(QUIESCE_MS);
+  const rssQuiet = directories.map((d) => rssMiB(d.process.pid!));
+
+  // The final state: a list at revision R, once every watcher has seen up to R. Renewals go on, and
+  // a lease lost meanwhile would change the state again: then list again, until it holds still.
+  let listed: Record<string, number> = {};
+  let caughtUpMs = 0;
+  for (let attempt = 0; ; attempt++) {
+    const { peers, revision } = await checker.listAll(NETWORK);
+    listed = {};
+    for (const p of peers) listed[p.record.peerId] = p.revision;
+    const started = Date.now();
+    while (Date.now() - started < CATCH_UP_MS) {
+      const progress = await Promise.all(workers.map((w) => w.ask<{ minRevision: number }>('progress')));
+      if (progress.every((p) => p.minRevision >= revision)) break;
+      await sleep(500);
+    }
+    caughtUpMs = Date.now() - started;
+    const again = await checker.listPage(NETWORK, { pageSize: 1 });
+    if (again.revision === revision || attempt === 4) {
+      log(`final state at revision ${revision}: ${peers.length} hosts; every watcher caught up in ${caughtUpMs} ms`);
+      break;
+    }
+    log(`the state moved on (revision ${revision} → ${again.revision}) while the watchers caught up: listing again`);
+  }
+  const reports = await Promise.all(
+    workers.map((w) => {
+      const report = w.next<WorkerReport>('report');
+      w.child.send({ type: 'final', listed });
+      return report;
+    }),
+  );
+  checker.close();
+
+  // ---- figures ------------------------------------------------------------------------------------
+  const inWindow = (t: number) => windows.some((w) => t >= w.from && t <= w.to);
+  const live = reports.flatMap((r) => r.liveIds);
+  const lostForGood = live.filter((id) => listed[id] === undefined);
+  const extra = Object.keys(listed).filter((id) => !live.includes(id));
+
+  const renewalsOutside: number[] = [];
+  for (const r of reports) {
+    r.fleet.renewalsBySecond.forEach((n, second) => {
+      if (n === undefined) return;
+      const t = r.fleet.startedAt + second * 1_000;
+      if (t < soakStart || t >= soakEnd || inWindow(t) || inWindow(t + 999)) return;
+      const slot = Math.floor((t - soakStart) / 1_000);
+      renewalsOutside[slot] = (renewalsOutside[slot] ?? 0) + n;
+    });
+  }
+  const renewSeconds = renewalsOutside.filter((n) => n !== undefined);
+  const renewRps = renewSeconds.reduce((a, b) => a + b, 0) / Math.max(1, renewSeconds.length);
+  const expectedRenewRps = HOSTS / (TTL_S / 3);
+
+  const outside: number[] = [];
+  const inside: number[] = [];
+  const outcomeCounts = { ok: 0, notFound: 0, error: 0, errorOutside: 0 };
+  let resolveRetried = 0;
+  let resolveShed = 0;
+  for (const r of reports) {
+    resolveRetried += r.resolveRetried;
+    resolveShed += r.resolveShed;
+    for (let i = 0; i < r.resolveStarts.length; i++) {
+      const t = r.resolveStarts[i]!;
+      if (t < soakStart || t >= soakEnd) continue;
+      const outcome = r.resolveOutcomes[i]!;
+      if (outcome === 0) outcomeCounts.ok++;
+      else if (outcome === 1) outcomeCounts.notFound++;
+      else outcomeCounts.error++;
+      if (inWindow(t)) inside.push(r.resolveLatencies[i]!);
+      else {
+        outside.push(r.resolveLatencies[i]!);
+        if (outcome === 2) outcomeCounts.errorOutside++;
+      }
+    }
+  }
+  const sortedOutside = Float64Array.from(outside).sort();
+  const sortedInside = Float64Array.from(inside).sort();
+  const soakSeconds = (soakEnd - soakStart) / 1_000;
+  const resolveP99 = percentile(sortedOutside, 99);
+
+  const watcherDiffs = reports.flatMap((r) => r.watcherDiffs);
+  const watchMissed = watcherDiffs.reduce((a, b) => a + b, 0);
+  const watchersOff = watcherDiffs.filter((d) => d > 0).length;
+  const rssGrowthA = (100 * (rssEnd[0]! - rssStart[0]!)) / rssStart[0]!;
+  const rssGrowthB = (100 * (rssEnd[1]! - rssBStart)) / rssBStart;
+  const restore = reports.flatMap((r) => r.fleet.restoreMs).sort((a, b) => a - b);
+  const fleetFailed: Record<string, number> = {};
+  for (const r of reports) {
+    for (const [code, n] of Object.entries(r.fleet.failedCalls)) fleetFailed[code] = (fleetFailed[code] ?? 0) + n;
+  }
+
+  console.log('');
+  console.log(`bench:load on ${describeMachine()}`);
+  console.log(
+    `fault windows: ${windows.map((w) => `${w.name} at +${Math.round((w.from - soakStart) / 1_000)} s for ${Math.round((w.to - w.from) / 1_000)} s`).join('; ')}`,
+  );
+  console.log(
+    `renewals: ${renewRps.toFixed(1)}/s held outside the fault windows (the fleet asks ${expectedRenewRps.toFixed(1)}/s); ${reports.reduce((s, r) => s + r.fleet.renewals, 0)} in all`,
+  );
+  console.log(
+    `  leases lost (NOT_FOUND) and registered again: ${reports.reduce((s, r) => s + r.fleet.leasesLost, 0)}, back in p50 ${percentile(restore, 50).toFixed(0)} ms, p99 ${percentile(restore, 99).toFixed(0)} ms; every host listed again ${restoredMs} ms after Redis returned`,
+  );
+  console.log(
+    `  calls the simulated hosts retried on the other replica: ${reports.reduce((s, r) => s + r.fleet.fixedByRetry, 0)}; failed on both: ${JSON.stringify(fleetFailed)} (Redis down)`,
+  );
+  console.log(
+    `resolves: ${(outcomeCounts.ok + outcomeCounts.notFound + outcomeCounts.error) / soakSeconds} /s; ok ${outcomeCounts.ok}, NOT_FOUND ${outcomeCounts.notFound} (hosts between leave and rejoin, or not yet back), failed on both replicas ${outcomeCounts.error} (${outcomeCounts.errorOutside} outside the fault windows); retried on the other replica ${resolveRetried}; not issued (the load processes were ${MAX_IN_FLIGHT_NOTE}) ${resolveShed}`,
+  );
+  console.log(
+    `  outside the fault windows (${sortedOutside.length}): p50 ${percentile(sortedOutside, 50).toFixed(2)} ms, p99 ${resolveP99.toFixed(2)} ms, p99.9 ${percentile(sortedOutside, 99.9).toFixed(2)} ms; inside (${sortedInside.length}): p50 ${percentile(sortedInside, 50).toFixed(2)} ms, p99 ${percentile(sortedInside, 99).toFixed(2)} ms`,
+  );
+  console.log(
+    `leases lost for good: ${lostForGood.length} of ${live.length} live hosts; listed but not live: ${extra.length}`,
+  );
+  console.log(
+    `watch events missed: ${watchMissed} over ${watcherDiffs.length} watchers (${watchersOff} differ from the final list); events applied ${reports.reduce((s, r) => s + r.watchEvents, 0)}, relists ${reports.reduce((s, r) => s + r.relists, 0)} (OUT_OF_RANGE after the flush), moves to the other replica ${reports.reduce((s, r) => s + r.failovers, 0)}`,
+  );
+  const kinds = reports.reduce(
+    (sum, r) => ({
+      missing: sum.missing + r.diffKinds.missing,
+      extra: sum.extra + r.diffKinds.extra,
+      otherRevision: sum.otherRevision + r.diffKinds.otherRevision,
+    }),
+    { missing: 0, extra: 0, otherRevision: 0 },
+  );
+  if (watchMissed > 0) {
+    console.log(
+      `  differences: ${kinds.missing} missing, ${kinds.extra} extra, ${kinds.otherRevision} at another revision; for example:\n    ${reports
+        .flatMap((r) => r.diffKinds.examples)
+        .slice(0, 8)
+        .join('\n    ')}`,
+    );
+  }
+  console.log(
+    `directory RSS after the quiet ${QUIESCE_MS / 1_000} s at the end: A ${rssQuiet[0]!.toFixed(1)} MiB, B ${rssQuiet[1]!.toFixed(1)} MiB`,
+  );
+  console.log(
+    `directory RSS: A (ran throughout) ${rssStart[0]!.toFixed(1)} → ${rssEnd[0]!.toFixed(1)} MiB (${rssGrowthA.toFixed(1)}%); B (restarted) ${rssBStart.toFixed(1)} → ${rssEnd[1]!.toFixed(1)} MiB (${rssGrowthB.toFixed(1)}%)`,
+  );
+  console.log(
+    `CPU over the soak, in cores: ${(Object.keys(cpuEnd) as (keyof typeof cpuEnd)[]).map((name) => `${name} ${cores(name).toFixed(2)}`).join(', ')}; directory B not counted (restarted); load average at the end ${loadavg()
+      .map((v) => v.toFixed(1))
+      .join(' ')}`,
+  );
+  const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  console.log(
+    `targets: leases_lost = 0 ${verdict(lostForGood.length === TARGETS.leasesLost)}; watch_events_missed = 0 ${verdict(watchMissed === TARGETS.watchEventsMissed)}; rss_growth_pct <= ${TARGETS.rssGrowthPct} ${verdict(rssGrowthA <= TARGETS.rssGrowthPct)}; resolve_p99_ms <= ${TARGETS.resolveP99Ms} ${verdict(resolveP99 <= TARGETS.resolveP99Ms)}`,
+  );
+
+  await Promise.all(directories.map((d) => d.stop()));
+  await redis.stop();
+  console.log(
+    JSON.stringify({
+      bench: 'load',
+      renew_rps: round(renewRps, 1),
+      resolve_p99_ms: round(resolveP99, 2),
+      leases_lost: lostForGood.length,
+      watch_events_missed: watchMissed,
+      rss_growth_pct: round(rssGrowthA, 1),
+    }),
+  );
+  process.exit(0);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
