@@ -94,7 +94,9 @@ export const memberFields = {
   peerCallsPerSecond: fields
     .count(1, 1_000_000)
     .default(DEFAULT_PEER_CALLS_PER_SECOND)
-    .describe('calls one peer may make per second (twice as many at once); more answer RESOURCE_EXHAUSTED'),
+    .describe(
+      'calls one peer may make per second (twice as many at once), membership calls and application messages (Send, Flood) each; more answer RESOURCE_EXHAUSTED',
+    ),
   callTimeoutMs: fields
     .ms(50, 60_000)
     .default(2_000)

@@ -72,6 +72,8 @@ export const MAX_WALK_TTL = 16;
 export const MAX_MESSAGE_ID_LENGTH = 128;
 /** Buffered bytes past which a Receive stream is considered stalled and loses messages. */
 const RECEIVE_BUFFER_BYTES = 4 * 1_024 * 1_024;
+/** Suffix of a peer's rate-limit key for its application messages (no peer id contains '#'). */
+const APPLICATION_BUDGET = '#app';
 
 export interface HostContext {
   readonly config: HostConfig;
@@ -419,17 +421,23 @@ class HostHandlers {
 
   // ---- checks -------------------------------------------------------------------------------------
 
-  /** A peer call: the sender is well formed, not this host, and within its rate. */
+  /**
+   * A peer call: the sender is well formed, not this host, and within its rate. Application
+   * messages (Send, Flood relays) and membership calls have a budget each, so a peer relaying a
+   * flood storm cannot use up the budget that carries its probes and gossip here.
+   */
   private admit(sender: Sender | undefined, type: string): Sender {
     const s = requireSender(sender);
     this.c.metrics.messagesReceived.inc({ type });
     if (s.peerId === this.c.self.peerId) {
       throw new PermissionDeniedError(`sender claims to be this host (${s.peerId})`);
     }
-    if (!this.c.limiter.take(s.peerId)) {
+    const application = type === 'send' || type === 'flood';
+    if (!this.c.limiter.take(application ? `${s.peerId}${APPLICATION_BUDGET}` : s.peerId)) {
       this.c.metrics.rateLimited.inc();
+      const what = application ? 'application messages' : 'membership calls';
       throw new ResourceExhaustedError(
-        `peer ${s.peerId} exceeded ${this.c.config.peerCallsPerSecond} calls per second; slow down and retry`,
+        `peer ${s.peerId} exceeded ${this.c.config.peerCallsPerSecond} ${what} per second; slow down and retry`,
       );
     }
     return s;

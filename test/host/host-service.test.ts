@@ -250,7 +250,35 @@ describe('Host service refuses bad input', () => {
     // 50 per second with a burst of 100: about 50 of 150 calls made at once are refused.
     expect(refused.length).toBeGreaterThanOrEqual(40);
     expect(results.length - refused.length).toBeGreaterThanOrEqual(100);
-    expect((refused[0] as PromiseRejectedResult).reason.details).toMatch(/exceeded 50 calls per second/);
+    expect((refused[0] as PromiseRejectedResult).reason.details).toMatch(/exceeded 50 membership calls per second/);
+  });
+
+  it("keeps a peer's membership calls within budget while its floods are refused", async () => {
+    const s = stranger();
+    const floods = await Promise.allSettled(
+      Array.from({ length: 150 }, (_, i) =>
+        call(client, client.flood, {
+          sender: s.sender,
+          messageId: `storm-${s.identity.peerId}-${i}`,
+          ttl: 2,
+          hops: 1,
+          payload: Buffer.from('x'),
+          originPeerId: s.identity.peerId,
+        }),
+      ),
+    );
+    const refused = floods.filter(
+      (r) => r.status === 'rejected' && (r.reason as { code: number }).code === status.RESOURCE_EXHAUSTED,
+    );
+    expect(refused.length).toBeGreaterThanOrEqual(40);
+    expect((refused[0] as PromiseRejectedResult).reason.details).toMatch(/exceeded 50 application messages per second/);
+    // The application budget is spent; the same peer's gossip still goes through, every call of it.
+    const gossip = await Promise.allSettled(
+      Array.from({ length: 20 }, () =>
+        call(client, client.gossip, { sender: s.sender, body: { $case: 'updates', value: { updates: [] } } }),
+      ),
+    );
+    expect(gossip.filter((r) => r.status === 'fulfilled')).toHaveLength(20);
   });
 
   it('refuses direct messages for another peer, and unknown or malformed targets', async () => {
