@@ -232,7 +232,10 @@ export async function createTestNetwork(options: TestNetworkOptions): Promise<Te
     hosts,
     switchNamespace,
     exec(hostIndex, command, args = [], spawnOptions = {}) {
-      const child = spawn(ip, ['netns', 'exec', host(hostIndex).namespace, command, ...args], spawnOptions);
+      // The test's own environment, explicitly: under jest, spawn's default is the worker's
+      // environment, which lacks what the test set up (GRAPEVINE_PLAINTEXT among it).
+      const options = { env: process.env, ...spawnOptions };
+      const child = spawn(ip, ['netns', 'exec', host(hostIndex).namespace, command, ...args], options);
       children.add(child);
       child.once('exit', () => children.delete(child));
       return child;
