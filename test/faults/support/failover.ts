@@ -84,5 +84,6 @@ export async function withFailover<C, T>(
 
 export function describeTally(tally: FailoverTally): string {
   const failed = [...tally.failed].map(([code, n]) => `${code} ${n}`).join(', ') || 'none';
-  return `${tally.calls} calls, ${tally.fixedByRetry} fixed by a retry on the other replica, failed for good: ${failed}`;
+  const examples = tally.examples.map((e) => `\n      e.g. ${e}`).join('');
+  return `${tally.calls} calls, ${tally.fixedByRetry} fixed by a retry on the other replica, failed for good: ${failed}${examples}`;
 }
