@@ -11,5 +11,10 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json', diagnostics: { ignoreCodes: [151002] } }],
   },
   testTimeout: 30_000,
+  // Two workers even on two cores: the slowest suites (faults, namespaces, end to end) mostly wait
+  // on timers and other processes, so a second worker halves the wall time at little CPU cost.
+  maxWorkers: 2,
+  // A failed suite can leave a socket or a child open; CI must still end, with its report written.
+  forceExit: true,
   setupFiles: ['<rootDir>/test/support/plaintext-env.ts'],
 };

@@ -2,6 +2,7 @@
  * The typed client's watch survives the loss of its directory replica: it reconnects, resumes
  * from its last revision, and yields every change once.
  */
+import { status } from '@grpc/grpc-js';
 import { PeerChange } from '../../services/client/directory-client';
 import { DirectoryClient } from '../../services/client/directory-client';
 import { freePort } from '../support/free-port';
@@ -52,18 +53,35 @@ test('watch resumes from its last revision on a restarted replica, with nothing 
   await writer.register(signed(a));
   expect(await until(1)).toBe(1);
 
-  await replica.stop();
-  replica = await startTestDirectory({ redisUrl: redis.url, grpcPort: port });
-  await writer.register(signed(b));
-  await writer.register(signed(c));
-  expect(await until(3)).toBe(3);
-
-  abort.abort();
-  await watching;
+  try {
+    await replica.stop();
+    replica = await startTestDirectory({ redisUrl: redis.url, grpcPort: port });
+    // The writer's channel may still be backing off from the replica's absence: a client retries.
+    await registerOnceUp(writer, signed(b));
+    await writer.register(signed(c));
+    expect(await until(3)).toBe(3);
+  } finally {
+    abort.abort();
+    await watching;
+    writer.close();
+    watcher.close();
+    await replica.stop();
+  }
   expect(seen.map((change) => change.peerId)).toEqual([a.peerId, b.peerId, c.peerId]);
   const revisions = seen.map((change) => change.revision);
   expect(revisions).toEqual([revisions[0], revisions[0] + 1, revisions[0] + 2]);
-  writer.close();
-  watcher.close();
-  await replica.stop();
 });
+
+/** Registers, retrying UNAVAILABLE for up to 10 s while the client reconnects. */
+async function registerOnceUp(client: DirectoryClient, record: ReturnType<typeof signed>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await client.register(record);
+      return;
+    } catch (error) {
+      if ((error as { code?: number }).code !== status.UNAVAILABLE || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
