@@ -99,6 +99,11 @@ describe('an eclipse attempt', () => {
     } finally {
       link.close();
     }
+    // A place the attack emptied is refilled from the passive view within a few probe periods;
+    // judge the view once it is full again (it may not be: then the figures show it).
+    await waitUntil(() => victim.node.activeView().length >= activeViewSize, 10_000, 'a full active view').catch(
+      () => undefined,
+    );
     const after = views(ids);
     const groups = new Set(
       [...victim.node.activeView(), ...victim.node.passiveView()]
