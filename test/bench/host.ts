@@ -79,7 +79,16 @@ function unary<T>(start: (cb: (error: ServiceError | null, value?: T) => void) =
 
 function startOneHost(seeds: string[], seed: number): Promise<RunningHost> {
   return startHost(
-    hostConfig({ grpcPort: 0, metrics: false, profile: PROFILE, seeds, logLevel: 'silent', shutdownGraceMs: 1_000 }),
+    // Plaintext on loopback, as in development: the bench measures the protocol, not TLS.
+    hostConfig({
+      grpcPort: 0,
+      metrics: false,
+      profile: PROFILE,
+      seeds,
+      logLevel: 'silent',
+      shutdownGraceMs: 1_000,
+      plaintext: true,
+    }),
     // A bare registry: no default Node metrics per host, to keep 100 hosts light.
     { log: createLogger({ level: 'silent', role: 'bench' }), registry: new Registry(), seed },
   );
