@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_BIN := node_modules/.bin
 
-.PHONY: install run build proto proto-check lint test bench bench-directory bench-sim bench-host clean dashboards observe
+.PHONY: install run build proto proto-check lint test bench bench-directory bench-sim bench-host bench-join bench-load clean dashboards observe
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -34,7 +34,7 @@ test: node_modules
 	$(NPM_BIN)/tsc --noEmit -p tsconfig.json
 	$(NPM_BIN)/jest $(if $(JEST_JSON),--json --outputFile=$(JEST_JSON),)
 
-bench: bench-directory bench-sim bench-host
+bench: bench-directory bench-sim bench-host bench-join bench-load
 
 bench-directory: node_modules
 	npm run bench:directory
@@ -44,6 +44,12 @@ bench-sim: node_modules
 
 bench-host: node_modules
 	npm run bench:host
+
+bench-join: node_modules
+	npm run bench:join
+
+bench-load: node_modules
+	npm run bench:load
 
 ## dashboards: regenerate the Grafana dashboards' JSON in deploy/grafana/ from deploy/grafana/src/
 dashboards: node_modules
