@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import { DirectoryClient } from '../../services/client/directory-client';
-import { MessageKind, type ReceiveResponse } from '../../services/gen/grapevine/v1/host';
+import { MessageKind, PeerView, type ReceiveResponse } from '../../services/gen/grapevine/v1/host';
 import { PEER_CACHE_FILE } from '../../services/host/server';
 import { localConfig } from '../../services/membership';
 import { freePort } from '../support/free-port';
@@ -15,8 +15,15 @@ import { activePeers, call, startHostProcess, waitUntil, type HostProcess } from
 import { runGrapevine, type GrapevineProcess } from '../support/processes';
 
 const membership = localConfig();
-/** A probe period to notice, the longest suspicion, a probe period and a second of slack. */
-const DETECT_WITHIN_MS = 2 * membership.probeIntervalMs + membership.suspicionMaxMs + 1_000;
+/**
+ * Probes go round-robin over the active view, one a period: the dead peer's turn comes within
+ * activeViewSize periods. Then the probe's timeout, the longest suspicion, and a second of slack.
+ */
+const DETECT_WITHIN_MS =
+  membership.activeViewSize * membership.probeIntervalMs +
+  membership.probeTimeoutMs +
+  membership.suspicionMaxMs +
+  1_000;
 
 jest.setTimeout(90_000);
 
@@ -101,7 +108,20 @@ describe('eight host processes joining through one seed', () => {
     victim.process.child.kill('SIGKILL');
     await victim.process.exited();
     const dead = new RegExp(`"peer":"${victim.peerId}","cause":"(timeout|gossip)"`);
-    await Promise.all(neighbours.map((n) => n.process.waitFor(dead, DETECT_WITHIN_MS)));
+    const declared = (n: HostProcess) => dead.test(n.process.output());
+    await waitUntil(() => neighbours.every(declared), DETECT_WITHIN_MS, 'every neighbour to declare it dead').catch(
+      async (error: Error) => {
+        // Say where each neighbour stands: a suspicion still running, or no suspicion at all.
+        const held = await Promise.all(
+          neighbours.map(async (n) => {
+            if (declared(n)) return 'declared dead';
+            const entry = (await call(n.client, n.client.peers, {})).peers.find((p) => p.peerId === victim.peerId);
+            return entry ? `${PeerView[entry.view]}${entry.suspected ? ', suspected' : ''}` : 'forgotten';
+          }),
+        );
+        throw new Error(`${error.message}; neighbours: ${held.join('; ')}`);
+      },
+    );
     expect(Date.now() - killedAt).toBeLessThanOrEqual(DETECT_WITHIN_MS);
     for (const active of await Promise.all(neighbours.map(activeOf))) expect(active).not.toContain(victim.peerId);
   });
