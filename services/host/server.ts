@@ -247,7 +247,10 @@ export async function startHost(config: HostConfig, components: HostComponents):
     driver,
     transport,
     inbox,
-    limiter: new RateLimiter(config.peerCallsPerSecond, 2 * config.peerCallsPerSecond, clock),
+    limiters: {
+      membership: new RateLimiter(config.peerCallsPerSecond, 2 * config.peerCallsPerSecond, clock),
+      application: new RateLimiter(config.peerCallsPerSecond, 2 * config.peerCallsPerSecond, clock),
+    },
     self,
     wallClock: Date.now,
     lookup: directory

@@ -72,8 +72,6 @@ export const MAX_WALK_TTL = 16;
 export const MAX_MESSAGE_ID_LENGTH = 128;
 /** Buffered bytes past which a Receive stream is considered stalled and loses messages. */
 const RECEIVE_BUFFER_BYTES = 4 * 1_024 * 1_024;
-/** Suffix of a peer's rate-limit key for its application messages (no peer id contains '#'). */
-const APPLICATION_BUDGET = '#app';
 
 export interface HostContext {
   readonly config: HostConfig;
@@ -84,7 +82,8 @@ export interface HostContext {
   readonly driver: MembershipDriver;
   readonly transport: PeerTransport;
   readonly inbox: Inbox;
-  readonly limiter: RateLimiter;
+  /** Per-peer budgets: membership calls, and application messages (Send, Flood relays). */
+  readonly limiters: { readonly membership: RateLimiter; readonly application: RateLimiter };
   /** This host as peers name it. */
   readonly self: Sender;
   /** Milliseconds since the epoch, for timestamps users read. */
@@ -433,7 +432,8 @@ class HostHandlers {
       throw new PermissionDeniedError(`sender claims to be this host (${s.peerId})`);
     }
     const application = type === 'send' || type === 'flood';
-    if (!this.c.limiter.take(application ? `${s.peerId}${APPLICATION_BUDGET}` : s.peerId)) {
+    const limiter = application ? this.c.limiters.application : this.c.limiters.membership;
+    if (!limiter.take(s.peerId)) {
       this.c.metrics.rateLimited.inc();
       const what = application ? 'application messages' : 'membership calls';
       throw new ResourceExhaustedError(

@@ -271,18 +271,15 @@ export class DirectoryKeeper {
     const { member, mirror } = this.o;
     if (this.o.indirectProbes === 0) return false;
     // A few random members, not a scan of the directory: a failed probe costs the same at any size.
-    const relays = [
-      ...new Map(
-        mirror
-          .draw(() => this.o.rng.next(), 4 * this.o.indirectProbes)
-          .filter((e) => e.peerId !== peerId && e.peerId !== this.selfId && e.record.addresses[0])
-          .map((e) => [e.peerId, e]),
-      ).values(),
-    ].slice(0, this.o.indirectProbes);
-    if (relays.length === 0) return false;
+    const relays = new Map<string, MirrorEntry>();
+    for (const e of mirror.draw(() => this.o.rng.next(), 4 * this.o.indirectProbes)) {
+      if (relays.size === this.o.indirectProbes) break;
+      if (e.peerId !== peerId && e.peerId !== this.selfId && e.record.addresses[0]) relays.set(e.peerId, e);
+    }
+    if (relays.size === 0) return false;
     const target = { peerId, address };
     const answers = await Promise.all(
-      relays.map(async (relay) => {
+      [...relays.values()].map(async (relay) => {
         try {
           const response = (await member.call(
             relay.record.addresses[0],
