@@ -167,7 +167,12 @@ class HostHandlers {
                 highPriority: request.intent === HandshakeIntent.HANDSHAKE_INTENT_NEIGHBOR_URGENT,
               };
         const answer = await this.c.driver.ask(message, `neighbor|${from}`, 0);
-        return { record: own, accepted: answer?.type === 'neighbor-reply' && answer.accepted };
+        const reply = answer?.type === 'neighbor-reply' ? answer : undefined;
+        return {
+          record: own,
+          accepted: reply?.accepted ?? false,
+          referral: reply?.referral ? toWireRecord(reply.referral) : undefined,
+        };
       }
       default:
         throw new InvalidArgumentError(`intent ${request.intent} is not one of the HandshakeIntent values`);

@@ -283,6 +283,7 @@ export function answerOf(out: Outgoing, call: PeerCall, response: unknown): Mess
         fromAddress,
         record: r.record,
         accepted: r.accepted,
+        ...(r.referral && !r.accepted ? { referral: r.referral } : {}),
       } satisfies NeighborReply;
     }
     case 'exchangePeers': {

@@ -117,6 +117,11 @@ export interface NeighborReply extends Header {
   readonly type: 'neighbor-reply';
   readonly record: SignedRecordBlob;
   readonly accepted: boolean;
+  /**
+   * With a refusal: the record of another peer this one refused a moment ago. Both are short of
+   * neighbours, so they can take each other without dropping anyone.
+   */
+  readonly referral?: SignedRecordBlob;
 }
 
 /** HyParView: the sender drops the link; the receiver keeps it as a passive candidate. */
@@ -261,8 +266,9 @@ export function messageBytes(message: Message): number {
     case 'forward-join':
       return base + RECORD_BYTES + VARINT_BYTES;
     case 'neighbor':
-    case 'neighbor-reply':
       return base + RECORD_BYTES + 2;
+    case 'neighbor-reply':
+      return base + RECORD_BYTES + 2 + (message.referral ? RECORD_BYTES : 0);
     case 'disconnect':
       return base;
     case 'shuffle':

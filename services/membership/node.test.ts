@@ -118,6 +118,53 @@ describe('joining (HyParView)', () => {
   });
 });
 
+describe('filling the last places (refusal referrals)', () => {
+  it('a full peer refusing two askers short of neighbours brings them together, without evicting', () => {
+    const net = new Net({ activeViewSize: 2, passiveViewSize: 8 });
+    // A hub whose active view is full, and two pairs, each peer with one place free.
+    for (const id of ['hub', 'x', 'y', 'd', 'd2', 'e', 'e2']) net.add(id);
+    net.join('x', 'hub');
+    net.join('y', 'hub');
+    net.join('d', 'd2');
+    net.join('e', 'e2');
+    net.run(100);
+    expect(node(net, 'hub').activeView().sort()).toEqual(['x', 'y']);
+    // d and e learn of the hub only: it is the one peer they can ask.
+    const hubRecord = net.records.get('hub') as SignedRecordBlob;
+    for (const to of ['d', 'e']) {
+      net.deliver(to, { type: 'introduce', from: 'x', fromAddress: '10.0.1.1:7946', record: hubRecord });
+    }
+    net.run(3_000);
+
+    const referrals = net.sent.filter(
+      (m) => m.from === 'hub' && m.message.type === 'neighbor-reply' && m.message.referral !== undefined,
+    );
+    expect(referrals.length).toBeGreaterThan(0);
+    const first = referrals[0]!;
+    const offered = first.message.type === 'neighbor-reply' ? first.message.referral : undefined;
+    expect(offered).toBe(net.records.get(first.to === 'd' ? 'e' : 'd'));
+    expect(node(net, 'd').activeView()).toContain('e');
+    expect(node(net, 'e').activeView()).toContain('d');
+    expect(node(net, 'hub').activeView().sort()).toEqual(['x', 'y']);
+    expect(node(net, 'hub').stats.referrals).toBe(referrals.length);
+  });
+
+  it('offers nobody when the earlier refusal was of the same asker', () => {
+    const net = new Net({ activeViewSize: 2, passiveViewSize: 8 });
+    for (const id of ['hub', 'x', 'y', 'd', 'd2']) net.add(id);
+    net.join('x', 'hub');
+    net.join('y', 'hub');
+    net.join('d', 'd2');
+    net.run(100);
+    const hubRecord = net.records.get('hub') as SignedRecordBlob;
+    net.deliver('d', { type: 'introduce', from: 'x', fromAddress: '10.0.1.1:7946', record: hubRecord });
+    net.run(2_000);
+    const replies = net.sent.filter((m) => m.from === 'hub' && m.to === 'd' && m.message.type === 'neighbor-reply');
+    expect(replies.length).toBeGreaterThan(1);
+    expect(replies.every((m) => m.message.type === 'neighbor-reply' && m.message.referral === undefined)).toBe(true);
+  });
+});
+
 describe('probing (SWIM)', () => {
   it('a healthy cluster raises no suspicion', () => {
     const net = cluster(6);

@@ -89,6 +89,8 @@ export interface MembershipStats {
   floodsDelivered: number;
   floodDuplicates: number;
   neighborRequests: number;
+  /** Refusals that offered the asker another peer short of neighbours. */
+  referrals: number;
 }
 
 interface Probe {
@@ -134,6 +136,20 @@ interface Pending {
   readonly kind: 'join' | 'neighbor' | 'reconnect';
 }
 
+/** The last peer whose neighbour request was refused: short of neighbours, as the next may be. */
+interface Refused {
+  readonly id: PeerId;
+  readonly blob: SignedRecordBlob;
+  readonly at: number;
+}
+
+/**
+ * How long, in neighbour request timeouts, a refused asker is offered to the next one refused. A
+ * peer short of neighbours asks again every quarter timeout, so within this it has either found
+ * one or asked again elsewhere; an offer of a peer that filled up meanwhile costs one refusal.
+ */
+const REFERRAL_WINDOW_TIMEOUTS = 2;
+
 interface Tombstone {
   readonly incarnation: number;
   readonly seq: number;
@@ -164,6 +180,7 @@ export class MembershipNode {
     floodsDelivered: 0,
     floodDuplicates: 0,
     neighborRequests: 0,
+    referrals: 0,
   };
 
   private readonly rng: Rng;
@@ -185,6 +202,7 @@ export class MembershipNode {
   private readonly pending = new Map<PeerId, Pending>();
   private readonly dead = new Map<PeerId, Tombstone>();
   private lastShuffle: ReadonlySet<PeerId> = new Set();
+  private lastRefused: Refused | undefined;
   private nextProbeAt = Infinity;
   private nextShuffleAt = Infinity;
   private nextPushPullAt = Infinity;
@@ -1158,8 +1176,38 @@ export class MembershipNode {
       this.linkUp(entry);
       return;
     }
-    this.reply(entry, false);
+    this.refuse(now, entry);
     if (!this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
+  }
+
+  /**
+   * Refuses a neighbour request, offering the asker the peer refused before it. When most views
+   * are full, the few peers still short of a neighbour rarely ask each other by chance, and an
+   * urgent request only moves the gap to the neighbour it evicts: a full peer that both ask
+   * brings them together, and the gaps close in pairs.
+   */
+  private refuse(now: number, entry: PeerEntry): void {
+    const before = this.lastRefused;
+    const fresh =
+      before &&
+      before.id !== entry.id &&
+      now - before.at <= this.referralWindowMs &&
+      this.views.get(before.id)?.view !== 'active';
+    const referral = fresh ? before.blob : undefined;
+    this.lastRefused = referral ? undefined : { id: entry.id, blob: entry.blob, at: now };
+    if (referral) this.stats.referrals++;
+    this.send(entry.id, entry.address, {
+      type: 'neighbor-reply',
+      from: this.id,
+      fromAddress: this.address,
+      record: this.blob,
+      accepted: false,
+      ...(referral ? { referral } : {}),
+    });
+  }
+
+  private get referralWindowMs(): number {
+    return REFERRAL_WINDOW_TIMEOUTS * this.config.neighborRequestTimeoutMs;
   }
 
   private onNeighborReply(now: number, msg: NeighborReply): void {
@@ -1168,13 +1216,13 @@ export class MembershipNode {
     const entry = this.intake(msg.record, msg.from);
     if (!entry) return;
     if (!msg.accepted) {
-      if (asked) {
-        this.refusals++;
-        // Try another candidate after a short pause, not at once: when every neighbour around is
-        // full, asking again immediately would spin.
-        this.nextFillAt = Math.min(this.nextFillAt, now + this.config.neighborRequestTimeoutMs / 4);
-      }
       if (!this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
+      if (!asked) return;
+      this.refusals++;
+      if (msg.referral && this.askReferral(now, msg.referral)) return;
+      // Try another candidate after a short pause, not at once: when every neighbour around is
+      // full, asking again immediately would spin.
+      this.nextFillAt = Math.min(this.nextFillAt, now + this.config.neighborRequestTimeoutMs / 4);
       return;
     }
     if (entry.view === 'active' && this.views.get(entry.id) === entry) return;
@@ -1186,6 +1234,31 @@ export class MembershipNode {
       this.send(entry.id, entry.address, { type: 'disconnect', from: this.id, fromAddress: this.address });
       if (!this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
     }
+  }
+
+  /** Asks the peer a refusal offered, if this one still has room for it; false if not asked. */
+  private askReferral(now: number, referral: SignedRecordBlob): boolean {
+    const v = this.views;
+    if (v.active.length + this.pending.size >= v.activeSize) return false;
+    const entry = this.intake(referral);
+    if (!entry || entry.id === this.id) return false;
+    if (this.pending.has(entry.id) || this.suspicions.has(entry.id)) return false;
+    if ((entry.view === 'active' && v.get(entry.id) === entry) || !v.groupHasRoom('active', entry.group)) return false;
+    if (!v.get(entry.id)) v.addPassive(entry, this.rng);
+    this.askNeighbor(now, entry, false);
+    return true;
+  }
+
+  private askNeighbor(now: number, p: PeerEntry, highPriority: boolean): void {
+    this.pending.set(p.id, { deadline: now + this.config.neighborRequestTimeoutMs, kind: 'neighbor' });
+    this.stats.neighborRequests++;
+    this.send(p.id, p.address, {
+      type: 'neighbor',
+      from: this.id,
+      fromAddress: this.address,
+      record: this.blob,
+      highPriority,
+    });
   }
 
   private reply(entry: PeerEntry, accepted: boolean): void {
@@ -1238,7 +1311,7 @@ export class MembershipNode {
   /** Asks passive candidates to become neighbours until the active view would be full. */
   private fillActive(now: number): void {
     const v = this.views;
-    let wanted = v.activeSize - v.active.length - this.pending.size;
+    const wanted = v.activeSize - v.active.length - this.pending.size;
     if (wanted <= 0) return;
     const candidates = v.passive.filter(
       (p) => !this.pending.has(p.id) && !this.suspicions.has(p.id) && v.groupHasRoom('active', p.group),
@@ -1253,18 +1326,7 @@ export class MembershipNode {
     // Urgent when alone, or when full candidates keep refusing: the receiver then makes room.
     const highPriority = v.active.length === 0 || this.refusals >= this.config.refusalsBeforeUrgentNeighbor;
     if (highPriority) this.refusals = 0;
-    for (const p of sample(this.rng, candidates, wanted)) {
-      this.pending.set(p.id, { deadline: now + this.config.neighborRequestTimeoutMs, kind: 'neighbor' });
-      this.stats.neighborRequests++;
-      this.send(p.id, p.address, {
-        type: 'neighbor',
-        from: this.id,
-        fromAddress: this.address,
-        record: this.blob,
-        highPriority,
-      });
-      wanted--;
-    }
+    for (const p of sample(this.rng, candidates, wanted)) this.askNeighbor(now, p, highPriority);
   }
 
   /**

@@ -343,6 +343,11 @@ export interface HandshakeResponse {
     | undefined;
   /** For JOIN and NEIGHBOR intents: whether the receiver took the caller into its active view. */
   accepted: boolean;
+  /**
+   * With a refused NEIGHBOR intent, optionally: the record of another peer the receiver refused a
+   * moment ago. It is short of neighbours too, so the caller may ask it instead.
+   */
+  referral?: SignedRecord | undefined;
 }
 
 export interface PingRequest {
@@ -848,7 +853,7 @@ export const HandshakeRequest: MessageFns<HandshakeRequest> = {
 };
 
 function createBaseHandshakeResponse(): HandshakeResponse {
-  return { record: undefined, accepted: false };
+  return { record: undefined, accepted: false, referral: undefined };
 }
 
 export const HandshakeResponse: MessageFns<HandshakeResponse> = {
@@ -858,6 +863,9 @@ export const HandshakeResponse: MessageFns<HandshakeResponse> = {
     }
     if (message.accepted !== false) {
       writer.uint32(16).bool(message.accepted);
+    }
+    if (message.referral !== undefined) {
+      SignedRecord.encode(message.referral, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -891,6 +899,14 @@ export const HandshakeResponse: MessageFns<HandshakeResponse> = {
             message.accepted = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.referral = SignedRecord.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -907,6 +923,7 @@ export const HandshakeResponse: MessageFns<HandshakeResponse> = {
     return {
       record: isSet(object.record) ? SignedRecord.fromJSON(object.record) : undefined,
       accepted: isSet(object.accepted) ? globalThis.Boolean(object.accepted) : false,
+      referral: isSet(object.referral) ? SignedRecord.fromJSON(object.referral) : undefined,
     };
   },
 
@@ -917,6 +934,9 @@ export const HandshakeResponse: MessageFns<HandshakeResponse> = {
     }
     if (message.accepted !== false) {
       obj.accepted = message.accepted;
+    }
+    if (message.referral !== undefined) {
+      obj.referral = SignedRecord.toJSON(message.referral);
     }
     return obj;
   },
@@ -930,6 +950,9 @@ export const HandshakeResponse: MessageFns<HandshakeResponse> = {
       ? SignedRecord.fromPartial(object.record)
       : undefined;
     message.accepted = object.accepted ?? false;
+    message.referral = (object.referral !== undefined && object.referral !== null)
+      ? SignedRecord.fromPartial(object.referral)
+      : undefined;
     return message;
   },
 };
