@@ -58,6 +58,12 @@ export class DirectoryKeeper {
   /** Members admitted or seen alive that the directory does not list (yet, or any more). */
   private readonly orphans = new Map<string, MirrorEntry>();
   private readonly leases = new Map<string, Lease>();
+  /**
+   * The newest seq this introducer wrote for a member that the mirror does not show yet: gossip
+   * brings a newcomer's record as soon as Join introduces it, before the watch has the Register,
+   * and writing it through again would only be refused as stale.
+   */
+  private readonly written = new Map<string, number>();
   private introducers: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
@@ -88,6 +94,7 @@ export class DirectoryKeeper {
   /** A registration or a newer record in the directory. */
   onPut(entry: MirrorEntry): void {
     this.orphans.delete(entry.peerId);
+    if ((this.written.get(entry.peerId) ?? Infinity) <= entry.record.seq) this.written.delete(entry.peerId);
     if (this.isIntroducer(entry)) this.reshare();
     else this.place(entry.peerId);
   }
@@ -109,7 +116,10 @@ export class DirectoryKeeper {
   /** Join admitted a newcomer, and registered it under `leaseId` when the directory answered. */
   onAdmitted(entry: MirrorEntry, leaseId: string | undefined): void {
     if (!this.o.mirror.get(entry.peerId)) this.orphans.set(entry.peerId, entry);
-    if (leaseId) this.leases.set(entry.peerId, { leaseId, renewAt: this.renewAt() });
+    if (leaseId) {
+      this.leases.set(entry.peerId, { leaseId, renewAt: this.renewAt() });
+      this.wrote(entry.peerId, entry.record.seq);
+    }
     this.place(entry.peerId);
   }
 
@@ -121,12 +131,15 @@ export class DirectoryKeeper {
   /** Gossip brought a record newer than the directory's: write it through. */
   async onNewerRecord(peerId: string, signed: SignedRecord, seq: number): Promise<void> {
     const held = this.o.mirror.get(peerId);
-    if (!held || held.record.seq >= seq || this.ownerOf(peerId) !== this.selfId) return;
+    if (!held || this.ownerOf(peerId) !== this.selfId) return;
+    if (Math.max(held.record.seq, this.written.get(peerId) ?? 0) >= seq) return;
     try {
+      this.wrote(peerId, seq);
       await this.o.directory.updateRecord(signed);
       this.write('update');
     } catch (error) {
       this.write('update', error);
+      if (this.written.get(peerId) === seq) this.written.delete(peerId);
     }
   }
 
@@ -170,9 +183,14 @@ export class DirectoryKeeper {
     this.gauges();
   }
 
+  private wrote(peerId: string, seq: number): void {
+    if ((this.written.get(peerId) ?? 0) < seq) this.written.set(peerId, seq);
+  }
+
   private forget(peerId: string): void {
     this.orphans.delete(peerId);
     this.leases.delete(peerId);
+    this.written.delete(peerId);
     this.probes.remove(peerId);
     this.gauges();
   }
@@ -332,6 +350,7 @@ export class DirectoryKeeper {
     try {
       const { leaseId } = await directory.register(record.signed, this.o.leaseTtlSeconds);
       this.leases.set(entry.peerId, { leaseId, renewAt: this.renewAt() });
+      this.wrote(entry.peerId, record.record.seq);
       this.write('register');
     } catch (error) {
       this.write('register', error);

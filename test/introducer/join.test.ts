@@ -7,7 +7,8 @@ import { createServer, type Server } from 'node:net';
 import { ServiceError, status } from '@grpc/grpc-js';
 import { IntroducerClient } from '../../services/client/introducer-client';
 import { generateIdentity } from '../../services/common/identity';
-import { signRecord } from '../../services/common/records';
+import { Registry } from '../../services/common/metrics';
+import { PeerRecord, signRecord } from '../../services/common/records';
 import type { RunningHost } from '../../services/host/server';
 import type { RunningIntroducer } from '../../services/introducer/server';
 import { codeOf, snapshot, startTestDirectory, type TestDirectory } from '../support/directory';
@@ -33,6 +34,13 @@ describe('Join', () => {
   let client: IntroducerClient;
   const hosts: RunningHost[] = [];
   const servers: Server[] = [];
+  const registry = new Registry();
+
+  /** The introducer's directory writes of one op, by outcome. */
+  async function writes(op: string): Promise<Record<string, number>> {
+    const metric = await registry.getSingleMetric('grapevine_introducer_directory_writes_total')!.get();
+    return Object.fromEntries(metric.values.filter((v) => v.labels.op === op).map((v) => [v.labels.outcome, v.value]));
+  }
 
   /** A host that is up but has joined nobody: the tests join it by hand. */
   async function loneHost(identity = generateIdentity()): Promise<RunningHost> {
@@ -47,11 +55,16 @@ describe('Join', () => {
     // Joins are what is tested here: the keeper must not evict a member a loaded machine answered
     // late, or a snapshot would change for a reason that has nothing to do with the join.
     // The join rate has a test of its own (below); here many joins come from one address at once.
-    introducer = await startTestIntroducer(dir.address, {
-      dialBackTimeoutMs: 1_000,
-      memberSuspicionMs: 600_000,
-      joinsPerSourcePerSecond: 1_000,
-    });
+    introducer = await startTestIntroducer(
+      dir.address,
+      {
+        dialBackTimeoutMs: 1_000,
+        memberSuspicionMs: 600_000,
+        joinsPerSourcePerSecond: 1_000,
+      },
+      undefined,
+      registry,
+    );
     client = new IntroducerClient(introducer.address);
     // The introducer registers itself: wait, so that snapshots start from a settled directory.
     await waitUntil(
@@ -84,6 +97,21 @@ describe('Join', () => {
     const again = await client.join(host.member.record());
     expect(again.leaseId).toBe(joined.leaseId);
     expect(again.revision).toBe(joined.revision);
+  });
+
+  it('writes a rejoin with a newer record once: its Register, no UpdateRecord the directory would refuse', async () => {
+    const host = await loneHost();
+    await client.join(host.member.record());
+    const updatesBefore = await writes('update');
+    const newer = host.reissueRecord();
+    const joined = await client.join(newer);
+    expect(joined.leaseId).not.toBe('');
+    const resolved = await dir.client.resolve('default', { peerId: host.peerId });
+    expect(resolved.record.seq).toBe(PeerRecord.decode(newer.record).seq);
+    // Introducing the newcomer made gossip report its newer record at once; an UpdateRecord for
+    // it would be under way now. Give it time to be answered, then count.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await writes('update')).toEqual(updatesBefore);
   });
 
   it('refuses a forged record with PERMISSION_DENIED', async () => {

@@ -14,6 +14,7 @@ export async function startTestIntroducer(
   directory: string,
   overrides: IntroducerOverrides = {},
   identity?: Identity,
+  registry = new Registry(),
 ): Promise<RunningIntroducer> {
   const introducer = await startIntroducer(
     introducerConfig({
@@ -27,7 +28,7 @@ export async function startTestIntroducer(
       shutdownGraceMs: 1_000,
       ...overrides,
     }),
-    { log: silentLogger(), registry: new Registry(), identity },
+    { log: silentLogger(), registry, identity },
   );
   await introducer.directoryListed;
   return introducer;

@@ -86,9 +86,11 @@ async function admit(c: IntroducerContext, request: JoinRequest, source: string)
     release();
     throw error;
   }
+  // The keeper first: introducing the newcomer makes gossip report its record, which the keeper
+  // must know it has just written.
+  c.keeper.onAdmitted({ peerId: record.peerId, record, signed: signed! }, registered?.leaseId);
   const { sample: fromViews, told } = c.member.introduce(signed!);
   c.metrics.introductions.inc(told);
-  c.keeper.onAdmitted({ peerId: record.peerId, record, signed: signed! }, registered?.leaseId);
   c.log.info(
     { peer: record.peerId, address, source, seq: answered.seq, registered: registered !== undefined, told },
     'admitted a newcomer',
