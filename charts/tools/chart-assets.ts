@@ -40,6 +40,7 @@ export const MANAGED_KEYS: Readonly<Record<Role, readonly string[]>> = {
     'logLevel',
     ...TLS_KEYS,
     'redisUrl',
+    'redisTlsCaFile',
     'introducerToken',
   ],
   host: [

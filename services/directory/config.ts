@@ -53,6 +53,12 @@ export const directoryConfigSchema = z
       .union([z.literal(''), fields.redisUrl()])
       .default('')
       .describe('Redis URL (also REDIS_URL); empty keeps peers in process memory, for development only'),
+    redisTlsCaFile: z
+      .string()
+      .default('')
+      .describe(
+        "PEM CA bundle the Redis server's certificate must chain to, for a rediss:// redisUrl; empty: the system's roots",
+      ),
     defaultTtlSeconds: fields
       .seconds(1, 86_400)
       .default(DEFAULT_LEASE_TTL_S)
@@ -105,6 +111,13 @@ export const directoryConfigSchema = z
   })
   .superRefine((config, context) => {
     checkTlsFields(config, context, 'server');
+    if (config.redisTlsCaFile !== '' && !/^rediss:\/\//i.test(config.redisUrl)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['redisTlsCaFile'],
+        message: 'redisTlsCaFile is set but redisUrl is not a rediss:// URL: Redis over TLS needs rediss://',
+      });
+    }
     if (config.minTtlSeconds > config.maxTtlSeconds) {
       context.addIssue({
         code: 'custom',

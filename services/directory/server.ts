@@ -3,8 +3,10 @@
  * monitor and its metrics endpoint, with a shutdown that ends watches, drains calls and closes
  * the store.
  */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
+import { ConfigError } from '../common/config';
 import { UnavailableError } from '../common/errors';
 import { RunningGrpcServer, startGrpcServer } from '../common/grpc-server';
 import { Logger } from '../common/logging';
@@ -66,7 +68,7 @@ export async function startDirectory(
   };
   // The peers gauge reads the store at scrape time, which comes only once the store exists.
   const metrics = createDirectoryMetrics(registry, () => store.countPeers());
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : undefined;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisTlsCaFile, log) : undefined;
   const store: DirectoryStore = redis
     ? createRedisStore({ redis, log, commands: metrics.redisCommands }, storeOptions)
     : createMemoryStore(storeOptions);
@@ -188,8 +190,12 @@ export async function startDirectory(
  * store/redis-connection.ts). Start-up does not wait for Redis: health says NOT_SERVING until it
  * answers. Each new error is logged once, not at every reconnect attempt.
  */
-async function connectRedis(url: string, log: Logger): Promise<Redis> {
-  const redis = createDirectoryRedis(url, { enableAutoPipelining: true });
+async function connectRedis(url: string, tlsCaFile: string, log: Logger): Promise<Redis> {
+  const redis = createDirectoryRedis(url, {
+    enableAutoPipelining: true,
+    // A rediss:// URL alone trusts the system's roots; a private CA is read once, at start.
+    ...(tlsCaFile === '' ? {} : { tls: { ca: readRedisCa(tlsCaFile) } }),
+  });
   const where = redactUrl(url);
   let lastError = '';
   redis.on('error', (error: Error) => {
@@ -204,6 +210,14 @@ async function connectRedis(url: string, log: Logger): Promise<Redis> {
     log.warn({ err: error.message, redis: where }, 'redis unreachable at start; serving NOT_SERVING and retrying'),
   );
   return redis;
+}
+
+function readRedisCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new ConfigError(`cannot read redisTlsCaFile ${file}: ${(error as Error).message}`);
+  }
 }
 
 /** The URL without its password, for logs. */

@@ -536,7 +536,7 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
     );
   });
 
-  test('external Redis: no Redis in the release; the URL takes the password from the Secret; egress to its port', () => {
+  test('external Redis: no Redis in the release; the URL takes the password from the Secret; its CA; egress to its port', () => {
     const objects = objectsFor('ci/external-redis-values.yaml');
     expect(objects.filter((object) => component(object) === 'redis')).toEqual([]);
     const directory = ofKind(objects, 'Deployment').find((d) => component(d) === 'directory')!;
@@ -545,6 +545,18 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
       'rediss://grapevine:$(REDIS_PASSWORD)@redis.example.internal:6380/2',
     );
     expect(env.get('REDIS_PASSWORD').valueFrom.secretKeyRef).toEqual({ name: 'grapevine-redis', key: 'password' });
+    // Its private CA: mounted read-only from its Secret, and named to the directory.
+    const pod = directory.spec.template.spec;
+    expect(env.get('GRAPEVINE_REDIS_TLS_CA_FILE').value).toBe('/etc/grapevine/redis-ca/ca.crt');
+    expect(pod.volumes).toContainEqual({
+      name: 'redis-ca',
+      secret: { secretName: 'grapevine-redis-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] },
+    });
+    expect(pod.containers[0].volumeMounts).toContainEqual({
+      name: 'redis-ca',
+      mountPath: '/etc/grapevine/redis-ca',
+      readOnly: true,
+    });
     const policy = ofKind(objects, 'NetworkPolicy').find((p) => component(p) === 'directory')!;
     expect(policy.spec.egress).toContainEqual({ ports: [{ port: 6380, protocol: 'TCP' }] });
   });

@@ -143,6 +143,15 @@ const CONTRADICTIONS: { what: string; set: string[]; message: RegExp }[] = [
     message: /redis\.enabled is true and externalRedis\.url is set; choose one/,
   },
   {
+    what: 'a Redis CA without a rediss:// URL',
+    set: [
+      'redis.enabled=false',
+      'externalRedis.url=redis://redis.example:6379/0',
+      'externalRedis.tlsCaSecret=redis-ca',
+    ],
+    message: /externalRedis\.tlsCaSecret is set but externalRedis\.url is not a rediss:\/\/ URL/,
+  },
+  {
     what: 'an autoscaler floor above its ceiling',
     set: ['directory.autoscaling.minReplicas=5', 'directory.autoscaling.maxReplicas=3'],
     message: /directory\.autoscaling\.minReplicas \(5\) must not exceed maxReplicas \(3\)/,

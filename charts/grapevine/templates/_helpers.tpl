@@ -317,6 +317,9 @@ priorityClassName: {{ . | quote }}
 {{- if and .Values.redis.enabled .Values.externalRedis.url }}
 {{- fail "values: redis.enabled is true and externalRedis.url is set; choose one (set redis.enabled=false to use the external Redis)" }}
 {{- end }}
+{{- if and .Values.externalRedis.tlsCaSecret (not (hasPrefix "rediss://" .Values.externalRedis.url)) }}
+{{- fail "values: externalRedis.tlsCaSecret is set but externalRedis.url is not a rediss:// URL; Redis over TLS needs rediss://" }}
+{{- end }}
 {{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) }}
 {{- fail "values: the directory needs Redis: keep redis.enabled=true, or set externalRedis.url (e.g. redis://redis.example:6379/0)" }}
 {{- end }}
