@@ -165,6 +165,49 @@ describe('filling the last places (refusal referrals)', () => {
   });
 });
 
+describe('evicting to make room', () => {
+  // With these seeds the hub's random victim is d; whether d died decides what its check finds.
+  it.each([
+    ['has died unnoticed: the check fails and the hub declares it dead', 'd'],
+    ['is alive: it answers its check and stays a candidate', 'a'],
+  ])('checks the neighbour it evicts once; when that neighbour %s', (_what, crashed) => {
+    const net = new Net({ activeViewSize: 2, passiveViewSize: 8 });
+    for (const id of ['hub', 'a', 'd', 'x', 'x2']) net.add(id);
+    net.join('a', 'hub');
+    net.join('d', 'hub');
+    net.join('x', 'x2');
+    net.run(100);
+    expect(node(net, 'hub').activeView().sort()).toEqual(['a', 'd']);
+    // A neighbour dies; before the hub's round-robin probe reaches it, a peer with no link left
+    // asks urgently, and the hub evicts a neighbour to take it in.
+    net.down.add(crashed);
+    net.deliver('hub', {
+      type: 'neighbor',
+      from: 'x',
+      fromAddress: '10.0.3.1:7946',
+      record: net.records.get('x') as SignedRecordBlob,
+      highPriority: true,
+    });
+    expect(node(net, 'hub').activeView()).toContain('x');
+    expect(node(net, 'hub').passiveView()).toContain('d');
+    const checks = net.sent.filter(
+      (m) => m.from === 'hub' && m.to === 'd' && m.message.type === 'ping' && !m.message.neighbor,
+    );
+    expect(checks.length).toBe(1);
+
+    net.run(15_000);
+    const deaths = net.eventsOf('dead', 'hub').map((e) => (e.event.type === 'dead' ? e.event.peer : ''));
+    const known = [...node(net, 'hub').activeView(), ...node(net, 'hub').passiveView()];
+    if (crashed === 'd') {
+      expect(deaths).toContain('d');
+      expect(known).not.toContain('d');
+    } else {
+      expect(deaths).not.toContain('d');
+      expect(known).toContain('d');
+    }
+  });
+});
+
 describe('probing (SWIM)', () => {
   it('a healthy cluster raises no suspicion', () => {
     const net = cluster(6);

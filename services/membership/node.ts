@@ -1286,9 +1286,11 @@ export class MembershipNode {
       if (!victim) return false;
       this.demote(victim);
       this.send(victim.id, victim.address, { type: 'disconnect', from: this.id, fromAddress: this.address });
+      // Out of the active view it is probed no more: check it once, or a victim that died
+      // unnoticed would linger as a passive candidate, neither declared dead nor forgotten.
+      if (!this.probeOf(victim.id) && !this.suspicions.has(victim.id)) this.startProbe(now, victim, false);
     }
     this.pending.delete(entry.id);
-    void now;
     return this.views.addActive(entry, this.rng);
   }
 
