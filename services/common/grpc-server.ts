@@ -73,7 +73,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   );
   health.addToServer(server);
   // Reflection describes our services and the health service, so grpcurl can call both.
-  new ReflectionService(reflectionDefinitions()).addToServer(server);
+  reflectionService().addToServer(server);
 
   const bind = (target: Server, port: number, credentials: ServerCredentials) =>
     new Promise<number>((resolve, reject) =>
@@ -162,11 +162,15 @@ function rejectMalformed(request: unknown): void {
   }
 }
 
-let reflection: ReturnType<typeof loadSync> | undefined;
+let reflection: ReflectionService | undefined;
 
 /** The contracts, parsed once per process: many servers in one process share them. */
-function reflectionDefinitions(): ReturnType<typeof loadSync> {
-  reflection ??= loadSync([...protoFiles(), healthProtoPath], { includeDirs: [protoRoot()] });
+/**
+ * One reflection service for every server of the process: building it decodes every file
+ * descriptor (milliseconds each time), and its handlers keep no state between calls.
+ */
+function reflectionService(): ReflectionService {
+  reflection ??= new ReflectionService(loadSync([...protoFiles(), healthProtoPath], { includeDirs: [protoRoot()] }));
   return reflection;
 }
 

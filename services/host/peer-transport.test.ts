@@ -10,7 +10,7 @@ import { silentLogger } from '../common/logging';
 import { Registry } from '../common/metrics';
 import { HostServiceService, type PushRequest } from '../gen/grapevine/v1/host';
 import { createHostMetrics } from './metrics';
-import { PeerTransport } from './peer-transport';
+import { channelTarget, PeerTransport } from './peer-transport';
 
 /** How long a one-way message may wait for its peer's connection (the handshake deadline). */
 const CONNECT_WAIT_MS = 300;
@@ -112,5 +112,19 @@ describe('one-way peer messages wait for a connection, briefly', () => {
     await settle(CONNECT_WAIT_MS * 10);
     expect(await notConnected(registry)).toBe(1);
     expect(pushed).toHaveLength(0);
+  });
+});
+
+describe('channel targets', () => {
+  it.each([
+    ['127.0.0.1:7601', 'ipv4:127.0.0.1:7601'],
+    ['10.1.2.3:443', 'ipv4:10.1.2.3:443'],
+    ['[::1]:7601', 'ipv6:[::1]:7601'],
+    ['[2001:db8::7]:7946', 'ipv6:[2001:db8::7]:7946'],
+    ['host-0.grapevine.svc.cluster.local:7600', 'host-0.grapevine.svc.cluster.local:7600'],
+    ['localhost:7601', 'localhost:7601'],
+    ['999.1.1.1:7601', '999.1.1.1:7601'],
+  ])('%s dials %s', (address, target) => {
+    expect(channelTarget(address)).toBe(target);
   });
 });

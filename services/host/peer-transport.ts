@@ -17,6 +17,7 @@ import {
   makeGenericClientConstructor,
   status,
 } from '@grpc/grpc-js';
+import { isIP } from 'node:net';
 import { codeName } from '../common/grpc-metrics';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import type { Logger } from '../common/logging';
@@ -243,7 +244,7 @@ export class PeerTransport implements Transport {
       this.endStream(oldest);
       evicted.close();
     }
-    client = new this.ClientClass(address, this.options.credentials, {
+    client = new this.ClientClass(channelTarget(address), this.options.credentials, {
       interceptors: [...this.options.interceptors],
       'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
@@ -272,4 +273,17 @@ export class PeerTransport implements Transport {
   private failed(method: PeerMethod, error: ServiceError): void {
     this.options.metrics.callFailures.inc({ type: typeLabel(method), code: codeName(error.code ?? status.UNKNOWN) });
   }
+}
+
+/**
+ * The channel target for a peer's "host:port". An IP literal names the ipv4: or ipv6: resolver:
+ * the default (DNS) one builds a resolver of its own for every channel even when there is nothing
+ * to resolve, the larger part of a new channel's cost. The authority, and so what TLS checks the
+ * certificate against, is the same "host:port" either way.
+ */
+export function channelTarget(address: string): string {
+  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(address);
+  if (bracketed) return isIP(bracketed[1]!) === 6 ? `ipv6:${address}` : address;
+  const host = address.slice(0, address.lastIndexOf(':'));
+  return isIP(host) === 4 ? `ipv4:${address}` : address;
 }

@@ -31,6 +31,16 @@ describe('Directory server', () => {
     expect(await listServicesByReflection(t.address)).toEqual(
       expect.arrayContaining(['grapevine.v1.DirectoryService', 'grpc.health.v1.Health']),
     );
+    // Servers of one process share one reflection service; a second answers as well.
+    const second = await startTestDirectory();
+    try {
+      expect(await listServicesByReflection(second.address)).toEqual(
+        expect.arrayContaining(['grapevine.v1.DirectoryService', 'grpc.health.v1.Health']),
+      );
+      expect(await listServicesByReflection(t.address)).toContain('grapevine.v1.DirectoryService');
+    } finally {
+      await second.stop();
+    }
   });
 
   test('a request that is not a protobuf message answers INVALID_ARGUMENT, and the server goes on', async () => {
