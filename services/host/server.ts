@@ -265,6 +265,12 @@ export async function startHost(config: HostConfig, components: HostComponents):
   };
   const liveDriver = driver;
 
+  /**
+   * A bootstrap contact is a records-only handshake, not a neighbour request: it gets the deadline
+   * of ordinary peer calls. A seed that answers slowly (a busy process, hosts starting all at once)
+   * is worth the wait; missing it costs a round of backoff, which grows to seconds.
+   */
+  const contactTimeoutMs = Math.max(config.callTimeoutMs, membership.neighborRequestTimeoutMs);
   /** Under TLS, a DNS seed's IP is checked against the name it was found under. */
   const nameOverride = (serverName?: string) =>
     serverName && !config.plaintext ? { 'grpc.ssl_target_name_override': serverName } : undefined;
@@ -272,16 +278,11 @@ export async function startHost(config: HostConfig, components: HostComponents):
   const handshakeNamed = (peerAddress: string, serverName: string, request: HandshakeRequest) => {
     const client = new HostServiceClient(peerAddress, credentials, nameOverride(serverName));
     return new Promise<HandshakeResponse>((resolve, reject) =>
-      client.handshake(
-        request,
-        new Metadata(),
-        { deadline: Date.now() + membership.neighborRequestTimeoutMs },
-        (error, response) => {
-          client.close();
-          if (error) reject(error);
-          else resolve(response);
-        },
-      ),
+      client.handshake(request, new Metadata(), { deadline: Date.now() + contactTimeoutMs }, (error, response) => {
+        client.close();
+        if (error) reject(error);
+        else resolve(response);
+      }),
     );
   };
 
@@ -342,7 +343,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
       const response = (
         serverName && !config.plaintext
           ? await handshakeNamed(peerAddress, serverName, request)
-          : await transport.invoke(peerAddress, 'handshake', request)
+          : await transport.invoke(peerAddress, 'handshake', request, contactTimeoutMs)
       ) as HandshakeResponse;
       return { signed: response.record!, record: checker.open(response.record, 'handshake answer') };
     },

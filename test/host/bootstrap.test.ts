@@ -7,9 +7,13 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dns2 from 'dns2';
-import { PEER_CACHE_FILE, type RunningHost } from '../../services/host/server';
+import { createLogger } from '../../services/common/logging';
+import { Registry } from '../../services/common/metrics';
+import { hostConfig } from '../../services/host/config';
+import { PEER_CACHE_FILE, startHost, type RunningHost } from '../../services/host/server';
 import { HOST_SERVICE_NAME } from '../../services/host/service';
 import { makeTestCa } from '../support/certs';
+import { startFaultProxy } from '../support/fault-proxy';
 import { freePort } from '../support/free-port';
 import { checkHealth, listServicesByReflection } from '../support/grpc-probes';
 import { activePeers, call, startHostProcess, startTestHost, waitUntil, type HostProcess } from '../support/hosts';
@@ -139,6 +143,39 @@ describe('a host process that reaches nobody', () => {
   afterAll(async () => {
     for (const h of [lonely, seed]) h?.process.child.kill('SIGTERM');
     await Promise.all([lonely?.process.exited(), seed?.process.exited()]);
+  });
+
+  test('waits for a seed slower than a neighbour request may take, rather than backing off', async () => {
+    const slowSeed = await startTestHost();
+    // Every segment from the seed takes 300 ms: a contact takes over a second, past the local
+    // profile's 500 ms neighbour-request deadline and within the 2 s of ordinary peer calls.
+    const proxy = await startFaultProxy({ target: slowSeed.address, downstream: { latencyMs: 300 } });
+    const registry = new Registry();
+    const newcomer = await startHost(
+      hostConfig({
+        grpcPort: 0,
+        metrics: false,
+        profile: 'local',
+        logLevel: 'silent',
+        plaintext: true,
+        seeds: [proxy.address],
+      }),
+      { log: createLogger({ level: 'silent', role: 'test' }), registry },
+    );
+    try {
+      const outcomes = async () => {
+        const attempts = await registry.getSingleMetric('grapevine_host_bootstrap_attempts_total')!.get();
+        return Object.fromEntries(attempts.values.map((v) => [`${v.labels.source}/${v.labels.outcome}`, v.value]));
+      };
+      await waitUntil(async () => (await outcomes())['static/ok'] === 1, 20_000, 'the newcomer to join');
+      expect(newcomer.node.activeView()).toContain(slowSeed.peerId);
+      // Joined on the first round: no contact gave up on the seed.
+      expect(await outcomes()).toEqual({ 'static/ok': 1 });
+    } finally {
+      await newcomer.stop();
+      await proxy.close();
+      await slowSeed.stop();
+    }
   });
 
   test('says so in its log, health and metrics, keeps trying, and joins once the seed appears', async () => {
