@@ -97,8 +97,12 @@ interface Probe {
   readonly seq: number;
   readonly target: PeerId;
   readonly address: string;
-  /** A round-robin probe (counts for local health), or a check asked for by a suspicion. */
-  readonly regular: boolean;
+  /**
+   * regular: a round-robin probe of a neighbour (counts for local health). suspicion: a check
+   * asked for by a suspicion heard from others. candidate: a direct check of a neighbour evicted
+   * for room; its failure drops the peer from the passive view, and suspects nobody.
+   */
+  readonly kind: 'regular' | 'suspicion' | 'candidate';
   readonly indirectAt: number;
   readonly endAt: number;
   indirectSent: boolean;
@@ -544,20 +548,20 @@ export class MembershipNode {
       target.probedUs = false;
       return;
     }
-    if (!this.probeOf(target.id)) this.startProbe(now, target, true);
+    if (!this.probeOf(target.id)) this.startProbe(now, target, 'regular');
   }
 
   // ---- probing ----------------------------------------------------------------------------------
 
-  private startProbe(now: number, target: PeerEntry, regular: boolean): void {
+  private startProbe(now: number, target: PeerEntry, kind: Probe['kind']): void {
     const c = this.config;
     const scale = c.lifeguard ? this.awareness.score + 1 : 1;
     const probe: Probe = {
       seq: ++this.seqCounter,
       target: target.id,
       address: target.address,
-      regular,
-      indirectAt: now + c.probeTimeoutMs * scale,
+      kind,
+      indirectAt: kind === 'candidate' ? Infinity : now + c.probeTimeoutMs * scale,
       endAt: now + c.probeIntervalMs * scale,
       indirectSent: false,
       expectedNacks: 0,
@@ -620,10 +624,16 @@ export class MembershipNode {
 
   private probeFailed(now: number, probe: Probe): void {
     this.stats.probeFailures++;
-    if (probe.regular && this.config.lifeguard)
+    if (probe.kind === 'regular' && this.config.lifeguard)
       this.awareness.apply(failedProbeDelta(probe.expectedNacks, probe.nacks));
     const entry = this.views.get(probe.target);
     if (!entry) return;
+    if (probe.kind === 'candidate' && entry.view === 'passive') {
+      // HyParView drops a candidate that does not answer. A live one that was only slow is
+      // learned again through shuffles; no suspicion, so a busy peer kills nobody this way.
+      this.views.remove(entry.id);
+      return;
+    }
     // The link is broken whatever the membership verdict: repair the overlay now, and let the
     // suspicion decide about death. A live suspect keeps its place as a passive candidate.
     if (entry.view === 'active') {
@@ -661,7 +671,7 @@ export class MembershipNode {
     this.queue.enqueue(u);
     this.event({ type: 'suspect', peer: entry.id, incarnation, from });
     if (s.mine) this.tellAboutSuspicion(s, u);
-    else if (entry.view === 'active' && !this.probeOf(entry.id)) this.startProbe(now, entry, false);
+    else if (entry.view === 'active' && !this.probeOf(entry.id)) this.startProbe(now, entry, 'suspicion');
   }
 
   /** This peer's own probe of an already-suspected peer failed too: an independent confirmation. */
@@ -1042,7 +1052,7 @@ export class MembershipNode {
     const probe = this.probeBySeq(msg.seq);
     if (probe) {
       this.endProbe(probe);
-      if (probe.regular && this.config.lifeguard) this.awareness.apply(-1);
+      if (probe.kind === 'regular' && this.config.lifeguard) this.awareness.apply(-1);
       const entry = this.views.get(probe.target);
       if (entry && msg.incarnation > entry.incarnation) entry.incarnation = msg.incarnation;
       const s = this.suspicions.size > 0 ? this.suspicions.get(probe.target) : undefined;
@@ -1288,7 +1298,7 @@ export class MembershipNode {
       this.send(victim.id, victim.address, { type: 'disconnect', from: this.id, fromAddress: this.address });
       // Out of the active view it is probed no more: check it once, or a victim that died
       // unnoticed would linger as a passive candidate, neither declared dead nor forgotten.
-      if (!this.probeOf(victim.id) && !this.suspicions.has(victim.id)) this.startProbe(now, victim, false);
+      if (!this.probeOf(victim.id) && !this.suspicions.has(victim.id)) this.startProbe(now, victim, 'candidate');
     }
     this.pending.delete(entry.id);
     return this.views.addActive(entry, this.rng);
