@@ -164,7 +164,6 @@ function rejectMalformed(request: unknown): void {
 
 let reflection: ReflectionService | undefined;
 
-/** The contracts, parsed once per process: many servers in one process share them. */
 /**
  * One reflection service for every server of the process: building it decodes every file
  * descriptor (milliseconds each time), and its handlers keep no state between calls.

@@ -19,6 +19,7 @@ import {
 } from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 import { codeName } from '../common/grpc-metrics';
+import { parseHostPort } from '../common/records';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import type { Logger } from '../common/logging';
 import type { PushRequest, SendRequest, SendResponse } from '../gen/grapevine/v1/host';
@@ -282,8 +283,6 @@ export class PeerTransport implements Transport {
  * certificate against, is the same "host:port" either way.
  */
 export function channelTarget(address: string): string {
-  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(address);
-  if (bracketed) return isIP(bracketed[1]!) === 6 ? `ipv6:${address}` : address;
-  const host = address.slice(0, address.lastIndexOf(':'));
-  return isIP(host) === 4 ? `ipv4:${address}` : address;
+  const family = isIP(parseHostPort(address)?.host ?? '');
+  return family === 4 ? `ipv4:${address}` : family === 6 ? `ipv6:${address}` : address;
 }

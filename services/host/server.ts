@@ -111,6 +111,8 @@ export async function startHost(config: HostConfig, components: HostComponents):
     components.membership ??
     PROFILES[config.profile](config.expectedPeers ? { expectedPeers: config.expectedPeers } : {});
   const clock = () => performance.now();
+  /** One per-peer rate budget (twice the rate at once); membership calls and application messages each get one. */
+  const peerBudget = () => new RateLimiter(config.peerCallsPerSecond, 2 * config.peerCallsPerSecond, clock);
 
   let context: HostContext | undefined;
   let node: MembershipNode | undefined;
@@ -247,10 +249,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
     driver,
     transport,
     inbox,
-    limiters: {
-      membership: new RateLimiter(config.peerCallsPerSecond, 2 * config.peerCallsPerSecond, clock),
-      application: new RateLimiter(config.peerCallsPerSecond, 2 * config.peerCallsPerSecond, clock),
-    },
+    limiters: { membership: peerBudget(), application: peerBudget() },
     self,
     wallClock: Date.now,
     lookup: directory

@@ -90,6 +90,15 @@ function cluster(n: number, overrides: ConfigOverrides = {}): Net {
 
 const node = (net: Net, id: string) => net.nodes.get(id) as MembershipNode;
 
+/** A few peers with active views of 2, added in `ids` order, joined along `links` ([newcomer, contact]). */
+function smallNet(ids: readonly string[], links: readonly [string, string][]): Net {
+  const net = new Net({ activeViewSize: 2, passiveViewSize: 8 });
+  for (const id of ids) net.add(id);
+  for (const [newcomer, contact] of links) net.join(newcomer, contact);
+  net.run(100);
+  return net;
+}
+
 describe('joining (HyParView)', () => {
   it('links a newcomer to its contact in both active views', () => {
     const net = new Net();
@@ -120,14 +129,16 @@ describe('joining (HyParView)', () => {
 
 describe('filling the last places (refusal referrals)', () => {
   it('a full peer refusing two askers short of neighbours brings them together, without evicting', () => {
-    const net = new Net({ activeViewSize: 2, passiveViewSize: 8 });
     // A hub whose active view is full, and two pairs, each peer with one place free.
-    for (const id of ['hub', 'x', 'y', 'd', 'd2', 'e', 'e2']) net.add(id);
-    net.join('x', 'hub');
-    net.join('y', 'hub');
-    net.join('d', 'd2');
-    net.join('e', 'e2');
-    net.run(100);
+    const net = smallNet(
+      ['hub', 'x', 'y', 'd', 'd2', 'e', 'e2'],
+      [
+        ['x', 'hub'],
+        ['y', 'hub'],
+        ['d', 'd2'],
+        ['e', 'e2'],
+      ],
+    );
     expect(node(net, 'hub').activeView().sort()).toEqual(['x', 'y']);
     // d and e learn of the hub only: it is the one peer they can ask.
     const hubRecord = net.records.get('hub') as SignedRecordBlob;
@@ -150,12 +161,14 @@ describe('filling the last places (refusal referrals)', () => {
   });
 
   it('offers nobody when the earlier refusal was of the same asker', () => {
-    const net = new Net({ activeViewSize: 2, passiveViewSize: 8 });
-    for (const id of ['hub', 'x', 'y', 'd', 'd2']) net.add(id);
-    net.join('x', 'hub');
-    net.join('y', 'hub');
-    net.join('d', 'd2');
-    net.run(100);
+    const net = smallNet(
+      ['hub', 'x', 'y', 'd', 'd2'],
+      [
+        ['x', 'hub'],
+        ['y', 'hub'],
+        ['d', 'd2'],
+      ],
+    );
     const hubRecord = net.records.get('hub') as SignedRecordBlob;
     net.deliver('d', { type: 'introduce', from: 'x', fromAddress: '10.0.1.1:7946', record: hubRecord });
     net.run(2_000);
@@ -171,12 +184,14 @@ describe('evicting to make room', () => {
     ['has died unnoticed: the check fails and the hub forgets it, suspecting nobody', 'd'],
     ['is alive: it answers its check and stays a candidate', 'a'],
   ])('checks the neighbour it evicts once; when that neighbour %s', (_what, crashed) => {
-    const net = new Net({ activeViewSize: 2, passiveViewSize: 8 });
-    for (const id of ['hub', 'a', 'd', 'x', 'x2']) net.add(id);
-    net.join('a', 'hub');
-    net.join('d', 'hub');
-    net.join('x', 'x2');
-    net.run(100);
+    const net = smallNet(
+      ['hub', 'a', 'd', 'x', 'x2'],
+      [
+        ['a', 'hub'],
+        ['d', 'hub'],
+        ['x', 'x2'],
+      ],
+    );
     expect(node(net, 'hub').activeView().sort()).toEqual(['a', 'd']);
     // A neighbour dies; before the hub's round-robin probe reaches it, a peer with no link left
     // asks urgently, and the hub evicts a neighbour to take it in.

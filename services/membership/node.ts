@@ -1206,14 +1206,7 @@ export class MembershipNode {
     const referral = fresh ? before.blob : undefined;
     this.lastRefused = referral ? undefined : { id: entry.id, blob: entry.blob, at: now };
     if (referral) this.stats.referrals++;
-    this.send(entry.id, entry.address, {
-      type: 'neighbor-reply',
-      from: this.id,
-      fromAddress: this.address,
-      record: this.blob,
-      accepted: false,
-      ...(referral ? { referral } : {}),
-    });
+    this.reply(entry, false, referral);
   }
 
   private get referralWindowMs(): number {
@@ -1251,12 +1244,15 @@ export class MembershipNode {
     const v = this.views;
     if (v.active.length + this.pending.size >= v.activeSize) return false;
     const entry = this.intake(referral);
-    if (!entry || entry.id === this.id) return false;
-    if (this.pending.has(entry.id) || this.suspicions.has(entry.id)) return false;
-    if ((entry.view === 'active' && v.get(entry.id) === entry) || !v.groupHasRoom('active', entry.group)) return false;
+    if (!entry || entry.id === this.id || v.get(entry.id)?.view === 'active' || !this.askable(entry)) return false;
     if (!v.get(entry.id)) v.addPassive(entry, this.rng);
     this.askNeighbor(now, entry, false);
     return true;
+  }
+
+  /** A peer not already asked, not suspected, and whose address group has room in the active view. */
+  private askable(p: PeerEntry): boolean {
+    return !this.pending.has(p.id) && !this.suspicions.has(p.id) && this.views.groupHasRoom('active', p.group);
   }
 
   private askNeighbor(now: number, p: PeerEntry, highPriority: boolean): void {
@@ -1271,13 +1267,14 @@ export class MembershipNode {
     });
   }
 
-  private reply(entry: PeerEntry, accepted: boolean): void {
+  private reply(entry: PeerEntry, accepted: boolean, referral?: SignedRecordBlob): void {
     this.send(entry.id, entry.address, {
       type: 'neighbor-reply',
       from: this.id,
       fromAddress: this.address,
       record: this.blob,
       accepted,
+      ...(referral ? { referral } : {}),
     });
   }
 
@@ -1325,9 +1322,7 @@ export class MembershipNode {
     const v = this.views;
     const wanted = v.activeSize - v.active.length - this.pending.size;
     if (wanted <= 0) return;
-    const candidates = v.passive.filter(
-      (p) => !this.pending.has(p.id) && !this.suspicions.has(p.id) && v.groupHasRoom('active', p.group),
-    );
+    const candidates = v.passive.filter((p) => this.askable(p));
     if (candidates.length === 0) {
       if (v.active.length === 0 && this.pending.size === 0 && !this.isolatedSaid) {
         this.isolatedSaid = true;

@@ -7,10 +7,8 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dns2 from 'dns2';
-import { createLogger } from '../../services/common/logging';
 import { Registry } from '../../services/common/metrics';
-import { hostConfig } from '../../services/host/config';
-import { PEER_CACHE_FILE, startHost, type RunningHost } from '../../services/host/server';
+import { PEER_CACHE_FILE, type RunningHost } from '../../services/host/server';
 import { HOST_SERVICE_NAME } from '../../services/host/service';
 import { makeTestCa } from '../support/certs';
 import { startFaultProxy } from '../support/fault-proxy';
@@ -151,17 +149,7 @@ describe('a host process that reaches nobody', () => {
     // profile's 500 ms neighbour-request deadline and within the 2 s of ordinary peer calls.
     const proxy = await startFaultProxy({ target: slowSeed.address, downstream: { latencyMs: 300 } });
     const registry = new Registry();
-    const newcomer = await startHost(
-      hostConfig({
-        grpcPort: 0,
-        metrics: false,
-        profile: 'local',
-        logLevel: 'silent',
-        plaintext: true,
-        seeds: [proxy.address],
-      }),
-      { log: createLogger({ level: 'silent', role: 'test' }), registry },
-    );
+    const newcomer = await startTestHost({ seeds: [proxy.address] }, undefined, { registry });
     try {
       const outcomes = async () => {
         const attempts = await registry.getSingleMetric('grapevine_host_bootstrap_attempts_total')!.get();

@@ -5,10 +5,7 @@
 import { generateIdentity } from '../../services/common/identity';
 import { PeerRecord, signRecord } from '../../services/common/records';
 import { HandshakeIntent, HostServiceClient } from '../../services/gen/grapevine/v1/host';
-import { createLogger } from '../../services/common/logging';
-import { Registry } from '../../services/common/metrics';
-import { hostConfig } from '../../services/host/config';
-import { startHost, type RunningHost } from '../../services/host/server';
+import type { RunningHost } from '../../services/host/server';
 import { localConfig } from '../../services/membership';
 import { call, hostClient, startTestHost, waitUntil } from '../support/hosts';
 import { recordFields } from '../support/records';
@@ -19,14 +16,7 @@ describe('a full host refers askers short of neighbours to each other', () => {
   let client: HostServiceClient;
 
   beforeAll(async () => {
-    hub = await startHost(
-      hostConfig({ grpcPort: 0, metrics: false, profile: 'local', logLevel: 'silent', plaintext: true }),
-      {
-        log: createLogger({ level: 'silent', role: 'test' }),
-        registry: new Registry(),
-        membership: localConfig({ activeViewSize: 2, passiveViewSize: 8 }),
-      },
-    );
+    hub = await startTestHost({}, undefined, { membership: localConfig({ activeViewSize: 2, passiveViewSize: 8 }) });
     neighbours = await Promise.all([0, 1].map(() => startTestHost({ seeds: [hub.address] })));
     await waitUntil(() => hub.node.activeView().length === 2, 10_000, 'the hub to fill its two places');
     client = hostClient(hub.address);

@@ -5,19 +5,27 @@ import { Registry } from '../../services/common/metrics';
 import type { Identity } from '../../services/common/identity';
 import { HostServiceClient, PeersResponse, PeerView } from '../../services/gen/grapevine/v1/host';
 import { hostConfig } from '../../services/host/config';
-import { startHost, type RunningHost } from '../../services/host/server';
+import { startHost, type HostComponents, type RunningHost } from '../../services/host/server';
 import { runGrapevine, type GrapevineProcess } from './processes';
 
 type HostOverrides = Parameters<typeof hostConfig>[0];
 
-/** Starts a host in this process on a free loopback port, metrics off, the local profile. */
-export function startTestHost(overrides: HostOverrides = {}, identity?: Identity): Promise<RunningHost> {
+/**
+ * Starts a host in this process on a free loopback port, metrics off, the local profile;
+ * `components` may give it membership settings or a registry the test reads.
+ */
+export function startTestHost(
+  overrides: HostOverrides = {},
+  identity?: Identity,
+  components: Partial<Pick<HostComponents, 'membership' | 'registry'>> = {},
+): Promise<RunningHost> {
   return startHost(
     hostConfig({ grpcPort: 0, metrics: false, profile: 'local', logLevel: 'silent', plaintext: true, ...overrides }),
     {
       log: createLogger({ level: 'silent', role: 'test' }),
       registry: new Registry(),
       identity,
+      ...components,
     },
   );
 }
