@@ -43,6 +43,12 @@ const CORE_COUNTERS: readonly [string, string, keyof MembershipStats][] = [
   ['floods_delivered_total', 'Flooded messages delivered to this host (first copy).', 'floodsDelivered'],
   ['flood_duplicates_total', 'Flooded message copies dropped as duplicates.', 'floodDuplicates'],
   ['neighbor_requests_total', 'Requests to passive peers to become active neighbours.', 'neighborRequests'],
+  ['referrals_total', 'Neighbour requests refused with a referral to another peer short of neighbours.', 'referrals'],
+  [
+    'judgements_held_total',
+    'Timer runs so late (a paused or overloaded host) that verdicts waited for the messages already received.',
+    'judgementsHeld',
+  ],
 ];
 
 export function createHostMetrics(registry: Registry, node: () => MembershipNode | undefined): HostMetrics {

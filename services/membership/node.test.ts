@@ -1,5 +1,5 @@
 import { localConfig, type ConfigOverrides } from './config';
-import { UpdateKind, type Message, type Outgoing, type SignedRecordBlob } from './messages';
+import { UpdateKind, type Message, type Outgoing, type SignedRecordBlob, type Update } from './messages';
 import { MembershipNode, type Effects, type MembershipEvent } from './node';
 import { createRng } from './rng';
 import { forgedSimRecord, simRecord, verifySimRecord, type SimRecordBlob } from './sim/sim-records';
@@ -13,10 +13,16 @@ class Net {
   readonly nodes = new Map<string, MembershipNode>();
   readonly records = new Map<string, SimRecordBlob>();
   readonly down = new Set<string>();
+  /** Paused nodes (a stopped process): their messages wait, and they run nothing until resumed. */
+  readonly paused = new Map<string, Message[]>();
+  /** Nodes whose timers always run this many ms late (a busy event loop). */
+  readonly late = new Map<string, number>();
   readonly events: Array<{ at: number; node: string; event: MembershipEvent }> = [];
   readonly sent: Array<{ at: number; from: string } & Outgoing> = [];
   private queue: Array<{ at: number; to: string; message: Message }> = [];
   drop: (o: Outgoing & { from: string }) => boolean = () => false;
+  /** Strips chosen piggybacked updates from messages, leaving the rest of each message. */
+  hide: (to: string, u: Update) => boolean = () => false;
 
   constructor(private readonly overrides: ConfigOverrides = {}) {}
 
@@ -45,13 +51,35 @@ class Net {
     for (const m of effects.messages) {
       this.sent.push({ at: this.now, from, ...m });
       if (this.drop({ from, ...m })) continue;
-      this.queue.push({ at: this.now + 1, to: m.to, message: m.message });
+      let message = m.message;
+      if ('updates' in message && message.updates.some((u) => this.hide(m.to, u))) {
+        message = { ...message, updates: message.updates.filter((u) => !this.hide(m.to, u)) };
+      }
+      this.queue.push({ at: this.now + 1, to: m.to, message });
     }
   }
 
   deliver(to: string, message: Message): void {
     const node = this.nodes.get(to);
-    if (node && !this.down.has(to)) this.apply(to, node.handle(this.now, message));
+    const held = this.paused.get(to);
+    if (held) held.push(message);
+    else if (node && !this.down.has(to)) this.apply(to, node.handle(this.now, message));
+  }
+
+  pause(id: string): void {
+    this.paused.set(id, []);
+  }
+
+  /** As an event loop after a stall: the overdue timers run first, then the waiting messages. */
+  resume(id: string): void {
+    const held = this.paused.get(id) ?? [];
+    this.paused.delete(id);
+    this.apply(id, (this.nodes.get(id) as MembershipNode).tick(this.now));
+    for (const message of held) this.deliver(id, message);
+  }
+
+  private wakeOf(id: string, n: MembershipNode): number {
+    return this.down.has(id) || this.paused.has(id) ? Infinity : n.nextWakeAt() + (this.late.get(id) ?? 0);
   }
 
   run(forMs: number): void {
@@ -59,14 +87,14 @@ class Net {
     for (;;) {
       let next = Infinity;
       for (const q of this.queue) next = Math.min(next, q.at);
-      for (const [id, n] of this.nodes) if (!this.down.has(id)) next = Math.min(next, n.nextWakeAt());
+      for (const [id, n] of this.nodes) next = Math.min(next, this.wakeOf(id, n));
       if (next > end) break;
       this.now = next;
       const due = this.queue.filter((q) => q.at <= next);
       this.queue = this.queue.filter((q) => q.at > next);
       for (const q of due) this.deliver(q.to, q.message);
       for (const [id, n] of this.nodes) {
-        if (!this.down.has(id) && n.nextWakeAt() <= this.now) this.apply(id, n.tick(this.now));
+        if (this.wakeOf(id, n) <= this.now) this.apply(id, n.tick(this.now));
       }
     }
     this.now = end;
@@ -319,6 +347,137 @@ describe('refutation (Lifeguard: tell the suspect first)', () => {
     expect(net.eventsOf('suspect', 'p0').length).toBeGreaterThan(0);
     expect(net.eventsOf('dead').filter((e) => 'peer' in e.event && e.event.peer === target)).toHaveLength(0);
     expect(net.eventsOf('refuted', target).length).toBeGreaterThan(0);
+  });
+});
+
+describe('late timers (a paused or busy peer reads before it judges)', () => {
+  it('a peer paused past its suspicion deadline reads the waiting refutation instead of declaring a death', () => {
+    const net = cluster(5);
+    // p0's probes are lost until it suspects a neighbour; then p0 stops running at once, before
+    // the refutation (already on its way) is read, and stays stopped past any suspicion timeout.
+    net.drop = (o) => o.from === 'p0' && (o.message.type === 'ping' || o.message.type === 'ping-req');
+    while (net.eventsOf('suspect', 'p0').length === 0) net.run(1);
+    net.drop = () => false;
+    const suspicion = net.eventsOf('suspect', 'p0')[0].event;
+    const target = suspicion.type === 'suspect' ? suspicion.peer : '';
+    net.pause('p0');
+    net.run(node(net, 'p0').config.suspicionMaxMs + 1_000);
+    const held = net.paused.get('p0') as Message[];
+    const refutation = held.find(
+      (m) => 'updates' in m && m.updates.some((u) => u.kind === UpdateKind.Alive && u.peer === target),
+    );
+    expect(refutation).toBeDefined();
+    net.resume('p0');
+    net.run(5_000);
+    const deaths = net.eventsOf('dead', 'p0').filter((e) => 'peer' in e.event && e.event.peer === target);
+    expect(deaths).toHaveLength(0);
+    expect(node(net, 'p0').stats.judgementsHeld).toBeGreaterThan(0);
+    expect(node(net, 'p0').peerState(target)?.suspected ?? false).toBe(false);
+  });
+
+  it('a peer whose timers always run late still declares a crashed neighbour dead, only later', () => {
+    const net = cluster(6);
+    const p0 = node(net, 'p0');
+    net.late.set('p0', p0.config.probeTimeoutMs);
+    const victim = p0.activeView()[0];
+    net.down.add(victim);
+    net.run(p0.config.suspicionMaxMs * 3);
+    expect(p0.stats.judgementsHeld).toBeGreaterThan(0);
+    expect(p0.stats.probeFailures).toBeGreaterThan(0);
+    expect(p0.activeView()).not.toContain(victim);
+    expect(p0.peerState(victim)).toBeUndefined();
+  });
+});
+
+describe('a rumour confirmed late', () => {
+  it('gives the suspect the shortest suspicion from the moment this peer has evidence of its own', () => {
+    const net = cluster(5);
+    const p0 = node(net, 'p0');
+    const target = p0.activeView()[0];
+    const teller = p0.activeView().find((id) => id !== target) as string;
+    // A rumour reaches p0, and the suspect does not hear it (its refutation would end it at once).
+    net.hide = (to, u) => to === target && u.kind === UpdateKind.Suspect && u.peer === target;
+    net.deliver('p0', {
+      type: 'gossip',
+      from: teller,
+      fromAddress: '10.0.1.1:7946',
+      updates: [{ kind: UpdateKind.Suspect, peer: target, incarnation: node(net, target).incarnation, from: teller }],
+    });
+    expect(p0.peerState(target)?.suspected).toBe(true);
+    // Late in the rumour's life the suspect stalls, so p0's own probe of it fails; whatever it is
+    // told meanwhile it reads when it runs again.
+    net.run(p0.config.suspicionMaxMs - 3_000);
+    net.hide = () => false;
+    net.pause(target);
+    const failures = p0.stats.probeFailures;
+    for (let i = 0; i < 1_000 && p0.stats.probeFailures === failures; i++) net.run(10);
+    expect(p0.peerState(target)?.suspected).toBe(true);
+    net.resume(target);
+    net.run(p0.config.suspicionMaxMs);
+    const deaths = net.eventsOf('dead', 'p0').filter((e) => 'peer' in e.event && e.event.peer === target);
+    expect(deaths).toHaveLength(0);
+    expect(net.eventsOf('refuted', target).length).toBeGreaterThan(0);
+    expect(p0.peerState(target)?.suspected ?? false).toBe(false);
+  });
+});
+
+describe('rumours that nobody can confirm', () => {
+  it('lapse once: a peer does not take up again a suspicion it has already let lapse', () => {
+    const net = cluster(6);
+    const target = node(net, 'p0').activeView()[0];
+    // The suspect never hears the rumour, and nobody's probe of it fails: the rumour only
+    // travels from peer to peer, piggybacked.
+    net.hide = (to, u) => to === target && u.kind === UpdateKind.Suspect && u.peer === target;
+    net.deliver('p0', {
+      type: 'gossip',
+      from: 'p9',
+      fromAddress: '10.0.9.1:7946',
+      updates: [{ kind: UpdateKind.Suspect, peer: target, incarnation: node(net, target).incarnation, from: 'p9' }],
+    });
+    net.run(node(net, 'p0').config.suspicionMaxMs * 5);
+    const taken = net.eventsOf('suspect').filter((e) => 'peer' in e.event && e.event.peer === target);
+    const byPeer = new Map<string, number>();
+    for (const e of taken) byPeer.set(e.node, (byPeer.get(e.node) ?? 0) + 1);
+    expect(byPeer.size).toBeGreaterThan(1);
+    expect(Math.max(...byPeer.values())).toBe(1);
+    expect(net.eventsOf('dead').filter((e) => 'peer' in e.event && e.event.peer === target)).toHaveLength(0);
+  });
+
+  it('a new accuser of the same incarnation still starts a suspicion after one lapsed', () => {
+    const net = cluster(4);
+    const p0 = node(net, 'p0');
+    const target = p0.activeView()[0];
+    net.hide = (to, u) => to === target && u.kind === UpdateKind.Suspect && u.peer === target;
+    const rumour = (from: string): Message => ({
+      type: 'gossip',
+      from: 'p9',
+      fromAddress: '10.0.9.1:7946',
+      updates: [{ kind: UpdateKind.Suspect, peer: target, incarnation: node(net, target).incarnation, from }],
+    });
+    net.deliver('p0', rumour('p9'));
+    net.run(p0.config.suspicionMaxMs + 100);
+    expect(p0.peerState(target)?.suspected).toBe(false);
+    net.deliver('p0', rumour('p9'));
+    expect(p0.peerState(target)?.suspected).toBe(false);
+    net.deliver('p0', rumour('p8'));
+    expect(p0.peerState(target)?.suspected).toBe(true);
+  });
+});
+
+describe('evidence of its own', () => {
+  it("is never taken from a message: a suspicion in the receiver's own name is ignored", () => {
+    const net = cluster(4);
+    const p0 = node(net, 'p0');
+    const target = p0.activeView()[0];
+    const sender = p0.activeView().find((id) => id !== target) as string;
+    net.deliver('p0', {
+      type: 'gossip',
+      from: sender,
+      fromAddress: '10.0.1.1:7946',
+      updates: [{ kind: UpdateKind.Suspect, peer: target, incarnation: node(net, target).incarnation, from: 'p0' }],
+    });
+    expect(p0.peerState(target)?.suspected).toBe(false);
+    expect(net.eventsOf('suspect', 'p0')).toHaveLength(0);
   });
 });
 

@@ -91,6 +91,8 @@ export interface MembershipStats {
   neighborRequests: number;
   /** Refusals that offered the asker another peer short of neighbours. */
   referrals: number;
+  /** Ticks that came so late that they read waiting messages before judging (holdIfLate). */
+  judgementsHeld: number;
 }
 
 interface Probe {
@@ -129,6 +131,11 @@ interface Suspicion {
   readonly wanted: number;
   readonly neighbors: readonly NeighborRef[];
   deadline: number;
+  /**
+   * The deadline never comes before this: the shortest suspicion after this peer's own probe
+   * failed, counted from then (Lifeguard; 0 until then).
+   */
+  notBefore: number;
   /** This peer's own probe failed too: it keeps telling the suspect. */
   mine: boolean;
   nextTellAt: number;
@@ -185,6 +192,7 @@ export class MembershipNode {
     floodDuplicates: 0,
     neighborRequests: 0,
     referrals: 0,
+    judgementsHeld: 0,
   };
 
   private readonly rng: Rng;
@@ -205,6 +213,13 @@ export class MembershipNode {
   private readonly suspicions = new Map<PeerId, Suspicion>();
   private readonly pending = new Map<PeerId, Pending>();
   private readonly dead = new Map<PeerId, Tombstone>();
+  /**
+   * Suspicions this peer let lapse with no evidence of its own, by peer: the incarnation and the
+   * accusers it had heard. Peers still relaying the rumour would otherwise hand it back, and each
+   * taking it up again relays it anew: a rumour nobody can confirm would never die. A new accuser
+   * (one whose own probe failed since) still starts a suspicion.
+   */
+  private readonly lapsed = new Map<PeerId, { incarnation: number; accusers: ReadonlySet<PeerId> }>();
   private lastShuffle: ReadonlySet<PeerId> = new Set();
   private lastRefused: Refused | undefined;
   private nextProbeAt = Infinity;
@@ -213,6 +228,12 @@ export class MembershipNode {
   private nextReconnectAt = Infinity;
   /** A refused neighbour request is followed by another soon, not only at the next probe tick. */
   private nextFillAt = Infinity;
+  /**
+   * A tick long after its deadlines (the peer was paused, or its event loop was busy) holds its
+   * judgements until then: see holdIfLate.
+   */
+  private holdJudgementsUntil = -Infinity;
+  private judgedSinceHold = true;
   private probeCursor = 0;
   private seqCounter = 0;
   private running = false;
@@ -302,7 +323,19 @@ export class MembershipNode {
   /** When the driver must call `tick` next (Infinity when nothing is scheduled). */
   nextWakeAt(): number {
     if (!this.running) return Infinity;
-    let t = Math.min(this.nextProbeAt, this.nextShuffleAt, this.nextPushPullAt, this.nextReconnectAt, this.nextFillAt);
+    const t = Math.min(
+      this.nextProbeAt,
+      this.nextShuffleAt,
+      this.nextPushPullAt,
+      this.nextReconnectAt,
+      this.nextFillAt,
+    );
+    return Math.min(t, Math.max(this.nextJudgementAt(), this.holdJudgementsUntil));
+  }
+
+  /** The earliest deadline of a probe, relay, suspicion or pending request. */
+  private nextJudgementAt(): number {
+    let t = Infinity;
     // Called after every message: skip the (usually empty) tables without iterating them.
     for (let i = 0; i < this.probes.length; i++) {
       const p = this.probes[i];
@@ -435,10 +468,12 @@ export class MembershipNode {
   /** Runs every timer that is due at `now`. */
   tick(now: number): Effects {
     if (!this.running) return this.flush();
-    if (this.relays.length > 0) this.tickRelays(now);
-    if (this.probes.length > 0) this.tickProbes(now);
-    if (this.suspicions.size > 0) this.tickSuspicions(now);
-    if (this.pending.size > 0) this.tickPending(now);
+    if (!this.holdIfLate(now)) {
+      if (this.relays.length > 0) this.tickRelays(now);
+      if (this.probes.length > 0) this.tickProbes(now);
+      if (this.suspicions.size > 0) this.tickSuspicions(now);
+      if (this.pending.size > 0) this.tickPending(now);
+    }
     if (now >= this.nextProbeAt) this.probeTick(now);
     if (now >= this.nextShuffleAt) {
       this.nextShuffleAt = now + this.config.shuffleIntervalMs;
@@ -458,6 +493,29 @@ export class MembershipNode {
       if (this.views.active.length < this.views.activeSize) this.fillActive(now);
     }
     return this.flush();
+  }
+
+  /**
+   * Whether this tick must hold its judgements (no probe failed, no death declared, no nack or
+   * candidate timed out) for a little while. A tick that comes long after the deadline it is for
+   * means this peer was not running: a pause, or an event loop busy elsewhere. Meanwhile its
+   * messages waited unread, acks and refutations among them, and an event loop runs the late
+   * timers before it reads them. Judging first would blame others for this peer's own stall (a
+   * death declared over a refutation already waiting to be read), so it reads first. A hold lasts
+   * half a probe timeout and is not renewed before a tick has judged: a peer that is always late
+   * still judges, only a little later.
+   */
+  private holdIfLate(now: number): boolean {
+    if (now < this.holdJudgementsUntil) return true;
+    const stallMs = this.config.probeTimeoutMs / 2;
+    if (this.judgedSinceHold && now - this.nextJudgementAt() > stallMs) {
+      this.holdJudgementsUntil = now + stallMs;
+      this.judgedSinceHold = false;
+      this.stats.judgementsHeld++;
+      return true;
+    }
+    this.judgedSinceHold = true;
+    return false;
   }
 
   private tickRelays(now: number): void {
@@ -501,7 +559,7 @@ export class MembershipNode {
         // only heard the rumour lets it lapse: the declarers will tell it, and a live suspect that
         // never heard the rumour must not be killed by peers that never tried to reach it.
         if (s.mine) this.declareDead(now, s);
-        else this.suspicions.delete(s.peer);
+        else this.lapse(s);
       } else if (this.config.lifeguard && s.mine && now >= s.nextTellAt) {
         // Keep telling the suspect while it may still answer: one lost packet must not kill it.
         s.nextTellAt = now + this.config.probeIntervalMs;
@@ -509,6 +567,16 @@ export class MembershipNode {
         this.send(s.peer, s.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates: [u] });
       }
     }
+  }
+
+  private lapse(s: Suspicion): void {
+    this.suspicions.delete(s.peer);
+    this.lapsed.delete(s.peer);
+    this.lapsed.set(s.peer, { incarnation: s.incarnation, accusers: s.confirmers });
+    // Oldest first out: a rumour is relayed for a few probe rounds, far less than it takes to
+    // cycle through this many.
+    if (this.lapsed.size > this.config.passiveViewSize * 4)
+      this.lapsed.delete(this.lapsed.keys().next().value as PeerId);
   }
 
   private tickPending(now: number): void {
@@ -659,12 +727,14 @@ export class MembershipNode {
       wanted: Math.min(c.suspicionConfirmations, others.length),
       neighbors: entry.neighbors,
       deadline: 0,
+      notBefore: 0,
       mine: from === this.id,
       nextTellAt: now + c.probeIntervalMs,
     };
     s.deadline =
       now + (c.lifeguard ? suspicionTimeout(0, s.wanted, c.suspicionMinMs, c.suspicionMaxMs) : c.suspicionMinMs);
     this.suspicions.set(entry.id, s);
+    this.lapsed.delete(entry.id);
     entry.incarnation = Math.max(entry.incarnation, incarnation);
     this.stats.suspicionsStarted++;
     const u: Update = { kind: UpdateKind.Suspect, peer: entry.id, incarnation, from };
@@ -679,7 +749,13 @@ export class MembershipNode {
     if (s.mine) return;
     s.mine = true;
     s.nextTellAt = now + this.config.probeIntervalMs;
+    // A rumour heard long ago may be near its deadline, and the suspect hears of this peer's own
+    // evidence only now. It gets the shortest suspicion from here to answer, or a suspect that
+    // refuted the rumour before this peer heard of it, and is slow at this moment, dies on the
+    // spot for a refutation that never reached this peer.
+    if (this.config.lifeguard) s.notBefore = now + this.config.suspicionMinMs;
     this.confirm(s, this.id);
+    s.deadline = Math.max(s.deadline, s.notBefore);
     const u: Update = { kind: UpdateKind.Suspect, peer: s.peer, incarnation: s.incarnation, from: this.id };
     this.queue.enqueue(u);
     this.tellAboutSuspicion(s, u);
@@ -705,7 +781,8 @@ export class MembershipNode {
     s.confirmers.add(from);
     const c = this.config;
     if (c.lifeguard) {
-      s.deadline = s.startedAt + suspicionTimeout(s.confirmers.size - 1, s.wanted, c.suspicionMinMs, c.suspicionMaxMs);
+      const timeout = suspicionTimeout(s.confirmers.size - 1, s.wanted, c.suspicionMinMs, c.suspicionMaxMs);
+      s.deadline = Math.max(s.notBefore, s.startedAt + timeout);
     }
     return true;
   }
@@ -842,6 +919,9 @@ export class MembershipNode {
       this.refute(u.incarnation, tell);
       return;
     }
+    // This peer's own evidence is made here, never taken from others: a suspicion in its name
+    // coming back is an echo, and one forged in its name must not make it a declarer.
+    if (u.from === this.id) return;
     const entry = this.views.get(u.peer);
     if (!entry || u.incarnation < entry.incarnation) return;
     const s = this.suspicions.get(u.peer);
@@ -850,6 +930,8 @@ export class MembershipNode {
       return;
     }
     if (s && s.incarnation > u.incarnation) return;
+    const l = this.lapsed.get(u.peer);
+    if (l && (u.incarnation < l.incarnation || (u.incarnation === l.incarnation && l.accusers.has(u.from)))) return;
     if (s) this.suspicions.delete(u.peer);
     this.startSuspicion(now, entry, u.incarnation, u.from);
   }
@@ -930,7 +1012,7 @@ export class MembershipNode {
       if (view.seq <= t.seq && expectedPeer !== view.peerId) return undefined;
       this.dead.delete(view.peerId);
     }
-    return newEntry(view.peerId, blob, view.seq, view.addresses[0]);
+    return newEntry(view.peerId, blob, view.seq, view.addresses[0], this.views.pastIncarnation(view.peerId));
   }
 
   /**

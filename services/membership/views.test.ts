@@ -36,6 +36,25 @@ describe('PeerViews', () => {
     expect(v.get('x')).toBeUndefined();
   });
 
+  it('remembers the incarnation of a peer it removed, for when it meets it again', () => {
+    const v = new PeerViews(3, 2, 64);
+    const e = peer('x', '10.0.0.1:1');
+    v.addPassive(e, rng);
+    e.incarnation = 7;
+    expect(v.pastIncarnation('x')).toBe(0);
+    v.remove('x');
+    expect(v.pastIncarnation('x')).toBe(7);
+    // Bounded: the oldest memories go first.
+    for (let i = 0; i < 8; i++) {
+      const other = peer(`o${i}`, `10.0.${i + 1}.1:1`);
+      other.incarnation = 1;
+      v.addPassive(other, rng);
+      v.remove(other.id);
+    }
+    expect(v.pastIncarnation('x')).toBe(0);
+    expect(v.pastIncarnation('o7')).toBe(1);
+  });
+
   it('evicts the preferred peers first when the passive view is full', () => {
     const v = new PeerViews(3, 3, 64);
     for (const id of ['a', 'b', 'c']) v.addPassive(peer(id, `10.0.${id.charCodeAt(0)}.1:1`), rng);

@@ -55,6 +55,11 @@ export class PeerViews {
   /** The group of each entry, in the same order as the view. */
   private readonly activeGroups: number[] = [];
   private readonly passiveGroups: number[] = [];
+  /**
+   * The incarnations of peers that left both views, oldest out past a bound. A peer met again
+   * starts from what was known of it, not from 0, where every old rumour of it would count again.
+   */
+  private readonly pastIncarnations = new Map<PeerId, number>();
 
   constructor(
     readonly activeSize: number,
@@ -123,13 +128,25 @@ export class PeerViews {
     return true;
   }
 
-  /** Forgets a peer entirely; returns its entry if it was known. */
+  /** Takes a peer out of both views; returns its entry if it was known. */
   remove(id: PeerId): PeerEntry | undefined {
     const entry = this.byId.get(id);
     if (!entry) return undefined;
     this.detach(entry);
     this.byId.delete(id);
+    if (entry.incarnation > 0) {
+      this.pastIncarnations.delete(id);
+      this.pastIncarnations.set(id, entry.incarnation);
+      if (this.pastIncarnations.size > this.passiveSize * 4) {
+        this.pastIncarnations.delete(this.pastIncarnations.keys().next().value as PeerId);
+      }
+    }
     return entry;
+  }
+
+  /** The highest incarnation known of a peer no longer in either view (0 when none is). */
+  pastIncarnation(id: PeerId): number {
+    return this.pastIncarnations.get(id) ?? 0;
   }
 
   /**
