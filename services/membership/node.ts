@@ -8,6 +8,7 @@
  */
 import { Awareness, failedProbeDelta } from './awareness';
 import { BroadcastQueue } from './broadcast-queue';
+import { rememberNewest } from './bounded-memory';
 import { retransmitLimit, type MembershipConfig } from './config';
 import { FloodCache } from './flood-cache';
 import {
@@ -571,12 +572,9 @@ export class MembershipNode {
 
   private lapse(s: Suspicion): void {
     this.suspicions.delete(s.peer);
-    this.lapsed.delete(s.peer);
-    this.lapsed.set(s.peer, { incarnation: s.incarnation, accusers: s.confirmers });
-    // Oldest first out: a rumour is relayed for a few probe rounds, far less than it takes to
-    // cycle through this many.
-    if (this.lapsed.size > this.config.passiveViewSize * 4)
-      this.lapsed.delete(this.lapsed.keys().next().value as PeerId);
+    // A rumour is relayed for a few probe rounds, far less than it takes to cycle through this many.
+    const lapsed = { incarnation: s.incarnation, accusers: s.confirmers };
+    rememberNewest(this.lapsed, s.peer, lapsed, this.views.pastMemorySize);
   }
 
   private tickPending(now: number): void {
@@ -755,7 +753,6 @@ export class MembershipNode {
     // spot for a refutation that never reached this peer.
     if (this.config.lifeguard) s.notBefore = now + this.config.suspicionMinMs;
     this.confirm(s, this.id);
-    s.deadline = Math.max(s.deadline, s.notBefore);
     const u: Update = { kind: UpdateKind.Suspect, peer: s.peer, incarnation: s.incarnation, from: this.id };
     this.queue.enqueue(u);
     this.tellAboutSuspicion(s, u);
@@ -817,15 +814,14 @@ export class MembershipNode {
     const probe = this.probeOf(peer);
     if (probe) this.endProbe(probe);
     if (this.config.deadPeerMemorySize > 0) {
-      this.dead.delete(peer);
-      this.dead.set(peer, {
+      const tombstone = {
         incarnation,
         seq: entry?.seq ?? 0,
         until: now + this.config.deadPeerMemoryMs,
         address: entry?.address ?? '',
         left,
-      });
-      if (this.dead.size > this.config.deadPeerMemorySize) this.dead.delete(this.dead.keys().next().value as PeerId);
+      };
+      rememberNewest(this.dead, peer, tombstone, this.config.deadPeerMemorySize);
     }
     if (wasActive) {
       this.viewChanged = true;

@@ -4,6 +4,7 @@
  * per address group. Peers in neither view are forgotten: memory does not grow with the network.
  */
 import { addressGroupId } from './address-group';
+import { rememberNewest } from './bounded-memory';
 import type { PeerId, SignedRecordBlob } from './messages';
 import type { Rng } from './rng';
 
@@ -79,6 +80,11 @@ export class PeerViews {
     return this.active.length >= this.activeSize;
   }
 
+  /** How many peers no longer in either view are remembered (incarnations, lapsed rumours). */
+  get pastMemorySize(): number {
+    return this.passiveSize * 4;
+  }
+
   /** Whether `group` still has room in `view`, not counting `except` (already in that view). */
   groupHasRoom(view: ViewName, group: number, except?: PeerEntry): boolean {
     // Views are a few dozen peers: a scan of a small array of numbers kept beside each view is
@@ -134,13 +140,7 @@ export class PeerViews {
     if (!entry) return undefined;
     this.detach(entry);
     this.byId.delete(id);
-    if (entry.incarnation > 0) {
-      this.pastIncarnations.delete(id);
-      this.pastIncarnations.set(id, entry.incarnation);
-      if (this.pastIncarnations.size > this.passiveSize * 4) {
-        this.pastIncarnations.delete(this.pastIncarnations.keys().next().value as PeerId);
-      }
-    }
+    if (entry.incarnation > 0) rememberNewest(this.pastIncarnations, id, entry.incarnation, this.pastMemorySize);
     return entry;
   }
 
