@@ -1,5 +1,5 @@
 import { Metadata } from '@grpc/grpc-js';
-import { introducerTokenCheck } from './introducer-token';
+import { carriesIntroducerToken, introducerTokenCheck } from './introducer-token';
 
 function metadataWith(...values: string[]): Metadata {
   const metadata = new Metadata();
@@ -9,6 +9,7 @@ function metadataWith(...values: string[]): Metadata {
 
 describe('introducer token check', () => {
   const check = introducerTokenCheck('s3cret-token');
+  const carries = carriesIntroducerToken('s3cret-token');
 
   it.each([
     ['the token', ['Bearer s3cret-token'], undefined],
@@ -22,6 +23,8 @@ describe('introducer token check', () => {
     ['a longer token', ['Bearer s3cret-token-and-more'], 'PermissionDeniedError'],
   ])('%s: %s', (_, values, expected) => {
     expect(check(metadataWith(...values))?.name).toBe(expected);
+    // The yes-or-no form agrees with the check on every input.
+    expect(carries(metadataWith(...values))).toBe(expected === undefined);
   });
 
   it('refuses everyone, naming the setting, when no token is configured', () => {
@@ -30,6 +33,7 @@ describe('introducer token check', () => {
       const error = off(metadataWith(...values));
       expect(error?.name).toBe('PermissionDeniedError');
       expect(error?.message).toContain('introducerToken');
+      expect(carriesIntroducerToken('')(metadataWith(...values))).toBe(false);
     }
   });
 });

@@ -4,7 +4,7 @@ import { DirectoryServiceService } from '../gen/grapevine/v1/directory';
 import { DirectoryContext } from './context';
 import { deregister } from './handlers/deregister';
 import { evictCall } from './handlers/evict';
-import { introducerTokenCheck } from './introducer-token';
+import { carriesIntroducerToken } from './introducer-token';
 import { list } from './handlers/list';
 import { register } from './handlers/register';
 import { renew } from './handlers/renew';
@@ -17,14 +17,13 @@ export const DIRECTORY_SERVICE_NAME = 'grapevine.v1.DirectoryService';
 
 export function directoryService(context: DirectoryContext): ServiceBinding {
   const { log } = context;
-  // undefined means the call carries the introducer token (the check finds nothing to refuse).
-  const isIntroducer = introducerTokenCheck(context.config.introducerToken);
+  const isIntroducer = carriesIntroducerToken(context.config.introducerToken);
   return {
     name: DIRECTORY_SERVICE_NAME,
     definition: DirectoryServiceService,
     implementation: {
       register: unaryHandler(log, 'Register', (request, call) =>
-        register(context, request, sourceOf(call.getPeer()), isIntroducer(call.metadata) === undefined),
+        register(context, request, sourceOf(call.getPeer()), isIntroducer(call.metadata)),
       ),
       renew: unaryHandler(log, 'Renew', (request) => renew(context, request)),
       deregister: unaryHandler(log, 'Deregister', (request) => deregister(context, request)),

@@ -54,6 +54,9 @@ export interface EncodedBatch {
   readonly framed: Buffer;
   readonly puts: number;
   readonly deletes: number;
+  /** How many events it carries, and the revision it leaves the watcher at. */
+  readonly count: number;
+  readonly revision: number;
 }
 
 /** The gRPC length prefix of an uncompressed message. */
@@ -61,31 +64,42 @@ const FRAME_PREFIX_BYTES = 5;
 
 interface CachedBatch {
   readonly last: ChangeEvent;
-  readonly count: number;
-  readonly revision: number;
   readonly batch: EncodedBatch;
 }
 
 /** The last batch encoded that starts with a given event object; dropped with the event. */
 const batches = new WeakMap<ChangeEvent, CachedBatch>();
 
-/** A response with these events (at least one) and this revision, shared with level watchers. */
-export function encodeWatchBatch(events: readonly ChangeEvent[], revision: number): EncodedBatch {
-  const first = events[0];
-  const last = events[events.length - 1];
+/**
+ * A response with `events[from, to)` (at least one) and this revision, shared with level
+ * watchers: a thousand streams asking for the same batch cost one lookup each, no copy.
+ */
+export function encodeWatchBatch(
+  events: readonly ChangeEvent[],
+  revision: number,
+  from = 0,
+  to = events.length,
+): EncodedBatch {
+  const first = events[from];
+  const last = events[to - 1];
+  const count = to - from;
   const cached = batches.get(first);
-  if (cached && cached.last === last && cached.count === events.length && cached.revision === revision) {
+  if (cached && cached.last === last && cached.batch.count === count && cached.batch.revision === revision) {
     return cached.batch;
   }
   const prefix = Buffer.alloc(FRAME_PREFIX_BYTES);
-  const parts = [prefix, ...events.map(framedEvent)];
+  const parts: Buffer[] = [prefix];
+  let puts = 0;
+  for (let i = from; i < to; i += 1) {
+    parts.push(framedEvent(events[i]));
+    if (events[i].type === 'put') puts += 1;
+  }
   if (revision !== 0) parts.push(revisionField(revision));
   const framed = Buffer.concat(parts);
   framed.writeUInt32BE(framed.length - FRAME_PREFIX_BYTES, 1);
-  let puts = 0;
-  for (const event of events) if (event.type === 'put') puts += 1;
-  const batch = { bytes: framed.subarray(FRAME_PREFIX_BYTES), framed, puts, deletes: events.length - puts };
-  batches.set(first, { last, count: events.length, revision, batch });
+  const bytes = framed.subarray(FRAME_PREFIX_BYTES);
+  const batch = { bytes, framed, puts, deletes: count - puts, count, revision };
+  batches.set(first, { last, batch });
   return batch;
 }
 

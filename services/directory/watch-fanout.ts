@@ -280,16 +280,17 @@ class NetworkHub {
     if (next < Infinity) this.schedule(next);
   }
 
-  /** The next message from `cursor` on; every stream at that cursor on this tick gets the same. */
-  batchFrom(cursor: number): { batch: EncodedBatch; next: number; revision: number } {
+  /**
+   * The next message from `cursor` on (its `count` events take the stream to `cursor + count`);
+   * every stream at that cursor on this tick gets the very same object.
+   */
+  batchFrom(cursor: number): EncodedBatch {
     const from = cursor - this.basePosition;
     const { maxMessageBytes } = this.fanout.options;
     const start = from === 0 ? this.baseBytes : this.ends[from - 1];
     let to = from + 1;
     while (to < this.events.length && this.ends[to] - start <= maxMessageBytes) to += 1;
-    const events = this.events.slice(from, to);
-    const revision = events[events.length - 1].revision;
-    return { batch: encodeWatchBatch(events, revision), next: this.basePosition + to, revision };
+    return encodeWatchBatch(this.events, this.events[to - 1].revision, from, to);
   }
 
   /** Bytes of the events from `position` to the head. */
@@ -431,10 +432,10 @@ export class WatchStream {
       return this.sendBatch(encodeWatchBatch(events, events[events.length - 1].revision), now);
     }
     if (this.cursor < 0 || this.cursor >= this.hub.head) return;
-    const { batch, next, revision } = this.hub.batchFrom(this.cursor);
-    this.cursor = next;
-    this.delivered = revision;
-    this.backlog = next < this.hub.head;
+    const batch = this.hub.batchFrom(this.cursor);
+    this.cursor += batch.count;
+    this.delivered = batch.revision;
+    this.backlog = this.cursor < this.hub.head;
     this.sendBatch(batch, now);
   }
 

@@ -51,14 +51,20 @@ export function watchCallWriter(
   // An error on the HTTP/2 stream also closes it, and the call's 'cancelled' ends the watch; the
   // listener only keeps a second error from being thrown (grpc-js listens once).
   base?.stream.on('error', () => {});
+  // One message is in the transport at a time, so one callback serves every direct write.
+  let pendingTaken: (() => void) | undefined;
+  const written = (error?: Error | null) => {
+    const taken = pendingTaken;
+    pendingTaken = undefined;
+    if (error || !taken) return;
+    onDirect();
+    taken();
+  };
   return (message, taken) => {
     const stream = base?.stream;
     if (message.framed && base?.metadataSent && stream && !stream.destroyed && !stream.closed && stream.writable) {
-      stream.write(message.framed, (error?: Error | null) => {
-        if (error) return;
-        onDirect();
-        taken();
-      });
+      pendingTaken = taken;
+      stream.write(message.framed, written);
       return;
     }
     // The server's codec passes encoded bytes through (common/grpc-server.ts).
