@@ -24,6 +24,7 @@ import { LoadResult, closedLoop } from './support/load';
 import { describeMachine } from './support/machine';
 import { median, percentile, round } from './support/stats';
 import { ECHO_METHOD } from './support/echo-server';
+import { rawConnection, rawServerStream } from './support/raw-stream';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CASE_MS = Number(process.env.BENCH_CASE_MS ?? 3_000);
@@ -32,6 +33,7 @@ const CHANGES_PER_S = Number(process.env.BENCH_CHANGES_PER_S ?? 500);
 const WATCH_SECONDS = Number(process.env.BENCH_WATCH_SECONDS ?? 10);
 const MEMORY_PEERS = Number(process.env.BENCH_MEMORY_PEERS ?? 100_000);
 const NETWORK = 'bench';
+const WATCH_PATH = '/grapevine.v1.DirectoryService/Watch';
 
 function recordFor(identity: Identity, seq: number, index: number): SignedRecord {
   return signRecord(identity, {
@@ -178,13 +180,8 @@ async function main(): Promise<void> {
   console.log(`watch fan-out: ${WATCHERS} watchers, ${CHANGES_PER_S} changes/s for ${WATCH_SECONDS} s`);
   // 1,000 watchers share 20 connections here, where each would have its own in the field: give each
   // connection the flow-control window its 50 streams would have had (HTTP/2's 64 KiB each).
-  const watchConnections = 20;
-  const flowWindow = Number(process.env.BENCH_FLOW_WINDOW ?? Math.ceil(WATCHERS / watchConnections) * 65_535);
-  const watchClients = clients(
-    watchConnections,
-    (options) =>
-      new DirectoryServiceClient(address, insecure, { ...options, 'grpc-node.flow_control_window': flowWindow }),
-  );
+  const flowWindow = Number(process.env.BENCH_FLOW_WINDOW ?? Math.ceil(WATCHERS / 20) * 65_535);
+  const watchConnections = Array.from({ length: 20 }, () => rawConnection(address, flowWindow));
   const changeCount = CHANGES_PER_S * WATCH_SECONDS;
   const received = new Array<number>(WATCHERS).fill(0);
   const { revision: startRevision } = await unary<{ revision: number }>((cb) =>
@@ -202,37 +199,32 @@ async function main(): Promise<void> {
   const revisions: number[] = [];
   let subscribed = 0;
   let messages = 0;
+  const watchRequest = Buffer.from([0x0a, NETWORK.length, ...Buffer.from(NETWORK), 0x10, ...varint(startRevision)]);
   for (let w = 0; w < WATCHERS; w++) {
     // A raw stream that reads only each event's revision: the watchers must not be the bottleneck.
-    const client = watchClients[w % watchClients.length];
-    const call = (client as unknown as Client).makeServerStreamRequest(
-      '/grapevine.v1.DirectoryService/Watch',
-      (request: Buffer) => request,
-      (bytes: Buffer) => bytes,
-      Buffer.from([0x0a, NETWORK.length, ...Buffer.from(NETWORK), 0x10, ...varint(startRevision)]),
-    );
     let first = true;
-    call.on('data', (bytes: Buffer) => {
-      messages++;
-      if (first) {
-        first = false;
-        subscribed++;
-      }
-      const now = performance.now();
-      revisions.length = 0;
-      eventRevisions(bytes, revisions);
-      for (const revision of revisions) {
-        received[w]++;
-        const started = startedAt[revision - startRevision - 1];
-        if (started >= 0) lags[lagCount++] = now - started;
-        else {
-          // The event overtook the Register answer: its lag is worked out once the answer is in.
-          pendingRevisions.push(revision);
-          pendingTimes.push(now);
+    const call = rawServerStream(watchConnections[w % watchConnections.length], WATCH_PATH, watchRequest, {
+      onMessage: (bytes, start, end) => {
+        messages++;
+        if (first) {
+          first = false;
+          subscribed++;
         }
-      }
+        const now = performance.now();
+        revisions.length = 0;
+        eventRevisions(bytes, start, end, revisions);
+        for (const revision of revisions) {
+          received[w]++;
+          const started = startedAt[revision - startRevision - 1];
+          if (started >= 0) lags[lagCount++] = now - started;
+          else {
+            // The event overtook the Register answer: its lag is worked out once the answer is in.
+            pendingRevisions.push(revision);
+            pendingTimes.push(now);
+          }
+        }
+      },
     });
-    call.on('error', () => undefined);
     watchCalls.push(call);
   }
   while (subscribed < WATCHERS) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -294,8 +286,8 @@ async function main(): Promise<void> {
   console.log(
     `  ${messages} messages (${(lagCount / messages).toFixed(1)} events each); CPU over those ${watchSeconds.toFixed(1)} s: directory ${directoryCpu.toFixed(1)} s (${((directoryCpu / lagCount) * 1e9).toFixed(0)} ns per delivery), watchers and writer ${((ownCpu.user + ownCpu.system) / 1e6).toFixed(1)} s`,
   );
-  for (const call of watchCalls) call.cancel();
-  watchClients.forEach((client) => client.close());
+  for (const call of watchCalls) call.close();
+  watchConnections.forEach((session) => session.close());
 
   // Redis memory per registered peer.
   console.log(`redis memory: registering ${MEMORY_PEERS} peers`);
@@ -363,9 +355,9 @@ function readVarint(bytes: Buffer): number {
  * A WatchEvent is written field by field in number order, so its revision (field 2) follows the
  * type (field 1) at the start of the event.
  */
-function eventRevisions(bytes: Buffer, revisions: number[]): void {
-  readAt = 0;
-  while (readAt < bytes.length) {
+function eventRevisions(bytes: Buffer, start: number, end: number, revisions: number[]): void {
+  readAt = start;
+  while (readAt < end) {
     const tag = readVarint(bytes);
     const wireType = tag & 7;
     if (wireType === 0) {
@@ -373,9 +365,9 @@ function eventRevisions(bytes: Buffer, revisions: number[]): void {
       continue;
     }
     if (wireType !== 2) throw new Error(`unexpected wire type ${wireType} in a WatchResponse`);
-    const end = readVarint(bytes) + readAt;
+    const fieldEnd = readVarint(bytes) + readAt;
     if (tag >>> 3 === 1) {
-      while (readAt < end) {
+      while (readAt < fieldEnd) {
         const eventTag = readVarint(bytes);
         if (eventTag === 2 << 3) {
           revisions.push(readVarint(bytes));
@@ -385,7 +377,7 @@ function eventRevisions(bytes: Buffer, revisions: number[]): void {
         readVarint(bytes);
       }
     }
-    readAt = end;
+    readAt = fieldEnd;
   }
 }
 
