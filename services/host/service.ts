@@ -224,7 +224,13 @@ class HostHandlers {
         `${request.records.length} records in one exchange; at most ${MAX_RECORDS_PER_CALL} are allowed`,
       );
     }
-    this.c.checker.openAll(request.records, 'records');
+    const { records, incarnations } = request;
+    if (incarnations.length > 0 && incarnations.length !== records.length) {
+      throw new InvalidArgumentError(
+        `incarnations must be empty or one per record: ${records.length} records, ${incarnations.length} incarnations`,
+      );
+    }
+    this.c.checker.openAll(records, 'records');
     const from = sender.peerId;
     const fromAddress = sender.address;
     switch (request.kind) {
@@ -237,22 +243,24 @@ class HostHandlers {
           fromAddress,
           origin: origin.peerId,
           originAddress: origin.address,
-          records: request.records,
+          records,
+          incarnations,
           ttl: request.ttl,
         });
-        return { records: [] };
+        return { records: [], incarnations: [] };
       }
       case ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY:
-        this.c.driver.deliver({ type: 'shuffle-reply', from, fromAddress, records: request.records });
-        return { records: [] };
+        this.c.driver.deliver({ type: 'shuffle-reply', from, fromAddress, records, incarnations });
+        return { records: [], incarnations: [] };
       case ExchangeKind.EXCHANGE_KIND_PUSH_PULL: {
-        this.c.checker.openOwn(request.records[0], from, this.knownSeq(from), 'records[0]');
+        this.c.checker.openOwn(records[0], from, this.knownSeq(from), 'records[0]');
         const answer = await this.c.driver.ask(
-          { type: 'push-pull', from, fromAddress, records: request.records, reply: false },
+          { type: 'push-pull', from, fromAddress, records, incarnations, reply: false },
           `push-pull|${from}`,
           0,
         );
-        return { records: answer?.type === 'push-pull' ? answer.records.map(toWireRecord) : [] };
+        if (answer?.type !== 'push-pull') return { records: [], incarnations: [] };
+        return { records: answer.records.map(toWireRecord), incarnations: [...(answer.incarnations ?? [])] };
       }
       default:
         throw new InvalidArgumentError(`kind ${request.kind} is not SHUFFLE, SHUFFLE_REPLY or PUSH_PULL`);

@@ -157,6 +157,7 @@ export function callFor(message: Message): PeerCall | undefined {
           sender,
           kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE,
           records: message.records.map(toWireRecord),
+          incarnations: [...(message.incarnations ?? [])],
           origin: { peerId: message.origin, address: message.originAddress },
           ttl: message.ttl,
         },
@@ -168,6 +169,7 @@ export function callFor(message: Message): PeerCall | undefined {
           sender,
           kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY,
           records: message.records.map(toWireRecord),
+          incarnations: [...(message.incarnations ?? [])],
           ttl: 0,
         },
       };
@@ -179,6 +181,7 @@ export function callFor(message: Message): PeerCall | undefined {
           sender,
           kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL,
           records: message.records.map(toWireRecord),
+          incarnations: [...(message.incarnations ?? [])],
           ttl: 0,
         },
       };
@@ -290,7 +293,14 @@ export function answerOf(out: Outgoing, call: PeerCall, response: unknown): Mess
       if (call.request.kind !== ExchangeKind.EXCHANGE_KIND_PUSH_PULL) return undefined;
       const r = response as ExchangePeersResponse;
       if (r.records.length === 0) return undefined;
-      return { type: 'push-pull', from, fromAddress, records: r.records, reply: true } satisfies PushPull;
+      return {
+        type: 'push-pull',
+        from,
+        fromAddress,
+        records: r.records,
+        incarnations: r.incarnations,
+        reply: true,
+      } satisfies PushPull;
     }
     case 'gossip':
     case 'flood':

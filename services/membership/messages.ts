@@ -129,27 +129,35 @@ export interface Disconnect extends Header {
   readonly type: 'disconnect';
 }
 
+/**
+ * Records passed on with what the sender knows of their peers' liveness: `incarnations[i]` is the
+ * incarnation it holds for the peer of `records[i]` (missing ones count as 0, as from a sender
+ * that does not say). A signed record carries no incarnation, and a peer taken in at 0 would take
+ * up any old rumour about it, refuted long ago, as news.
+ */
+export interface WithRecords {
+  readonly records: readonly SignedRecordBlob[];
+  readonly incarnations?: readonly number[];
+}
+
 /** HyParView shuffle: a sample of the origin's views, walking `ttl` more hops. */
-export interface Shuffle extends Header {
+export interface Shuffle extends Header, WithRecords {
   readonly type: 'shuffle';
   readonly origin: PeerId;
   readonly originAddress: string;
-  readonly records: readonly SignedRecordBlob[];
   readonly ttl: number;
 }
 
-export interface ShuffleReply extends Header {
+export interface ShuffleReply extends Header, WithRecords {
   readonly type: 'shuffle-reply';
-  readonly records: readonly SignedRecordBlob[];
 }
 
 /**
  * Anti-entropy with one neighbour: the sender's own record first, then its active neighbours'
  * records (which also tells the receiver who the sender's neighbours are).
  */
-export interface PushPull extends Header {
+export interface PushPull extends Header, WithRecords {
   readonly type: 'push-pull';
-  readonly records: readonly SignedRecordBlob[];
   readonly reply: boolean;
 }
 
@@ -226,18 +234,28 @@ export interface Outgoing {
 // - A signed record: PeerRecord with id, network, two addresses, two labels, seq and issued-at is
 //   about 130 bytes, the 64-byte Ed25519 signature and tags bring it to RECORD_BYTES = 200.
 // - Small integers (seq, incarnation, ttl) are varints: 1 tag byte + up to 5 bytes, taken as 5.
+//   A record's incarnation beside it is packed (no tag of its own), taken as 2 bytes, plus 2 for
+//   the packed field's tag and length.
 
 export const FRAME_BYTES = 44;
 export const PEER_ID_BYTES = 55;
 export const ADDRESS_BYTES = 16;
 export const RECORD_BYTES = 200;
 export const VARINT_BYTES = 5;
+const PACKED_INCARNATION_BYTES = 2;
 const HEADER_BYTES = PEER_ID_BYTES + ADDRESS_BYTES;
 /** kind + peer + incarnation + from, with the nested message's own tag and length. */
 const UPDATE_BYTES = 2 + PEER_ID_BYTES + VARINT_BYTES + PEER_ID_BYTES + 2;
 
 export function updateBytes(update: Update): number {
   return UPDATE_BYTES + (update.record ? RECORD_BYTES : 0);
+}
+
+/** The records and the incarnations beside them. */
+function recordsBytes(message: WithRecords): number {
+  const count = message.records.length;
+  const incarnations = message.incarnations?.length ?? 0;
+  return count * RECORD_BYTES + (incarnations > 0 ? 2 + incarnations * PACKED_INCARNATION_BYTES : 0);
 }
 
 function updatesBytes(updates: readonly Update[]): number {
@@ -272,11 +290,11 @@ export function messageBytes(message: Message): number {
     case 'disconnect':
       return base;
     case 'shuffle':
-      return base + PEER_ID_BYTES + ADDRESS_BYTES + VARINT_BYTES + message.records.length * RECORD_BYTES;
+      return base + PEER_ID_BYTES + ADDRESS_BYTES + VARINT_BYTES + recordsBytes(message);
     case 'shuffle-reply':
-      return base + message.records.length * RECORD_BYTES;
+      return base + recordsBytes(message);
     case 'push-pull':
-      return base + 2 + message.records.length * RECORD_BYTES;
+      return base + 2 + recordsBytes(message);
     case 'flood':
       // id (16 bytes + tag), origin, ttl, hops, payload with its tag and length.
       return base + 18 + PEER_ID_BYTES + 2 * VARINT_BYTES + message.payload.length + 3;

@@ -481,6 +481,74 @@ describe('evidence of its own', () => {
   });
 });
 
+describe('incarnations beside relayed records', () => {
+  const outsider = simRecord('x', 1, ['10.0.77.1:7946']);
+  const rumour = (incarnation: number): Message => ({
+    type: 'gossip',
+    from: 'p1',
+    fromAddress: '10.0.1.1:7946',
+    updates: [{ kind: UpdateKind.Suspect, peer: 'x', incarnation, from: 'p2' }],
+  });
+  const shuffled = (incarnations?: number[]): Message => ({
+    type: 'shuffle-reply',
+    from: 'p1',
+    fromAddress: '10.0.1.1:7946',
+    records: [outsider],
+    ...(incarnations ? { incarnations } : {}),
+  });
+
+  it('a peer learned through a shuffle starts at the incarnation its sender knows: an old rumour is no news', () => {
+    const net = cluster(3);
+    const p0 = node(net, 'p0');
+    net.deliver('p0', shuffled([4]));
+    expect(p0.peerState('x')).toMatchObject({ incarnation: 4, view: 'passive' });
+    net.deliver('p0', rumour(3));
+    expect(p0.peerState('x')?.suspected).toBe(false);
+    expect(net.eventsOf('suspect', 'p0')).toHaveLength(0);
+  });
+
+  it('without one (a sender that does not say), the peer starts at 0 and the same rumour is taken up', () => {
+    const net = cluster(3);
+    const p0 = node(net, 'p0');
+    net.deliver('p0', shuffled());
+    expect(p0.peerState('x')).toMatchObject({ incarnation: 0 });
+    net.deliver('p0', rumour(3));
+    expect(p0.peerState('x')?.suspected).toBe(true);
+  });
+
+  it('a newer incarnation beside a record refutes a suspicion of an older one', () => {
+    const net = cluster(3);
+    const p0 = node(net, 'p0');
+    net.deliver('p0', shuffled());
+    net.deliver('p0', rumour(3));
+    expect(p0.peerState('x')?.suspected).toBe(true);
+    net.deliver('p0', shuffled([3]));
+    expect(p0.peerState('x')?.suspected).toBe(true);
+    net.deliver('p0', shuffled([5]));
+    expect(p0.peerState('x')).toMatchObject({ incarnation: 5, suspected: false });
+    expect(net.eventsOf('alive', 'p0').map((e) => e.event)).toContainEqual({
+      type: 'alive',
+      peer: 'x',
+      incarnation: 5,
+    });
+  });
+
+  it('every shuffle, shuffle reply and push-pull says the incarnation it holds for each record', () => {
+    const net = cluster(8);
+    const carriers = net.sent.filter((m) => ['shuffle', 'shuffle-reply', 'push-pull'].includes(m.message.type));
+    expect(carriers.length).toBeGreaterThan(0);
+    for (const { from, message } of carriers) {
+      if (message.type !== 'shuffle' && message.type !== 'shuffle-reply' && message.type !== 'push-pull') continue;
+      expect(message.incarnations).toHaveLength(message.records.length);
+      // A push-pull and a shuffle's origin lead with their own record and incarnation.
+      if (message.type === 'push-pull' || (message.type === 'shuffle' && message.origin === from)) {
+        expect((message.records[0] as SimRecordBlob).view.peerId).toBe(from);
+        expect(message.incarnations?.[0]).toBe(node(net, from).incarnation);
+      }
+    }
+  });
+});
+
 describe('local health (Lifeguard awareness)', () => {
   it('grows when relays do not send the nacks they owe, and stretches the probe interval', () => {
     const net = cluster(6);

@@ -28,8 +28,10 @@ import {
   type RecordVerifier,
   type RecordView,
   type Shuffle,
+  type ShuffleReply,
   type SignedRecordBlob,
   type Update,
+  type WithRecords,
 } from './messages';
 import { pick, sample, type Rng } from './rng';
 import { suspicionTimeout } from './suspicion';
@@ -962,16 +964,22 @@ export class MembershipNode {
    * counted; a newer record of a known peer replaces the old one (and refutes a suspicion); an
    * unknown peer gets an entry that is not yet in any view. Undefined: nothing to add.
    */
-  private intake(blob: SignedRecordBlob, expectedPeer?: PeerId): PeerEntry | undefined {
+  private intake(blob: SignedRecordBlob, expectedPeer?: PeerId, incarnation = 0): PeerEntry | undefined {
     const view = this.verify(blob);
     if (!view) {
       this.stats.recordsRejectedBadSignature++;
       return undefined;
     }
-    return this.intakeView(blob, view, expectedPeer);
+    return this.intakeView(blob, view, expectedPeer, incarnation);
   }
 
-  private intakeView(blob: SignedRecordBlob, view: RecordView, expectedPeer?: PeerId): PeerEntry | undefined {
+  /** `incarnation`: what the record's sender knows of its peer's (0: nothing said). */
+  private intakeView(
+    blob: SignedRecordBlob,
+    view: RecordView,
+    expectedPeer?: PeerId,
+    incarnation = 0,
+  ): PeerEntry | undefined {
     if (expectedPeer !== undefined && view.peerId !== expectedPeer) {
       this.stats.recordsRejectedBadSignature++;
       return undefined;
@@ -979,6 +987,7 @@ export class MembershipNode {
     if (view.peerId === this.id) return undefined;
     const existing = this.views.get(view.peerId);
     if (existing) {
+      if (incarnation > existing.incarnation) this.heardIncarnation(existing, incarnation);
       if (view.seq < existing.seq) {
         this.stats.recordsRejectedStale++;
         return existing;
@@ -1008,7 +1017,19 @@ export class MembershipNode {
       if (view.seq <= t.seq && expectedPeer !== view.peerId) return undefined;
       this.dead.delete(view.peerId);
     }
-    return newEntry(view.peerId, blob, view.seq, view.addresses[0], this.views.pastIncarnation(view.peerId));
+    const known = Math.max(incarnation, this.views.pastIncarnation(view.peerId));
+    return newEntry(view.peerId, blob, view.seq, view.addresses[0], known);
+  }
+
+  /**
+   * A peer relayed the incarnation it holds for one of ours: someone heard this peer speak at it,
+   * so a suspicion of an older one is refuted, as by an alive update (which is not relayed again
+   * here: the records it came with spread it).
+   */
+  private heardIncarnation(entry: PeerEntry, incarnation: number): void {
+    entry.incarnation = incarnation;
+    const s = this.suspicions.size > 0 ? this.suspicions.get(entry.id) : undefined;
+    if (s && incarnation > s.incarnation) this.clearSuspicion(entry.id, incarnation);
   }
 
   /**
@@ -1083,7 +1104,7 @@ export class MembershipNode {
         this.onShuffle(msg);
         break;
       case 'shuffle-reply':
-        this.integrate(msg.records, this.lastShuffle);
+        this.integrate(msg, this.lastShuffle);
         break;
       case 'push-pull':
         this.onPushPull(msg);
@@ -1456,6 +1477,7 @@ export class MembershipNode {
       origin: this.id,
       originAddress: this.address,
       records: [this.blob, ...sent.map((p) => p.blob)],
+      incarnations: [this.inc, ...sent.map((p) => p.incarnation)],
       ttl: c.shuffleWalkLengthHops,
     });
   }
@@ -1482,29 +1504,41 @@ export class MembershipNode {
       from: this.id,
       fromAddress: this.address,
       records: answer.map((p) => p.blob),
+      incarnations: answer.map((p) => p.incarnation),
     });
-    this.integrate(msg.records, new Set(answer.map((p) => p.id)));
+    this.integrate(msg, new Set(answer.map((p) => p.id)));
   }
 
   /** Shuffled records join the passive view, evicting what we sent away first. */
-  private integrate(records: readonly SignedRecordBlob[], evictFirst: ReadonlySet<PeerId>): void {
-    for (const blob of records) {
-      const entry = this.intake(blob);
+  private integrate(msg: Shuffle | ShuffleReply, evictFirst: ReadonlySet<PeerId>): void {
+    const { records, incarnations } = msg;
+    for (let i = 0; i < records.length; i++) {
+      const entry = this.intake(records[i], undefined, incarnations?.[i]);
       if (!entry || this.views.get(entry.id)) continue;
       this.views.addPassive(entry, this.rng, evictFirst);
     }
   }
 
   private sendPushPull(target: PeerEntry, reply: boolean): void {
-    const records = [this.blob];
-    for (const p of this.views.active) if (p !== target) records.push(p.blob);
     this.send(target.id, target.address, {
       type: 'push-pull',
       from: this.id,
       fromAddress: this.address,
-      records,
+      ...this.ownAndNeighbours(target.id),
       reply,
     });
+  }
+
+  /** Push-pull's records: this peer's own first, then its active neighbours' but `except`'s. */
+  private ownAndNeighbours(except: PeerId): WithRecords {
+    const records = [this.blob];
+    const incarnations = [this.inc];
+    for (const p of this.views.active) {
+      if (p.id === except) continue;
+      records.push(p.blob);
+      incarnations.push(p.incarnation);
+    }
+    return { records, incarnations };
   }
 
   private onPushPull(msg: PushPull): void {
@@ -1517,12 +1551,13 @@ export class MembershipNode {
         this.stats.recordsRejectedBadSignature++;
         continue;
       }
+      const incarnation = msg.incarnations?.[i];
       if (i === 0) {
-        sender = this.intakeView(blob, view, msg.from);
+        sender = this.intakeView(blob, view, msg.from, incarnation);
         continue;
       }
       if (view.addresses.length > 0) neighbors.push({ id: view.peerId, address: view.addresses[0] });
-      const entry = this.intakeView(blob, view);
+      const entry = this.intakeView(blob, view, undefined, incarnation);
       if (entry && !this.views.get(entry.id) && this.views.passive.length < this.views.passiveSize) {
         this.views.addPassive(entry, this.rng);
       }
@@ -1531,13 +1566,11 @@ export class MembershipNode {
     // The sender's other neighbours: who can confirm a suspicion of it.
     if (this.views.get(sender.id) === sender) sender.neighbors = neighbors;
     if (!msg.reply) {
-      const records = [this.blob];
-      for (const p of this.views.active) if (p.id !== msg.from) records.push(p.blob);
       this.send(msg.from, msg.fromAddress, {
         type: 'push-pull',
         from: this.id,
         fromAddress: this.address,
-        records,
+        ...this.ownAndNeighbours(msg.from),
         reply: true,
       });
     }

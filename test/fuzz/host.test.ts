@@ -114,6 +114,8 @@ type Case =
       readonly sender: SenderPlan;
       readonly kind: number;
       readonly records: readonly RecordPlan[];
+      /** One per record, none, or a count that does not match (INVALID_ARGUMENT). */
+      readonly incarnations: 'each' | 'none' | 'mismatched';
       readonly many: boolean;
       readonly origin: SenderPlan;
       readonly ttl: number;
@@ -265,6 +267,7 @@ const wellFormed: fc.Arbitrary<Case> = fc.oneof(
       sender,
       kind: fc.constantFrom(0, 1, 1, 2, 3, 3, 9),
       records: fc.array(record, { maxLength: 4 }),
+      incarnations: fc.constantFrom('each' as const, 'none' as const, 'mismatched' as const),
       many: fc.oneof({ arbitrary: fc.constant(false), weight: 9 }, { arbitrary: fc.constant(true), weight: 1 }),
       origin: sender,
       ttl,
@@ -308,6 +311,13 @@ const wellFormed: fc.Arbitrary<Case> = fc.oneof(
     weight: 1,
   },
 );
+
+/** Incarnations beside `count` records: one each (from small to the largest safe), none, or one too many. */
+function incarnationsFor(count: number, plan: 'each' | 'none' | 'mismatched'): number[] {
+  if (plan === 'none') return [];
+  const each = Array.from({ length: count }, (_, i) => (i === 0 ? Number.MAX_SAFE_INTEGER : i));
+  return plan === 'each' ? each : [...each, 1];
+}
 
 const hostCase: fc.Arbitrary<Case> = fc.oneof(
   { arbitrary: wellFormed, weight: 20 },
@@ -491,6 +501,7 @@ describe('fuzz: Host', () => {
                     sender: senderOf(c.sender),
                     kind: c.kind,
                     records: all,
+                    incarnations: incarnationsFor(all.length, c.incarnations),
                     origin: senderOf(c.origin),
                     ttl: c.ttl,
                   }),
@@ -520,6 +531,7 @@ describe('fuzz: Host', () => {
                             sender: senderOf(m.sender),
                             kind: m.exchangeKind,
                             records: m.records.map((r) => pool.materialize(r)).filter((r) => r !== undefined),
+                            incarnations: [],
                             ttl: 1,
                             origin: senderOf(m.sender),
                           },

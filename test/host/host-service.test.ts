@@ -112,6 +112,7 @@ describe('Host service refuses bad input', () => {
       sender: bSender,
       kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL,
       records: [old],
+      incarnations: [],
       ttl: 0,
     });
     expect(pushPull.code).toBe(status.FAILED_PRECONDITION);
@@ -142,12 +143,37 @@ describe('Host service refuses bad input', () => {
       sender: bSender,
       kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE,
       records: [good, { record: bytes, signature: tampered.signature }],
+      incarnations: [],
       origin: bSender,
       ttl: 0,
     });
     expect(error.code).toBe(status.PERMISSION_DENIED);
     expect(error.details).toMatch(/records\[1\]/);
     expect(known()).toEqual(before);
+  });
+
+  it('refuses incarnations that do not pair one to one with the records, and takes those that do', async () => {
+    const before = known();
+    const [first, second] = [stranger(), stranger()];
+    const error = await callError(client, client.exchangePeers, {
+      sender: bSender,
+      kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY,
+      records: [first.record, second.record],
+      incarnations: [7],
+      ttl: 0,
+    });
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toBe('incarnations must be empty or one per record: 2 records, 1 incarnations');
+    expect(known()).toEqual(before);
+    await call(client, client.exchangePeers, {
+      sender: bSender,
+      kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY,
+      records: [first.record, second.record],
+      incarnations: [7, 0],
+      ttl: 0,
+    });
+    expect(a.node.peerState(first.identity.peerId)?.incarnation).toBe(7);
+    expect(a.node.peerState(second.identity.peerId)?.incarnation).toBe(0);
   });
 
   it('refuses a piggybacked update whose record does not verify', async () => {
@@ -230,6 +256,7 @@ describe('Host service refuses bad input', () => {
       sender: bSender,
       kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY,
       records: Array.from({ length: 65 }, () => ({ record: Buffer.from('x'), signature: Buffer.alloc(64) })),
+      incarnations: [],
       ttl: 0,
     });
     expect(records.code).toBe(status.RESOURCE_EXHAUSTED);
@@ -326,7 +353,7 @@ describe('Host service refuses bad input', () => {
       {
         message: {
           $case: 'exchangePeers',
-          value: { sender: bSender, kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL, records: [], ttl: 0 },
+          value: { sender: bSender, kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL, records: [], incarnations: [], ttl: 0 },
         },
       },
     ]);
@@ -342,6 +369,7 @@ describe('Host service refuses bad input', () => {
             sender: bSender,
             kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE,
             records: [{ record: s.record.record, signature: Buffer.alloc(64) }],
+            incarnations: [],
             origin: bSender,
             ttl: 0,
           },

@@ -122,6 +122,7 @@ export class AttackerLink {
       sender: s.sender(i),
       kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE,
       records,
+      incarnations: [],
       origin: s.sender(i),
       ttl: 0,
     };
@@ -134,6 +135,7 @@ export class AttackerLink {
       sender: s.sender(i),
       kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL,
       records: [own, ...records],
+      incarnations: [],
       ttl: 0,
     };
     return attempt(this.client, this.client.exchangePeers, request);

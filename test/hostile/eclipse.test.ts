@@ -81,6 +81,7 @@ describe('an eclipse attempt', () => {
             sender: sybils.sender(i),
             kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY,
             records,
+            incarnations: [],
             ttl: 0,
           }),
           link.pushPull(sybils, (i + 1) % count, own(i + 1, 6), sybils.current((i + 1) % count)),

@@ -179,6 +179,7 @@ describe('hostile records', () => {
         sender: { peerId: mallory.peerId, address: '127.0.0.1:7003' },
         kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL,
         records: [theirs],
+        incarnations: [],
         ttl: 0,
       }),
       { code: await codeOf(joiner.join(resigned)) },

@@ -394,11 +394,19 @@ export interface ExchangePeersRequest {
   /** Shuffle only: the peer that started the walk, and the hops left. */
   origin?: Sender | undefined;
   ttl: number;
+  /**
+   * The SWIM incarnation the sender knows for each record's peer, in the records' order: a peer
+   * learned this way is not taken for older than it is, so suspicions it refuted long ago stay
+   * refuted. Empty (a sender that does not say) or one per record.
+   */
+  incarnations: number[];
 }
 
 export interface ExchangePeersResponse {
   /** Push-pull only: the receiver's record first, then its neighbours' records. */
   records: SignedRecord[];
+  /** The incarnations the receiver knows for those records' peers, as in the request. */
+  incarnations: number[];
 }
 
 export interface GossipRequest {
@@ -1462,7 +1470,7 @@ export const IndirectPingResponse: MessageFns<IndirectPingResponse> = {
 };
 
 function createBaseExchangePeersRequest(): ExchangePeersRequest {
-  return { sender: undefined, kind: 0, records: [], origin: undefined, ttl: 0 };
+  return { sender: undefined, kind: 0, records: [], origin: undefined, ttl: 0, incarnations: [] };
 }
 
 export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
@@ -1481,6 +1489,13 @@ export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
     }
     if (message.ttl !== 0) {
       writer.uint32(40).uint32(message.ttl);
+    }
+    if (message.incarnations.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.incarnations) {
+        writer.uint64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -1538,6 +1553,24 @@ export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
             message.ttl = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag === 48) {
+              message.incarnations.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.incarnations.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1559,6 +1592,9 @@ export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
         : [],
       origin: isSet(object.origin) ? Sender.fromJSON(object.origin) : undefined,
       ttl: isSet(object.ttl) ? globalThis.Number(object.ttl) : 0,
+      incarnations: globalThis.Array.isArray(object?.incarnations)
+        ? object.incarnations.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -1579,6 +1615,9 @@ export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
     if (message.ttl !== 0) {
       obj.ttl = Math.round(message.ttl);
     }
+    if (message.incarnations?.length) {
+      obj.incarnations = message.incarnations.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -1596,18 +1635,26 @@ export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
       ? Sender.fromPartial(object.origin)
       : undefined;
     message.ttl = object.ttl ?? 0;
+    message.incarnations = object.incarnations?.map((e) => e) || [];
     return message;
   },
 };
 
 function createBaseExchangePeersResponse(): ExchangePeersResponse {
-  return { records: [] };
+  return { records: [], incarnations: [] };
 }
 
 export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
   encode(message: ExchangePeersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.records) {
       SignedRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.incarnations.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.incarnations) {
+        writer.uint64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -1633,6 +1680,24 @@ export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
             message.records.push(SignedRecord.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag === 16) {
+              message.incarnations.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.incarnations.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1650,6 +1715,9 @@ export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
       records: globalThis.Array.isArray(object?.records)
         ? object.records.map((e: any) => SignedRecord.fromJSON(e))
         : [],
+      incarnations: globalThis.Array.isArray(object?.incarnations)
+        ? object.incarnations.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -1657,6 +1725,9 @@ export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
     const obj: any = {};
     if (message.records?.length) {
       obj.records = message.records.map((e) => SignedRecord.toJSON(e));
+    }
+    if (message.incarnations?.length) {
+      obj.incarnations = message.incarnations.map((e) => Math.round(e));
     }
     return obj;
   },
@@ -1667,6 +1738,7 @@ export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
   fromPartial<I extends Exact<DeepPartial<ExchangePeersResponse>, I>>(object: I): ExchangePeersResponse {
     const message = createBaseExchangePeersResponse();
     message.records = object.records?.map((e) => SignedRecord.fromPartial(e)) || [];
+    message.incarnations = object.incarnations?.map((e) => e) || [];
     return message;
   },
 };
