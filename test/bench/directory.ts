@@ -232,6 +232,9 @@ async function main(): Promise<void> {
   // records of one peer arriving out of seq order would be refused.
   const changeRecords = Array.from({ length: changeCount }, (_, i) => recordFor(generateIdentity(), 1, 50_000 + i));
   const registerLatencies: number[] = [];
+  // Register latency by second of the fan-out: a tail from the first seconds (cold code, a backlog
+  // draining) reads differently from one spread over the run.
+  const registerBySecond = Array.from({ length: WATCH_SECONDS + 1 }, () => [] as number[]);
   let registerErrors = 0;
   // CPU the directory and this process spend on the fan-out: what bounds it on a shared machine.
   const directoryCpuBefore = cpuSeconds(directory.process.pid!);
@@ -254,6 +257,7 @@ async function main(): Promise<void> {
           }
           startedAt[offset] = sent;
           registerLatencies.push(performance.now() - sent);
+          registerBySecond[Math.floor((sent - t0) / 1_000)]?.push(performance.now() - sent);
         },
         // A refused change is counted and reported; its event never comes, so it has no lag.
         () => void registerErrors++,
@@ -277,6 +281,14 @@ async function main(): Promise<void> {
   const sortedRegister = Float64Array.from(registerLatencies).sort();
   console.log(
     `  Register while watched: p50 ${percentile(sortedRegister, 50).toFixed(1)} ms, p99 ${percentile(sortedRegister, 99).toFixed(1)} ms; sent over ${((performance.now() - t0) / 1_000).toFixed(1)} s; ${registerErrors} refused`,
+  );
+  console.log(
+    `    p99 by second: ${registerBySecond
+      .map((latencies, second) =>
+        latencies.length > 0 ? `${second}: ${percentile(Float64Array.from(latencies).sort(), 99).toFixed(0)}` : '',
+      )
+      .filter(Boolean)
+      .join(', ')} ms`,
   );
   const missing = received.reduce((sum, count) => sum + Math.max(0, expected - count), 0);
   const watchLagP99 = percentile(sortedLags, 99);
