@@ -2,9 +2,8 @@
  * Watch responses, encoded once. The store hands the same ChangeEvent object to every watcher of
  * a network, so each event is encoded and framed once (cached by identity), and a response is a
  * plain concatenation of framed events: bytes exactly as WatchResponse.encode would write them.
- * Watchers that are level with each other send the same batch (see watch-fanout.ts), which is
- * recognised by its first and last event objects and its revision, so it is encoded once for all
- * of them.
+ * Watchers that are level with each other send the same batch, which the fan-out encodes once
+ * per tick for all of them (watch-fanout.ts).
  */
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { WatchEvent, WatchEvent_Type } from '../gen/grapevine/v1/directory';
@@ -62,31 +61,14 @@ export interface EncodedBatch {
 /** The gRPC length prefix of an uncompressed message. */
 const FRAME_PREFIX_BYTES = 5;
 
-interface CachedBatch {
-  readonly last: ChangeEvent;
-  readonly batch: EncodedBatch;
-}
-
-/** The last batch encoded that starts with a given event object; dropped with the event. */
-const batches = new WeakMap<ChangeEvent, CachedBatch>();
-
-/**
- * A response with `events[from, to)` (at least one) and this revision, shared with level
- * watchers: a thousand streams asking for the same batch cost one lookup each, no copy.
- */
+/** A response with `events[from, to)` (at least one) and this revision. */
 export function encodeWatchBatch(
   events: readonly ChangeEvent[],
   revision: number,
   from = 0,
   to = events.length,
 ): EncodedBatch {
-  const first = events[from];
-  const last = events[to - 1];
   const count = to - from;
-  const cached = batches.get(first);
-  if (cached && cached.last === last && cached.batch.count === count && cached.batch.revision === revision) {
-    return cached.batch;
-  }
   const prefix = Buffer.alloc(FRAME_PREFIX_BYTES);
   const parts: Buffer[] = [prefix];
   let puts = 0;
@@ -98,9 +80,7 @@ export function encodeWatchBatch(
   const framed = Buffer.concat(parts);
   framed.writeUInt32BE(framed.length - FRAME_PREFIX_BYTES, 1);
   const bytes = framed.subarray(FRAME_PREFIX_BYTES);
-  const batch = { bytes, framed, puts, deletes: count - puts, count, revision };
-  batches.set(first, { last, batch });
-  return batch;
+  return { bytes, framed, puts, deletes: count - puts, count, revision };
 }
 
 export function encodeWatchResponse(events: readonly ChangeEvent[], revision: number): Buffer {

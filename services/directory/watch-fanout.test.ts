@@ -136,6 +136,31 @@ describe('watch fan-out', () => {
     expect(sinks[2].messages[2].framed).toBe(sinks[0].messages[2].framed);
   });
 
+  it('keeps a bounded number of encoded messages however far a stream lags', async () => {
+    const lagging = new RecordingSink(false);
+    const reading = [new RecordingSink(), new RecordingSink()];
+    await open(lagging);
+    for (const sink of reading) await open(sink);
+    await advance(100);
+    // A change a tick: the readers send a message from a new cursor each time, while the
+    // lagging stream keeps every event since its first unsent.
+    for (let i = 0; i < 80; i += 1) {
+      await change();
+      await advance(BATCH_MS);
+    }
+    expect(reading[0].decoded().flatMap((message) => message.revisions)).toHaveLength(80);
+    expect(reading[1].messages.at(-1)?.bytes).toBe(reading[0].messages.at(-1)?.bytes);
+    expect(fanout.heldBatchCount()).toBe(64);
+    // Once it reads again it gets them all, in as many messages as the size bound makes.
+    for (let i = 0; i < 40; i += 1) {
+      lagging.takeAll();
+      await advance(BATCH_MS);
+    }
+    expect(lagging.decoded().flatMap((message) => message.revisions)).toEqual(
+      reading[0].decoded().flatMap((message) => message.revisions),
+    );
+  });
+
   it('keeps one message in the transport: what comes meanwhile leaves in one message once it is taken', async () => {
     const sink = new RecordingSink(false);
     await open(sink);

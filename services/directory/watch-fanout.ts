@@ -10,8 +10,11 @@
  *   of its own, and moves onto the hub's list as soon as its next revision is there (revisions are
  *   consecutive, so nothing is lost or repeated at the switch).
  * - A stream writes at most one message per `batchMs`. All streams of a network flush on the
- *   network's tick, so streams at the same cursor send the very same bytes, encoded once
- *   (watch-encoding.ts). A network quiet for batchMs sends its next event at once.
+ *   network's tick, so streams at the same cursor send the very same bytes, encoded once. The
+ *   hub keeps the last `RECENT_BATCHES` messages it encoded for streams that reach the same
+ *   cursor on a later tick; a bound, since a message kept for as long as its events would let
+ *   one lagging stream keep every message sent since alive. A network quiet for batchMs sends its
+ *   next event at once.
  * - A stream never has more than one message in the transport: while its last write has not been
  *   taken, its events stay in the list and leave in the next message, so a slow transport or
  *   client costs fewer, larger messages rather than a queue. A message carries at most
@@ -49,6 +52,8 @@ export interface WatchFanoutOptions {
 
 /** Events dropped from the front of a list at once: dropping one by one would shift it each time. */
 const TRIM_CHUNK = 256;
+/** Encoded messages a hub keeps for streams that come to the same cursor (64 KiB each at most). */
+const RECENT_BATCHES = 64;
 
 export class WatchFanout {
   private readonly hubs = new Map<string, NetworkHub>();
@@ -101,6 +106,13 @@ export class WatchFanout {
     for (const hub of this.hubs.values()) count += hub.size;
     return count;
   }
+
+  /** Encoded messages the hubs keep for later streams, for tests. */
+  heldBatchCount(): number {
+    let count = 0;
+    for (const hub of this.hubs.values()) count += hub.heldBatchCount;
+    return count;
+  }
 }
 
 /** One network's subscription, its recent events, and the streams that read them. */
@@ -130,6 +142,8 @@ class NetworkHub {
   private timerDueAt = Infinity;
   /** When the streams flushed last: the network's tick. */
   private lastFlushAt = -Infinity;
+  /** The last messages encoded, by the position they start at, oldest first. */
+  private readonly recentBatches = new Map<number, EncodedBatch>();
 
   constructor(
     private readonly fanout: WatchFanout,
@@ -141,6 +155,10 @@ class NetworkHub {
 
   get size(): number {
     return this.live.size + this.joining.size;
+  }
+
+  get heldBatchCount(): number {
+    return this.recentBatches.size;
   }
 
   /** The position after the last event. */
@@ -290,7 +308,17 @@ class NetworkHub {
     const start = from === 0 ? this.baseBytes : this.ends[from - 1];
     let to = from + 1;
     while (to < this.events.length && this.ends[to] - start <= maxMessageBytes) to += 1;
-    return encodeWatchBatch(this.events, this.events[to - 1].revision, from, to);
+    const revision = this.events[to - 1].revision;
+    const recent = this.recentBatches.get(cursor);
+    // Events only ever join at the end, so the same start, count and revision is the same message.
+    if (recent && recent.count === to - from && recent.revision === revision) return recent;
+    const batch = encodeWatchBatch(this.events, revision, from, to);
+    this.recentBatches.delete(cursor);
+    this.recentBatches.set(cursor, batch);
+    if (this.recentBatches.size > RECENT_BATCHES) {
+      this.recentBatches.delete(this.recentBatches.keys().next().value as number);
+    }
+    return batch;
   }
 
   /** Bytes of the events from `position` to the head. */
