@@ -300,7 +300,7 @@ class NetworkHub {
 
   /**
    * The next message from `cursor` on (its `count` events take the stream to `cursor + count`);
-   * every stream at that cursor on this tick gets the very same object.
+   * every stream at that cursor gets the very same object while it is among the hub's recent ones.
    */
   batchFrom(cursor: number): EncodedBatch {
     const from = cursor - this.basePosition;
