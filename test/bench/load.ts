@@ -96,7 +96,17 @@ function rssMiB(pid: number): number {
   return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) / 1_024;
 }
 
-function startDirectory(port: number, redisUrl: string): Promise<Child> {
+/**
+ * A replica's JavaScript heap in use and its memory outside the heap (Buffers), in MiB, from its
+ * /metrics: where RSS growth lives, if it is in either.
+ */
+async function heapMiB(metricsPort: number): Promise<{ heapUsed: number; external: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1_048_576;
+  return { heapUsed: value('nodejs_heap_size_used_bytes'), external: value('nodejs_external_memory_bytes') };
+}
+
+function startDirectory(port: number, redisUrl: string, metricsPort: number): Promise<Child> {
   return startChild(
     'services/cli/main.ts',
     [
@@ -105,8 +115,8 @@ function startDirectory(port: number, redisUrl: string): Promise<Child> {
       redisUrl,
       '--grpc-port',
       String(port),
-      '--metrics',
-      'false',
+      '--metrics-port',
+      String(metricsPort),
       // Every simulated host calls from 127.0.0.1, where a real fleet has an address each.
       '--registrations-per-source-per-second',
       '1000000',
@@ -167,8 +177,9 @@ async function main(): Promise<void> {
   );
   const redis = await startRedisServer();
   const ports = [await fixedPort(), await fixedPort()];
+  const metricsPorts = [await fixedPort(), await fixedPort()];
   const directories: Child[] = [];
-  for (const port of ports) directories.push(await startDirectory(port, redis.url));
+  for (const [i, port] of ports.entries()) directories.push(await startDirectory(port, redis.url, metricsPorts[i]!));
   const replicas = ports.map((port) => `127.0.0.1:${port}`);
   log(`redis-server ${redis.url}; directory A ${replicas[0]}, B ${replicas[1]}`);
 
@@ -193,6 +204,7 @@ async function main(): Promise<void> {
 
   const soakStart = Date.now();
   const rssStart = directories.map((d) => rssMiB(d.process.pid!));
+  const heapStartA = await heapMiB(metricsPorts[0]!);
   let redisCpuBefore = 0;
   let redisRestarted = false;
   const redisCpuOffset = () => (redisRestarted ? 0 : redisCpuAtStart);
@@ -248,7 +260,7 @@ async function main(): Promise<void> {
     directories[1]!.process.kill('SIGKILL');
     log('directory B killed (SIGKILL)');
     await sleep(DOWN_S * 1_000);
-    directories[1] = await startDirectory(ports[1]!, redis.url);
+    directories[1] = await startDirectory(ports[1]!, redis.url, metricsPorts[1]!);
     dirWindow.to = Date.now() + RECOVERY_S * 1_000;
     log('directory B started again on its port');
     await sleep(RECOVERY_S * 1_000);
@@ -258,6 +270,7 @@ async function main(): Promise<void> {
   await at(SOAK_S);
   const soakEnd = Date.now();
   const rssEnd = directories.map((d) => rssMiB(d.process.pid!));
+  const heapEndA = await heapMiB(metricsPorts[0]!);
   const cpuEnd = cpuOf();
   const cores = (name: keyof typeof cpuEnd) => (cpuEnd[name] - cpuStart[name]) / ((soakEnd - soakStart) / 1_000);
   log(`soak ends; directory RSS A ${rssEnd[0]!.toFixed(1)} MiB, B ${rssEnd[1]!.toFixed(1)} MiB`);
@@ -418,6 +431,9 @@ async function main(): Promise<void> {
   );
   console.log(
     `directory RSS: A (ran throughout) ${rssStart[0]!.toFixed(1)} → ${rssEnd[0]!.toFixed(1)} MiB (${rssGrowthA.toFixed(1)}%); B (restarted) ${rssBStart.toFixed(1)} → ${rssEnd[1]!.toFixed(1)} MiB (${rssGrowthB.toFixed(1)}%)`,
+  );
+  console.log(
+    `  replica A's JavaScript heap in use ${heapStartA.heapUsed.toFixed(1)} → ${heapEndA.heapUsed.toFixed(1)} MiB, memory outside it (Buffers) ${heapStartA.external.toFixed(1)} → ${heapEndA.external.toFixed(1)} MiB`,
   );
   console.log(
     `CPU over the soak, in cores: ${(Object.keys(cpuEnd) as (keyof typeof cpuEnd)[]).map((name) => `${name} ${cores(name).toFixed(2)}`).join(', ')}; directory B not counted (restarted); load average at the end ${loadavg()
