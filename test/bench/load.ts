@@ -24,7 +24,8 @@
  *   - watch events missed: over every watcher, entries of its view that differ from the final
  *     list (a peer missing, one too many, or another revision);
  *   - directory RSS at the soak's start and end, from /proc (replica A ran throughout; B was
- *     restarted, its start is taken after its warm-up).
+ *     restarted, its start is taken after its warm-up), and replica A's heap in use and memory
+ *     outside the heap from its /metrics, to tell live memory from what RSS keeps.
  *
  * Ends with one JSON line. Options (environment): LOAD_SOAK_S (300), LOAD_HOSTS (2000),
  * LOAD_WATCHERS (200), LOAD_RESOLVES_PER_S (2000), LOAD_CHURN_PER_S (5), LOAD_TTL_S (30),
