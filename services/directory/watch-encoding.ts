@@ -3,7 +3,7 @@
  * a network, so each event is encoded and framed once (cached by identity), and a response is a
  * plain concatenation of framed events: bytes exactly as WatchResponse.encode would write them.
  * Watchers that are level with each other send the same batch, which the fan-out encodes once
- * per tick for all of them (watch-fanout.ts).
+ * for all of them and keeps among its recent ones (watch-fanout.ts).
  */
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { WatchEvent, WatchEvent_Type } from '../gen/grapevine/v1/directory';

@@ -58,7 +58,14 @@ import type { PeerTransport } from './peer-transport';
 import type { RateLimiter } from './rate-limiter';
 import type { RecordChecker } from './record-checks';
 import { countingReceivedBytes } from './wire-bytes';
-import { fromWireUpdates, indirectPingResponseOf, pingResponseOf, requireSender, toWireRecord } from './wire';
+import {
+  fromWireUpdates,
+  indirectPingResponseOf,
+  pingResponseOf,
+  requireSender,
+  toWireRecord,
+  toWireRecords,
+} from './wire';
 
 export const HOST_SERVICE_NAME = 'grapevine.v1.HostService';
 
@@ -260,7 +267,7 @@ class HostHandlers {
           0,
         );
         if (answer?.type !== 'push-pull') return { records: [], incarnations: [] };
-        return { records: answer.records.map(toWireRecord), incarnations: [...(answer.incarnations ?? [])] };
+        return toWireRecords(answer);
       }
       default:
         throw new InvalidArgumentError(`kind ${request.kind} is not SHUFFLE, SHUFFLE_REPLY or PUSH_PULL`);

@@ -40,6 +40,7 @@ import {
   type PushPull,
   type SignedRecordBlob,
   type Update,
+  type WithRecords,
 } from '../membership';
 
 /** One outgoing peer call: the RPC and its request. */
@@ -58,6 +59,11 @@ export type PeerMethod = PeerCall['method'];
 /** The core's blob and the generated SignedRecord share a shape; bytes pass through unchanged. */
 export function toWireRecord(blob: SignedRecordBlob): SignedRecord {
   return blob as SignedRecord;
+}
+
+/** Records and the incarnations beside them, as ExchangePeers carries both. */
+export function toWireRecords(message: WithRecords): { records: SignedRecord[]; incarnations: number[] } {
+  return { records: message.records.map(toWireRecord), incarnations: [...(message.incarnations ?? [])] };
 }
 
 const KIND_TO_WIRE: Record<UpdateKind, WireUpdateKind> = {
@@ -156,8 +162,7 @@ export function callFor(message: Message): PeerCall | undefined {
         request: {
           sender,
           kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE,
-          records: message.records.map(toWireRecord),
-          incarnations: [...(message.incarnations ?? [])],
+          ...toWireRecords(message),
           origin: { peerId: message.origin, address: message.originAddress },
           ttl: message.ttl,
         },
@@ -168,8 +173,7 @@ export function callFor(message: Message): PeerCall | undefined {
         request: {
           sender,
           kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY,
-          records: message.records.map(toWireRecord),
-          incarnations: [...(message.incarnations ?? [])],
+          ...toWireRecords(message),
           ttl: 0,
         },
       };
@@ -180,8 +184,7 @@ export function callFor(message: Message): PeerCall | undefined {
         request: {
           sender,
           kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL,
-          records: message.records.map(toWireRecord),
-          incarnations: [...(message.incarnations ?? [])],
+          ...toWireRecords(message),
           ttl: 0,
         },
       };

@@ -790,6 +790,12 @@ export class MembershipNode {
     if (this.suspicions.delete(peer)) this.event({ type: 'alive', peer, incarnation });
   }
 
+  /** The peer spoke at `incarnation`: a suspicion of an older one is refuted. */
+  private refuteBelow(peer: PeerId, incarnation: number): void {
+    const s = this.suspicions.size > 0 ? this.suspicions.get(peer) : undefined;
+    if (s && incarnation > s.incarnation) this.clearSuspicion(peer, incarnation);
+  }
+
   private declareDead(now: number, s: Suspicion): void {
     this.suspicions.delete(s.peer);
     this.stats.deathsDeclared++;
@@ -890,8 +896,7 @@ export class MembershipNode {
     }
     // A suspect may have dropped out of the views while its suspicion runs: a refutation must
     // still end the suspicion, or it turns into a death of a live peer.
-    const s = this.suspicions.size > 0 ? this.suspicions.get(u.peer) : undefined;
-    if (s && u.incarnation > s.incarnation) this.clearSuspicion(u.peer, u.incarnation);
+    this.refuteBelow(u.peer, u.incarnation);
     const before = this.views.get(u.peer)?.seq;
     if (u.record) this.intake(u.record);
     const entry = this.views.get(u.peer);
@@ -1028,8 +1033,7 @@ export class MembershipNode {
    */
   private heardIncarnation(entry: PeerEntry, incarnation: number): void {
     entry.incarnation = incarnation;
-    const s = this.suspicions.size > 0 ? this.suspicions.get(entry.id) : undefined;
-    if (s && incarnation > s.incarnation) this.clearSuspicion(entry.id, incarnation);
+    this.refuteBelow(entry.id, incarnation);
   }
 
   /**
