@@ -8,7 +8,9 @@
  *     NOT_FOUND, and churning (5 a second leave, a DELETE, and come back 2 s later with a newer
  *     record, a PUT);
  *   - 200 watchers keeping a list-then-watch view of the network;
- *   - 2,000 Resolve calls a second in all, open loop, for random hosts.
+ *   - 2,000 Resolve calls a second in all, open loop, for random hosts: raw gRPC calls on node's
+ *     HTTP/2 client (support/raw-stream.ts), so that the load processes' own client library is
+ *     not what the latency measures.
  *
  * Every client prefers one replica and makes a failed call once more on the other (UNAVAILABLE,
  * DEADLINE_EXCEEDED, CANCELLED); half prefer each. The soak runs 5 minutes after a 20 s warm-up;
@@ -23,6 +25,8 @@
  *     listed at the end;
  *   - watch events missed: over every watcher, entries of its view that differ from the final
  *     list (a peer missing, one too many, or another revision);
+ *   - where slow answers waited: replica A's own Resolve handling time (its histogram) and
+ *     event-loop delay, and the load processes' event-loop delay;
  *   - directory RSS at the soak's start and end, from /proc (replica A ran throughout; B was
  *     restarted, its start is taken after its warm-up), and replica A's heap in use and memory
  *     outside the heap from its /metrics, to tell live memory from what RSS keeps.
@@ -103,8 +107,52 @@ function rssMiB(pid: number): number {
  */
 async function heapMiB(metricsPort: number): Promise<{ heapUsed: number; external: number }> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1_048_576;
-  return { heapUsed: value('nodejs_heap_size_used_bytes'), external: value('nodejs_external_memory_bytes') };
+  return {
+    heapUsed: metric(text, 'nodejs_heap_size_used_bytes') / 1_048_576,
+    external: metric(text, 'nodejs_external_memory_bytes') / 1_048_576,
+  };
+}
+
+/** One unlabelled sample of a /metrics text. */
+function metric(text: string, name: string): number {
+  return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+/**
+ * Replica A's event-loop delay p99 and max in ms since its /metrics was last read (prom-client
+ * starts the measurement again at every scrape, and only the bench scrapes it): a request that
+ * arrives while the loop is held waits before its handling time starts.
+ */
+async function loopDelayMs(metricsPort: number): Promise<{ p99: number; max: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return {
+    p99: metric(text, 'nodejs_eventloop_lag_p99_seconds') * 1_000,
+    max: metric(text, 'nodejs_eventloop_lag_max_seconds') * 1_000,
+  };
+}
+
+/** Cumulative counts of replica A's Resolve handling-time buckets (every code), by upper bound in s. */
+async function resolveBuckets(metricsPort: number): Promise<Map<number, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  const line = /^grpc_server_handling_seconds_bucket\{([^}]*)\} (\S+)$/gm;
+  for (const [, labels, count] of text.matchAll(line)) {
+    if (!labels!.includes('grpc_method="Resolve"')) continue;
+    const le = /le="([^"]+)"/.exec(labels!)![1]!;
+    const bound = le === '+Inf' ? Infinity : Number(le);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + Number(count));
+  }
+  return buckets;
+}
+
+/** The upper bound (ms) of the bucket that holds the p-th percentile of the counts between two readings. */
+function bucketPercentileMs(start: Map<number, number>, end: Map<number, number>, p: number): number {
+  const bounds = [...end.keys()].sort((a, b) => a - b);
+  const total = (end.get(Infinity) ?? 0) - (start.get(Infinity) ?? 0);
+  for (const bound of bounds) {
+    if ((end.get(bound) ?? 0) - (start.get(bound) ?? 0) >= (total * p) / 100) return bound * 1_000;
+  }
+  return NaN;
 }
 
 function startDirectory(port: number, redisUrl: string, metricsPort: number): Promise<Child> {
@@ -206,6 +254,7 @@ async function main(): Promise<void> {
   const soakStart = Date.now();
   const rssStart = directories.map((d) => rssMiB(d.process.pid!));
   const heapStartA = await heapMiB(metricsPorts[0]!);
+  const resolveBucketsStartA = await resolveBuckets(metricsPorts[0]!);
   let redisCpuBefore = 0;
   let redisRestarted = false;
   const redisCpuOffset = () => (redisRestarted ? 0 : redisCpuAtStart);
@@ -271,7 +320,9 @@ async function main(): Promise<void> {
   await at(SOAK_S);
   const soakEnd = Date.now();
   const rssEnd = directories.map((d) => rssMiB(d.process.pid!));
+  const loopDelayA = await loopDelayMs(metricsPorts[0]!);
   const heapEndA = await heapMiB(metricsPorts[0]!);
+  const resolveBucketsEndA = await resolveBuckets(metricsPorts[0]!);
   const cpuEnd = cpuOf();
   const cores = (name: keyof typeof cpuEnd) => (cpuEnd[name] - cpuStart[name]) / ((soakEnd - soakStart) / 1_000);
   log(`soak ends; directory RSS A ${rssEnd[0]!.toFixed(1)} MiB, B ${rssEnd[1]!.toFixed(1)} MiB`);
@@ -404,6 +455,11 @@ async function main(): Promise<void> {
           `+${(slice * SLICE_MS) / 1_000} s ${percentile(Float64Array.from(latencies).sort(), 99).toFixed(1)}`,
       )
       .join(', ')}`,
+  );
+  // Where a slow answer waited: in the replica (its own handling time, from its /metrics, faults
+  // included) or in the load process that reads it (its event loop's delay).
+  console.log(
+    `  replica A's own Resolve handling time over the soak: p50 ≤ ${bucketPercentileMs(resolveBucketsStartA, resolveBucketsEndA, 50)} ms, p99 ≤ ${bucketPercentileMs(resolveBucketsStartA, resolveBucketsEndA, 99)} ms (its histogram's bucket bounds), its event-loop delay p99 ${loopDelayA.p99.toFixed(1)} ms, max ${loopDelayA.max.toFixed(0)} ms; load processes' event-loop delay p99 ${reports.map((r) => r.loopDelayP99Ms.toFixed(1)).join(' and ')} ms, max ${reports.map((r) => r.loopDelayMaxMs.toFixed(0)).join(' and ')} ms`,
   );
   console.log(
     `leases lost for good: ${lostForGood.length} of ${live.length} live hosts; listed but not live: ${extra.length}`,

@@ -11,6 +11,7 @@
  *                    { type: 'report', ... }
  */
 import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ChannelCredentials, Metadata, ServiceError, status, type ClientReadableStream } from '@grpc/grpc-js';
 import {
   DirectoryServiceClient,
@@ -20,6 +21,7 @@ import {
   WatchRequest,
 } from '../../../services/gen/grapevine/v1/directory';
 import { PeerRecord } from '../../../services/gen/grapevine/v1/record';
+import { RawChannel, rawUnary } from './raw-stream';
 import { CheapFleet, type FleetStats } from '../../faults/support/cheap-hosts';
 import { REPLICA_CHANNEL_OPTIONS, RETRY_ELSEWHERE } from '../../faults/support/failover';
 
@@ -54,6 +56,9 @@ export interface WorkerReport {
   readonly relists: number;
   readonly failovers: number;
   readonly watchEvents: number;
+  /** This process's event-loop delay over the soak (ms): a Resolve's answer waits that long to be read. */
+  readonly loopDelayP99Ms: number;
+  readonly loopDelayMaxMs: number;
 }
 
 type Listed = Record<string, number>;
@@ -273,25 +278,26 @@ async function main(): Promise<void> {
   let resolveTimer: NodeJS.Timeout | undefined;
   let churnTimer: NodeJS.Timeout | undefined;
   const rejoins = new Set<Promise<void>>();
-  let resolveClients: DirectoryServiceClient[][] = [];
+  let resolveChannels: RawChannel[][] = [];
   let watchClients: DirectoryServiceClient[][] = [];
 
   let resolveShed = 0;
   let resolvesInFlight = 0;
-  /** A Resolve whose answer is left undecoded: the load process must not be what sets the pace. */
-  const resolveOnce = (client: DirectoryServiceClient, peerId: string) =>
-    new Promise<Buffer>((resolve, reject) =>
-      client.makeUnaryRequest(
-        RESOLVE_PATH,
-        raw,
-        raw,
-        Buffer.from(
-          ResolveRequest.encode({ network: config!.network, target: { $case: 'peerId', value: peerId } }).finish(),
-        ),
-        new Metadata(),
-        { deadline: Date.now() + CALL_DEADLINE_MS },
-        (error: ServiceError | null, response?: Buffer) => (error ? reject(error) : resolve(response!)),
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  /**
+   * A Resolve as a raw gRPC call (support/raw-stream.ts), its answer left undecoded: the load
+   * process must not be what sets the pace. Through grpc-js these calls cost the two processes a
+   * fifth more CPU and stalls of up to half a second, which every answer then waiting to be read
+   * counted as the directory's latency.
+   */
+  const resolveOnce = (channel: RawChannel, peerId: string) =>
+    rawUnary(
+      channel,
+      RESOLVE_PATH,
+      Buffer.from(
+        ResolveRequest.encode({ network: config!.network, target: { $case: 'peerId', value: peerId } }).finish(),
       ),
+      CALL_DEADLINE_MS,
     );
 
   async function resolve(n: number): Promise<void> {
@@ -302,26 +308,20 @@ async function main(): Promise<void> {
     resolvesInFlight++;
     const ids = fleet!.hosts;
     const peerId = ids[Math.floor(Math.random() * ids.length)]!.peerId;
-    const first = n % resolveClients.length;
-    const connection = Math.floor(n / resolveClients.length) % CONNECTIONS_PER_REPLICA;
+    const first = n % resolveChannels.length;
+    const connection = Math.floor(n / resolveChannels.length) % CONNECTIONS_PER_REPLICA;
     const startedAt = Date.now();
     const t0 = performance.now();
     let outcome = 2;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const replica = resolveClients[(first + attempt) % resolveClients.length]!;
-      try {
-        await resolveOnce(replica[connection]!, peerId);
-        outcome = 0;
+      const replica = resolveChannels[(first + attempt) % resolveChannels.length]!;
+      const code = await resolveOnce(replica[connection]!, peerId);
+      if (code === status.OK || code === status.NOT_FOUND) {
+        outcome = code === status.OK ? 0 : 1;
         break;
-      } catch (error) {
-        const code = (error as ServiceError).code;
-        if (code === status.NOT_FOUND) {
-          outcome = 1;
-          break;
-        }
-        if (!RETRY_ELSEWHERE.has(code)) break;
-        resolveRetried++;
       }
+      if (!RETRY_ELSEWHERE.has(code)) break;
+      resolveRetried++;
     }
     resolvesInFlight--;
     starts.push(startedAt);
@@ -347,7 +347,9 @@ async function main(): Promise<void> {
                 }),
             ),
           );
-        resolveClients = make('resolve', CONNECTIONS_PER_REPLICA);
+        resolveChannels = c.replicas.map((address) =>
+          Array.from({ length: CONNECTIONS_PER_REPLICA }, () => new RawChannel(address)),
+        );
         const watchConnections = Math.max(1, Math.ceil(c.watchers / c.replicas.length / WATCHES_PER_CONNECTION));
         watchClients = make('watch', watchConnections);
         fleet = new CheapFleet({
@@ -387,8 +389,10 @@ async function main(): Promise<void> {
             void done.finally(() => rejoins.delete(done));
           }, 1_000 / c.churnPerSecond);
         }
+        loopDelay.enable();
         process.send!({ type: 'ready' });
       } else if (message.type === 'quiesce') {
+        loopDelay.disable();
         if (churnTimer) clearInterval(churnTimer);
         if (resolveTimer) clearInterval(resolveTimer);
         await Promise.all([...rejoins]);
@@ -443,10 +447,13 @@ async function main(): Promise<void> {
           relists: watchers.reduce((sum, w) => sum + w.relists, 0),
           failovers: watchers.reduce((sum, w) => sum + w.failovers, 0),
           watchEvents: watchers.reduce((sum, w) => sum + w.events, 0),
+          loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+          loopDelayMaxMs: loopDelay.max / 1e6,
         };
         process.send!(report, () => {
           fleet!.stop();
-          [...resolveClients, ...watchClients].flat().forEach((client) => client.close());
+          resolveChannels.flat().forEach((channel) => channel.close());
+          watchClients.flat().forEach((client) => client.close());
           process.exit(0);
         });
       }

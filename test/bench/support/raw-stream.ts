@@ -1,12 +1,13 @@
 /**
- * Server-streaming gRPC calls read straight off node's HTTP/2 client, for benches whose clients
- * stand in for many remote machines: a thousand watchers in one process must cost that process
- * little, or the bench measures its own client library. On the wire this is what any gRPC client
+ * Unary and server-streaming gRPC calls made straight on node's HTTP/2 client, for benches whose
+ * clients stand in for many remote machines: a thousand watchers, or thousands of lookups a
+ * second, in one process must cost that process little, or the bench measures its own client
+ * library (its allocations, and the garbage collector's pauses that then delay every answer). On the wire this is what any gRPC client
  * sends and reads (HTTP/2, `application/grpc`, length-prefixed messages, status in trailers);
  * what it skips is grpc-js's per-message machinery (decoder copies, interceptors, call objects).
- * No TLS, retries, deadlines or compression: the benches use plaintext on loopback.
+ * No TLS, retries or compression: the benches use plaintext on loopback.
  */
-import { ClientHttp2Session, ClientHttp2Stream, connect } from 'node:http2';
+import { ClientHttp2Session, ClientHttp2Stream, connect, constants } from 'node:http2';
 
 /** The gRPC length prefix: a compressed flag and a 4-byte big-endian length. */
 const PREFIX_BYTES = 5;
@@ -30,6 +31,8 @@ export interface RawStreamHandlers {
   onMessage(chunk: Buffer, start: number, end: number): void;
   /** The call ended: its grpc-status (undefined if the stream broke before trailers). */
   onEnd?(status: number | undefined): void;
+  /** Sent to the server as the call's grpc-timeout. */
+  timeoutMs?: number;
 }
 
 /** Starts a server-streaming call with an already encoded request and reads its messages. */
@@ -44,6 +47,7 @@ export function rawServerStream(
     ':path': path,
     'content-type': 'application/grpc',
     te: 'trailers',
+    ...(handlers.timeoutMs === undefined ? {} : { 'grpc-timeout': `${Math.ceil(handlers.timeoutMs)}m` }),
   });
   const prefix = Buffer.alloc(PREFIX_BYTES);
   prefix.writeUInt32BE(request.length, 1);
@@ -90,4 +94,67 @@ export function rawServerStream(
   stream.on('error', () => undefined);
   stream.on('close', () => handlers.onEnd?.(status));
   return stream;
+}
+
+/** gRPC status codes a raw call reports for what happens below gRPC. */
+const DEADLINE_EXCEEDED = 4;
+const UNAVAILABLE = 14;
+
+/**
+ * A replica's address and a connection to it that is made again once it breaks (the replica
+ * killed and restarted), at most once per `retryMs`: a call in between fails at once with
+ * UNAVAILABLE, as grpc-js fails calls while its channel backs off.
+ */
+export class RawChannel {
+  private session: ClientHttp2Session | undefined;
+  private connectedAt = -Infinity;
+
+  constructor(
+    private readonly address: string,
+    private readonly retryMs = 100,
+  ) {}
+
+  /** An open session, or undefined while the last one broke less than retryMs ago. */
+  current(): ClientHttp2Session | undefined {
+    if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
+    const now = performance.now();
+    if (now - this.connectedAt < this.retryMs) return undefined;
+    this.connectedAt = now;
+    this.session = connect(`http://${this.address}`);
+    this.session.on('error', () => undefined);
+    return this.session;
+  }
+
+  close(): void {
+    this.session?.close();
+  }
+}
+
+/**
+ * A unary call with an already encoded request; resolves with its grpc-status: DEADLINE_EXCEEDED
+ * past `deadlineMs` (the call is cancelled), UNAVAILABLE when there is no connection or it broke
+ * before the status came. The answer's bytes are read and dropped.
+ */
+export function rawUnary(channel: RawChannel, path: string, request: Buffer, deadlineMs: number): Promise<number> {
+  const session = channel.current();
+  if (!session) return Promise.resolve(UNAVAILABLE);
+  return new Promise((resolve) => {
+    let expired = false;
+    let stream: ClientHttp2Stream;
+    try {
+      stream = rawServerStream(session, path, request, {
+        onMessage: () => undefined,
+        onEnd: (status) => resolve(expired ? DEADLINE_EXCEEDED : (status ?? UNAVAILABLE)),
+        timeoutMs: deadlineMs,
+      });
+    } catch {
+      // The session closed between the check and the request.
+      resolve(UNAVAILABLE);
+      return;
+    }
+    stream.setTimeout(deadlineMs, () => {
+      expired = true;
+      stream.close(constants.NGHTTP2_CANCEL);
+    });
+  });
 }
