@@ -190,6 +190,23 @@ describe('redis store', () => {
     }
   });
 
+  it('decodes a log entry once for every watcher catching up through it and the live feed', async () => {
+    const peer = new TestPeer(net);
+    const { revision } = await store.register(peer.registration());
+    const live = await watch(revision);
+    for (let i = 0; i < 3; i++) await store.register(peer.registration());
+    await live.waitForEvents(3);
+    // Two watchers from older revisions read their backlog from the log on their own.
+    const [first, second] = await Promise.all([watch(revision), watch(revision + 1)]);
+    await first.waitForEvents(3);
+    await second.waitForEvents(2);
+    expect(first.events.map((event) => event.revision)).toEqual([revision + 1, revision + 2, revision + 3]);
+    // The same objects, so each event is also encoded once for all of them (watch-encoding.ts).
+    expect(first.events[1]).toBe(live.events[1]);
+    expect(second.events[0]).toBe(first.events[1]);
+    expect(second.events[1]).toBe(live.events[2]);
+  });
+
   it('shares one XREAD connection per network among all its watchers', async () => {
     const watchers = await Promise.all([
       ...Array.from({ length: 20 }, () => watch(undefined)),

@@ -30,6 +30,14 @@ import { ChangeEvent, Subscription, WatchHandlers } from './store';
 
 /** Entries one XREAD or XRANGE call returns at most. */
 const READ_BATCH = 512;
+/**
+ * Decoded events a feed keeps by revision, for watchers catching up through the same part of the
+ * log. After a flush every watcher lists again and catches up from a revision of its own, most of
+ * them through the same few thousand events: decoded once and shared, each event is also encoded
+ * once for all of them (watch-encoding.ts caches by object), where a copy per watcher held the
+ * event loop for seconds at a hundred watchers.
+ */
+const SHARED_EVENTS = 4_096;
 
 export interface WatchHubOptions {
   /** How long one blocking XREAD waits before the feed checks the store is still there, in ms. */
@@ -130,10 +138,26 @@ export function createWatchHub(
     private ended: Promise<void> = Promise.resolve();
     /** The revision of the last entry read; 0 while the network had none. */
     private last = 0;
+    /** The last SHARED_EVENTS events decoded, by revision, oldest first. */
+    private readonly shared = new Map<number, ChangeEvent>();
 
     constructor(readonly network: string) {
       this.keys = networkKeys(network);
       this.started = this.start();
+    }
+
+    /**
+     * The event of a log entry, decoded once: a revision names one change for good (revisions
+     * never go back, even after a flush), and a feed ends at the first gap it sees anyway.
+     */
+    eventOf(id: Buffer, fields: Buffer[]): ChangeEvent {
+      const revision = revisionOfEntryId(id);
+      const known = this.shared.get(revision);
+      if (known) return known;
+      const event = decodeLogEntry(id, fields);
+      this.shared.set(revision, event);
+      if (this.shared.size > SHARED_EVENTS) this.shared.delete(this.shared.keys().next().value as number);
+      return event;
     }
 
     add(watcher: Watcher): void {
@@ -231,7 +255,7 @@ export function createWatchHub(
                 );
               }
               this.last = revision;
-              const event = decodeLogEntry(id, fields);
+              const event = this.eventOf(id, fields);
               // The live set, not a copy: a watcher that fails here leaves it, which a Set's
               // iteration allows, and a copy per event costs a thousand watchers dearly.
               for (const watcher of this.watchers) watcher.accept(event);
@@ -259,9 +283,10 @@ export function createWatchHub(
   async function catchUp(
     watcher: Watcher,
     network: string,
-    keys: NetworkKeys,
+    feed: Feed,
     fromRevision: number | undefined,
   ): Promise<void> {
+    const { keys } = feed;
     if (isDisconnected(redis)) throw new Error(`the connection is ${redis.status}`);
     const [current, base, firstInLog] = (await scripts.call('gvWatchRange', keys.rev, keys.base, keys.log)) as number[];
     let from = fromRevision ?? current;
@@ -278,7 +303,7 @@ export function createWatchHub(
     for (;;) {
       if (watcher.ended) return;
       const entries = await redis.xrangeBuffer(keys.log, `(${watcher.last}-0`, '+', 'COUNT', READ_BATCH);
-      for (const [id, fields] of entries) watcher.deliver(decodeLogEntry(id, fields));
+      for (const [id, fields] of entries) watcher.deliver(feed.eventOf(id, fields));
       if (entries.length < READ_BATCH) break;
     }
     if (!watcher.ended && watcher.last < current) {
@@ -306,7 +331,7 @@ export function createWatchHub(
       feed.add(watcher);
       try {
         if (!(await feed.started) || watcher.ended) return watcher;
-        await catchUp(watcher, network, feed.keys, fromRevision);
+        await catchUp(watcher, network, feed, fromRevision);
         if (!watcher.ended) watcher.goLive();
       } catch (error) {
         watcher.fail(storeErrorFrom(redis, error));
