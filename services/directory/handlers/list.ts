@@ -28,12 +28,12 @@ export async function list(context: DirectoryContext, request: ListRequest): Pro
   const peers = [];
   let last: string | undefined;
   for (const peer of page.peers) {
-    last = peer.record.peerId;
-    if (!matches(selector, peer.record.labels)) continue;
+    last = peer.peerId;
+    if (selector.length > 0 && !matches(selector, peer.record.labels)) continue;
     peers.push(toPeerEntry(peer, now));
     if (peers.length === pageSize) break;
   }
-  const scannedAll = last === page.peers.at(-1)?.record.peerId;
+  const scannedAll = last === page.peers.at(-1)?.peerId;
   const more = page.nextAfter !== undefined || !scannedAll;
   return {
     peers,

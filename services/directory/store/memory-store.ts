@@ -182,6 +182,7 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
 
   function toStored(entry: PeerEntry): StoredPeer {
     return {
+      peerId: entry.record.peerId,
       record: entry.record,
       signed: entry.signed,
       revision: entry.revision,

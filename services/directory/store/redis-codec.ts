@@ -25,7 +25,10 @@ export interface DecodedPeer {
 const NEWLINE = 0x0a;
 const HEADER = /^(\d+)\|(\d+)\|(\d+)\|(\d+)\|([^|]*)\|(\d+)\|(.*)$/;
 
-/** Decodes a peer value; throws when it is not one (a key written by something else). */
+/**
+ * Decodes a peer value; throws when it is not one (a key written by something else). The record
+ * is decoded when first read: Resolve and List answer with its signed bytes and never read it.
+ */
 export function decodePeer(value: Buffer): DecodedPeer {
   const newline = value.indexOf(NEWLINE);
   const header = newline < 0 ? undefined : HEADER.exec(value.subarray(0, newline).toString('latin1'));
@@ -33,8 +36,11 @@ export function decodePeer(value: Buffer): DecodedPeer {
   const signatureLength = Number(header[6]);
   const body = value.subarray(newline + 1);
   const recordBytes = Buffer.from(body.subarray(0, body.length - signatureLength));
+  let record: PeerRecord | undefined;
   return {
-    record: PeerRecord.decode(recordBytes),
+    get record() {
+      return (record ??= PeerRecord.decode(recordBytes));
+    },
     recordBytes,
     signature: Buffer.from(body.subarray(body.length - signatureLength)),
     deadlineMs: Number(header[1]),

@@ -190,6 +190,28 @@ describe('redis store', () => {
     }
   });
 
+  it('decodes a stored record only when it is read: Resolve and List answer with its signed bytes', async () => {
+    const peer = new TestPeer(net);
+    const registration = peer.registration();
+    const registered = await store.register(registration);
+    const decode = jest.spyOn(PeerRecord, 'decode');
+    try {
+      const byId = await store.resolveById(net, peer.peerId);
+      const page = await store.list(net, { scanLimit: 10 });
+      expect(decode).not.toHaveBeenCalled();
+      expect(byId?.peerId).toBe(peer.peerId);
+      expect(page.peers.map((p) => p.peerId)).toEqual([peer.peerId]);
+      expect(Buffer.from(byId!.signed.record)).toEqual(Buffer.from(registration.signed.record));
+      expect(byId?.revision).toBe(registered.revision);
+      expect(decode).not.toHaveBeenCalled();
+      expect(byId?.record.peerId).toBe(peer.peerId);
+      expect(byId?.record.peerId).toBe(peer.peerId);
+      expect(decode).toHaveBeenCalledTimes(1);
+    } finally {
+      decode.mockRestore();
+    }
+  });
+
   it('decodes a log entry once for every watcher catching up through it and the live feed', async () => {
     const peer = new TestPeer(net);
     const { revision } = await store.register(peer.registration());

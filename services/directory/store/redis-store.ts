@@ -142,9 +142,13 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
     }
   }
 
-  function toStored(network: string, peer: DecodedPeer): StoredPeer {
+  function toStored(network: string, peerId: string, peer: DecodedPeer): StoredPeer {
     return {
-      record: peer.record,
+      peerId,
+      // Read through, so the record is decoded only if the caller reads it.
+      get record() {
+        return peer.record;
+      },
       signed: { record: peer.recordBytes, signature: peer.signature },
       revision: peer.revision,
       leaseId: `${network}.${peer.leaseSecret}`,
@@ -343,14 +347,14 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
 
     async resolveById(network: string, peerId: string): Promise<StoredPeer | undefined> {
       const value = await run(() => redis.getBuffer(networkKeys(network).peer(peerId)));
-      return value === null ? undefined : toStored(network, decodePeer(value));
+      return value === null ? undefined : toStored(network, peerId, decodePeer(value));
     },
 
     async resolveByName(network: string, name: string): Promise<StoredPeer | undefined> {
       const keys = networkKeys(network);
       const reply = (await run(() => scripts.callBuffer('gvResolveName', keys.name(name), keys.prefix))) as
         [Buffer, Buffer] | null;
-      return reply === null ? undefined : toStored(network, decodePeer(reply[1]));
+      return reply === null ? undefined : toStored(network, reply[0].toString(), decodePeer(reply[1]));
     },
 
     async list(network: string, { after, scanLimit }: { after?: string; scanLimit: number }): Promise<ListPage> {
@@ -367,7 +371,7 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
         lastId = (page[i] as Buffer).toString();
         const value = page[i + 1];
         // Written in the same script as the id index, so always there; skip rather than fail.
-        if (value !== null) peers.push(toStored(network, decodePeer(value)));
+        if (value !== null) peers.push(toStored(network, lastId, decodePeer(value)));
       }
       return { peers, nextAfter: more === 1 ? lastId : undefined, revision: Number(revision) };
     },

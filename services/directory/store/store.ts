@@ -10,6 +10,8 @@ import { PeerRecord, SignedRecord } from '../../common/records';
 
 /** A live peer as stored. */
 export interface StoredPeer {
+  /** The record's peer id, readable without decoding the record (the Redis store decodes it lazily). */
+  readonly peerId: string;
   readonly record: PeerRecord;
   readonly signed: SignedRecord;
   /** The revision of the change event that wrote this record. */
