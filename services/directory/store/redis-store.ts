@@ -13,6 +13,7 @@
  */
 import { Redis } from 'ioredis';
 import { InvalidArgumentError, UnavailableError } from '../../common/errors';
+import { LoopTurns } from '../../common/loop-turns';
 import { Logger } from '../../common/logging';
 import { PeerRecord, SignedRecord } from '../../common/records';
 import {
@@ -56,6 +57,8 @@ export const DEFAULT_WATCH_CONNECT_TIMEOUT_MS = 2_000;
  * holds a call for tens of seconds while Redis is down.
  */
 export const MAX_RETRIES_PER_REQUEST = 1;
+/** Peers from which a List page waits for its own turn on the event loop to be decoded. */
+const LARGE_PAGE = 100;
 
 export interface RedisStoreComponents {
   /** Owned by the caller: the store defines its scripts on it and never closes it. */
@@ -111,6 +114,12 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
     },
   );
   let closed = false;
+  /**
+   * Large List pages are decoded one per event-loop iteration: after a flush every watcher lists
+   * again at once, and their pages, answered together, held the loop for seconds with every
+   * lookup waiting behind them.
+   */
+  const pageTurns = new LoopTurns();
 
   // Tell of a lost Redis once per outage, not once per reconnect attempt.
   let reportedOutage = false;
@@ -365,6 +374,7 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
       const [revision, page, more] = (await run(() =>
         scripts.callBuffer('gvList', keys.rev, keys.ids, keys.prefix, after ?? '', scanLimit),
       )) as [number, (Buffer | null)[], number];
+      if (page.length > 2 * LARGE_PAGE) await pageTurns.take();
       const peers: StoredPeer[] = [];
       let lastId: string | undefined;
       for (let i = 0; i + 1 < page.length; i += 2) {
