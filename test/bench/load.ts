@@ -35,6 +35,7 @@
  * LOAD_WATCHERS (200), LOAD_RESOLVES_PER_S (2000), LOAD_CHURN_PER_S (5), LOAD_TTL_S (30),
  * LOAD_FAULTS (1; 0 leaves the faults out).
  */
+import { status } from '@grpc/grpc-js';
 import { ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -60,6 +61,8 @@ const WARMUP_S = 20;
 const REDIS_FAULT_AT_S = SOAK_S / 3;
 const DIRECTORY_FAULT_AT_S = (2 * SOAK_S) / 3;
 const DOWN_S = 5;
+/** WorkerReport.resolveOutcomes of a failed Resolve: this plus the status code of its last attempt. */
+const FAILED_OUTCOME = 2;
 /** After a restart, the fault window lasts one lease period: the time hosts have to register again. */
 const RECOVERY_S = TTL_S;
 /** After the churn stops: rejoins finish, watch batches and progress messages arrive. */
@@ -389,6 +392,8 @@ async function main(): Promise<void> {
   // slices is an event's (a restart, a relist, a collector pause).
   const outsideBySlice = new Map<number, number[]>();
   const outcomeCounts = { ok: 0, notFound: 0, error: 0, errorOutside: 0 };
+  /** Seconds into the soak of each Resolve that failed on both replicas outside the windows, by last status. */
+  const failedOutside = new Map<string, number[]>();
   let resolveRetried = 0;
   let resolveShed = 0;
   for (const r of reports) {
@@ -401,13 +406,19 @@ async function main(): Promise<void> {
       if (outcome === 0) outcomeCounts.ok++;
       else if (outcome === 1) outcomeCounts.notFound++;
       else outcomeCounts.error++;
+      const failed = outcome >= FAILED_OUTCOME;
       if (inWindow(t)) inside.push(r.resolveLatencies[i]!);
       else {
         outside.push(r.resolveLatencies[i]!);
         const slice = Math.floor((t - soakStart) / SLICE_MS);
         if (!outsideBySlice.has(slice)) outsideBySlice.set(slice, []);
         outsideBySlice.get(slice)!.push(r.resolveLatencies[i]!);
-        if (outcome === 2) outcomeCounts.errorOutside++;
+        if (failed) {
+          outcomeCounts.errorOutside++;
+          // What failed outside the windows, and when: a retry to the other replica did not fix it.
+          const code = status[outcome - FAILED_OUTCOME] ?? String(outcome - FAILED_OUTCOME);
+          failedOutside.set(code, [...(failedOutside.get(code) ?? []), Math.round((t - soakStart) / 1_000)]);
+        }
       }
     }
   }
@@ -444,6 +455,13 @@ async function main(): Promise<void> {
   console.log(
     `resolves: ${(outcomeCounts.ok + outcomeCounts.notFound + outcomeCounts.error) / soakSeconds} /s; ok ${outcomeCounts.ok}, NOT_FOUND ${outcomeCounts.notFound} (hosts between leave and rejoin, or not yet back), failed on both replicas ${outcomeCounts.error} (${outcomeCounts.errorOutside} outside the fault windows); retried on the other replica ${resolveRetried}; not issued (the load processes were ${MAX_IN_FLIGHT_NOTE}) ${resolveShed}`,
   );
+  if (failedOutside.size > 0) {
+    console.log(
+      `  failed on both replicas outside the windows, by last status, at seconds into the soak: ${[...failedOutside]
+        .map(([code, at]) => `${code} ${at.length} (${at.slice(0, 10).join(', ')}${at.length > 10 ? ', ...' : ''})`)
+        .join('; ')}`,
+    );
+  }
   console.log(
     `  outside the fault windows (${sortedOutside.length}): p50 ${percentile(sortedOutside, 50).toFixed(2)} ms, p99 ${resolveP99.toFixed(2)} ms, p99.9 ${percentile(sortedOutside, 99.9).toFixed(2)} ms; inside (${sortedInside.length}): p50 ${percentile(sortedInside, 50).toFixed(2)} ms, p99 ${percentile(sortedInside, 99).toFixed(2)} ms`,
   );

@@ -42,7 +42,10 @@ export interface WorkerReport {
   readonly index: number;
   readonly liveIds: string[];
   readonly fleet: Omit<FleetStats, 'tally'> & { failedCalls: Record<string, number>; fixedByRetry: number };
-  /** Per Resolve: start (ms since the epoch), latency (ms), outcome (0 ok, 1 NOT_FOUND, 2 error). */
+  /**
+   * Per Resolve: start (ms since the epoch), latency (ms), outcome (0 ok, 1 NOT_FOUND, and for a
+   * call that failed, FAILED_OUTCOME plus the gRPC status code of its last attempt).
+   */
   readonly resolveStarts: Float64Array;
   readonly resolveLatencies: Float64Array;
   readonly resolveOutcomes: Uint8Array;
@@ -84,6 +87,8 @@ const REJOIN_AFTER_MS = 2_000;
  */
 const MAX_RESOLVES_IN_FLIGHT = 2_000;
 const RESOLVE_PATH = '/grapevine.v1.DirectoryService/Resolve';
+/** A failed Resolve's outcome: this plus the status code of its last attempt (WorkerReport). */
+const FAILED_OUTCOME = 2;
 const WATCH_PATH = '/grapevine.v1.DirectoryService/Watch';
 const raw = (bytes: Buffer) => bytes;
 
@@ -312,7 +317,7 @@ async function main(): Promise<void> {
     const connection = Math.floor(n / resolveChannels.length) % CONNECTIONS_PER_REPLICA;
     const startedAt = Date.now();
     const t0 = performance.now();
-    let outcome = 2;
+    let outcome = FAILED_OUTCOME;
     for (let attempt = 0; attempt < 2; attempt++) {
       const replica = resolveChannels[(first + attempt) % resolveChannels.length]!;
       const code = await resolveOnce(replica[connection]!, peerId);
@@ -320,6 +325,7 @@ async function main(): Promise<void> {
         outcome = code === status.OK ? 0 : 1;
         break;
       }
+      outcome = FAILED_OUTCOME + code;
       if (!RETRY_ELSEWHERE.has(code)) break;
       resolveRetried++;
     }
