@@ -57,7 +57,7 @@ export const DEFAULT_WATCH_CONNECT_TIMEOUT_MS = 2_000;
  * holds a call for tens of seconds while Redis is down.
  */
 export const MAX_RETRIES_PER_REQUEST = 1;
-/** Peers from which a List page waits for its own turn on the event loop to be decoded. */
+/** A List page of more peers than this waits for a turn of its own on the event loop to be decoded. */
 const LARGE_PAGE = 100;
 
 export interface RedisStoreComponents {
