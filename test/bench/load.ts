@@ -104,48 +104,40 @@ function rssMiB(pid: number): number {
   return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) / 1_024;
 }
 
-/**
- * A replica's JavaScript heap in use and its memory outside the heap (Buffers), in MiB, from its
- * /metrics: where RSS growth lives, if it is in either.
- */
-async function heapMiB(metricsPort: number): Promise<{ heapUsed: number; external: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  return {
-    heapUsed: metric(text, 'nodejs_heap_size_used_bytes') / 1_048_576,
-    external: metric(text, 'nodejs_external_memory_bytes') / 1_048_576,
-  };
+/** What the bench reads from a replica's /metrics at the soak's start and end. */
+interface ReplicaReading {
+  /** JavaScript heap in use and memory outside the heap (Buffers), in MiB: where RSS growth lives, if in either. */
+  readonly heapUsedMiB: number;
+  readonly externalMiB: number;
+  /**
+   * Event-loop delay p99 and max in ms since /metrics was last read (prom-client starts the
+   * measurement again at every scrape, and only the bench scrapes it): a request that arrives
+   * while the loop is held waits before its handling time starts.
+   */
+  readonly loopDelayP99Ms: number;
+  readonly loopDelayMaxMs: number;
+  /** Cumulative counts of the Resolve handling-time buckets (every code), by upper bound in s. */
+  readonly resolveBuckets: Map<number, number>;
 }
 
-/** One unlabelled sample of a /metrics text. */
-function metric(text: string, name: string): number {
-  return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
-}
-
-/**
- * Replica A's event-loop delay p99 and max in ms since its /metrics was last read (prom-client
- * starts the measurement again at every scrape, and only the bench scrapes it): a request that
- * arrives while the loop is held waits before its handling time starts.
- */
-async function loopDelayMs(metricsPort: number): Promise<{ p99: number; max: number }> {
+/** One scrape of a replica's /metrics, read once for everything the bench wants from it. */
+async function readReplica(metricsPort: number): Promise<ReplicaReading> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  return {
-    p99: metric(text, 'nodejs_eventloop_lag_p99_seconds') * 1_000,
-    max: metric(text, 'nodejs_eventloop_lag_max_seconds') * 1_000,
-  };
-}
-
-/** Cumulative counts of replica A's Resolve handling-time buckets (every code), by upper bound in s. */
-async function resolveBuckets(metricsPort: number): Promise<Map<number, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const buckets = new Map<number, number>();
-  const line = /^grpc_server_handling_seconds_bucket\{([^}]*)\} (\S+)$/gm;
-  for (const [, labels, count] of text.matchAll(line)) {
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+  const resolveBuckets = new Map<number, number>();
+  for (const [, labels, count] of text.matchAll(/^grpc_server_handling_seconds_bucket\{([^}]*)\} (\S+)$/gm)) {
     if (!labels!.includes('grpc_method="Resolve"')) continue;
     const le = /le="([^"]+)"/.exec(labels!)![1]!;
     const bound = le === '+Inf' ? Infinity : Number(le);
-    buckets.set(bound, (buckets.get(bound) ?? 0) + Number(count));
+    resolveBuckets.set(bound, (resolveBuckets.get(bound) ?? 0) + Number(count));
   }
-  return buckets;
+  return {
+    heapUsedMiB: metric('nodejs_heap_size_used_bytes') / 1_048_576,
+    externalMiB: metric('nodejs_external_memory_bytes') / 1_048_576,
+    loopDelayP99Ms: metric('nodejs_eventloop_lag_p99_seconds') * 1_000,
+    loopDelayMaxMs: metric('nodejs_eventloop_lag_max_seconds') * 1_000,
+    resolveBuckets,
+  };
 }
 
 /** The upper bound (ms) of the bucket that holds the p-th percentile of the counts between two readings. */
@@ -256,8 +248,7 @@ async function main(): Promise<void> {
 
   const soakStart = Date.now();
   const rssStart = directories.map((d) => rssMiB(d.process.pid!));
-  const heapStartA = await heapMiB(metricsPorts[0]!);
-  const resolveBucketsStartA = await resolveBuckets(metricsPorts[0]!);
+  const startA = await readReplica(metricsPorts[0]!);
   let redisCpuBefore = 0;
   let redisRestarted = false;
   const redisCpuOffset = () => (redisRestarted ? 0 : redisCpuAtStart);
@@ -323,9 +314,7 @@ async function main(): Promise<void> {
   await at(SOAK_S);
   const soakEnd = Date.now();
   const rssEnd = directories.map((d) => rssMiB(d.process.pid!));
-  const loopDelayA = await loopDelayMs(metricsPorts[0]!);
-  const heapEndA = await heapMiB(metricsPorts[0]!);
-  const resolveBucketsEndA = await resolveBuckets(metricsPorts[0]!);
+  const endA = await readReplica(metricsPorts[0]!);
   const cpuEnd = cpuOf();
   const cores = (name: keyof typeof cpuEnd) => (cpuEnd[name] - cpuStart[name]) / ((soakEnd - soakStart) / 1_000);
   log(`soak ends; directory RSS A ${rssEnd[0]!.toFixed(1)} MiB, B ${rssEnd[1]!.toFixed(1)} MiB`);
@@ -477,7 +466,7 @@ async function main(): Promise<void> {
   // Where a slow answer waited: in the replica (its own handling time, from its /metrics, faults
   // included) or in the load process that reads it (its event loop's delay).
   console.log(
-    `  replica A's own Resolve handling time over the soak: p50 ≤ ${bucketPercentileMs(resolveBucketsStartA, resolveBucketsEndA, 50)} ms, p99 ≤ ${bucketPercentileMs(resolveBucketsStartA, resolveBucketsEndA, 99)} ms (its histogram's bucket bounds), its event-loop delay p99 ${loopDelayA.p99.toFixed(1)} ms, max ${loopDelayA.max.toFixed(0)} ms; load processes' event-loop delay p99 ${reports.map((r) => r.loopDelayP99Ms.toFixed(1)).join(' and ')} ms, max ${reports.map((r) => r.loopDelayMaxMs.toFixed(0)).join(' and ')} ms`,
+    `  replica A's own Resolve handling time over the soak: p50 ≤ ${bucketPercentileMs(startA.resolveBuckets, endA.resolveBuckets, 50)} ms, p99 ≤ ${bucketPercentileMs(startA.resolveBuckets, endA.resolveBuckets, 99)} ms (its histogram's bucket bounds), its event-loop delay p99 ${endA.loopDelayP99Ms.toFixed(1)} ms, max ${endA.loopDelayMaxMs.toFixed(0)} ms; load processes' event-loop delay p99 ${reports.map((r) => r.loopDelayP99Ms.toFixed(1)).join(' and ')} ms, max ${reports.map((r) => r.loopDelayMaxMs.toFixed(0)).join(' and ')} ms`,
   );
   console.log(
     `leases lost for good: ${lostForGood.length} of ${live.length} live hosts; listed but not live: ${extra.length}`,
@@ -508,7 +497,7 @@ async function main(): Promise<void> {
     `directory RSS: A (ran throughout) ${rssStart[0]!.toFixed(1)} → ${rssEnd[0]!.toFixed(1)} MiB (${rssGrowthA.toFixed(1)}%); B (restarted) ${rssBStart.toFixed(1)} → ${rssEnd[1]!.toFixed(1)} MiB (${rssGrowthB.toFixed(1)}%)`,
   );
   console.log(
-    `  replica A's JavaScript heap in use ${heapStartA.heapUsed.toFixed(1)} → ${heapEndA.heapUsed.toFixed(1)} MiB, memory outside it (Buffers) ${heapStartA.external.toFixed(1)} → ${heapEndA.external.toFixed(1)} MiB`,
+    `  replica A's JavaScript heap in use ${startA.heapUsedMiB.toFixed(1)} → ${endA.heapUsedMiB.toFixed(1)} MiB, memory outside it (Buffers) ${startA.externalMiB.toFixed(1)} → ${endA.externalMiB.toFixed(1)} MiB`,
   );
   console.log(
     `CPU over the soak, in cores: ${(Object.keys(cpuEnd) as (keyof typeof cpuEnd)[]).map((name) => `${name} ${cores(name).toFixed(2)}`).join(', ')}; directory B not counted (restarted); load average at the end ${loadavg()

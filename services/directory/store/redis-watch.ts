@@ -150,8 +150,7 @@ export function createWatchHub(
      * The event of a log entry, decoded once: a revision names one change for good (revisions
      * never go back, even after a flush), and a feed ends at the first gap it sees anyway.
      */
-    eventOf(id: Buffer, fields: Buffer[]): ChangeEvent {
-      const revision = revisionOfEntryId(id);
+    eventOf(id: Buffer, fields: Buffer[], revision = revisionOfEntryId(id)): ChangeEvent {
       const known = this.shared.get(revision);
       if (known) return known;
       const event = decodeLogEntry(id, fields);
@@ -255,7 +254,7 @@ export function createWatchHub(
                 );
               }
               this.last = revision;
-              const event = this.eventOf(id, fields);
+              const event = this.eventOf(id, fields, revision);
               // The live set, not a copy: a watcher that fails here leaves it, which a Set's
               // iteration allows, and a copy per event costs a thousand watchers dearly.
               for (const watcher of this.watchers) watcher.accept(event);
