@@ -1,7 +1,7 @@
 import { WatchResponse } from '../gen/grapevine/v1/directory';
 import { generateIdentity } from '../common/identity';
 import { signRecord } from '../common/records';
-import { encodeWatchResponse, toWatchEvent } from './watch-encoding';
+import { encodeWatchBatch, encodeWatchResponse, toWatchEvent } from './watch-encoding';
 import { ChangeEvent } from './store/store';
 
 describe('watch response encoding', () => {
@@ -29,5 +29,13 @@ describe('watch response encoding', () => {
     expect(encodeWatchResponse(batch, revision)).toEqual(expected);
     // Twice, so the cached path is checked too.
     expect(encodeWatchResponse(batch, revision)).toEqual(expected);
+  });
+
+  test('a batch and its framed events own their memory, since the fan-out keeps them', () => {
+    const batch = encodeWatchBatch(events, 42);
+    expect(batch.framed.byteOffset).toBe(0);
+    expect(batch.framed.buffer.byteLength).toBe(batch.framed.length);
+    // The message is the frame after its 5-byte prefix: a view of the same memory.
+    expect(batch.bytes.buffer).toBe(batch.framed.buffer);
   });
 });

@@ -7,6 +7,7 @@
  */
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { WatchEvent, WatchEvent_Type } from '../gen/grapevine/v1/directory';
+import { concatOwned, wrapOwned } from '../common/owned-bytes';
 import { ChangeEvent } from './store/store';
 
 /** WatchResponse field numbers (directory.proto), as protobuf tags. */
@@ -30,7 +31,8 @@ function framedEvent(event: ChangeEvent): Buffer {
   let bytes = framedEvents.get(event);
   if (!bytes) {
     const message = WatchEvent.encode(toWatchEvent(event)).finish();
-    bytes = Buffer.from(new BinaryWriter().uint32(EVENTS_TAG).bytes(message).finish());
+    // Kept as long as the event is: bytes of its own, not a slice of a shared pool slab.
+    bytes = wrapOwned(new BinaryWriter().uint32(EVENTS_TAG).bytes(message).finish());
     framedEvents.set(event, bytes);
   }
   return bytes;
@@ -42,7 +44,7 @@ export function framedEventLength(event: ChangeEvent): number {
 }
 
 function revisionField(revision: number): Buffer {
-  return Buffer.from(new BinaryWriter().uint32(REVISION_TAG).uint64(revision).finish());
+  return wrapOwned(new BinaryWriter().uint32(REVISION_TAG).uint64(revision).finish());
 }
 
 /** One encoded WatchResponse and what it carries, for the sent-events counters. */
@@ -77,7 +79,8 @@ export function encodeWatchBatch(
     if (events[i].type === 'put') puts += 1;
   }
   if (revision !== 0) parts.push(revisionField(revision));
-  const framed = Buffer.concat(parts);
+  // The fan-out keeps recent batches: bytes of their own (owned-bytes.ts).
+  const framed = concatOwned(parts);
   framed.writeUInt32BE(framed.length - FRAME_PREFIX_BYTES, 1);
   const bytes = framed.subarray(FRAME_PREFIX_BYTES);
   return { bytes, framed, puts, deletes: count - puts, count, revision };

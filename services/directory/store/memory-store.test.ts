@@ -1,3 +1,5 @@
+import { generateIdentity } from '../../common/identity';
+import { openRecord, signRecord } from '../../common/records';
 import { createMemoryStore } from './memory-store';
 import { parseLeaseId, watchRangeProblem } from './store-rules';
 import { describeStoreContract } from './store-contract';
@@ -32,6 +34,33 @@ describe('memory store', () => {
     [1.5, 10, 1, true],
   ])('watch from %d at revision %d with the log from %d: out of range %s', (from, current, first, problem) => {
     expect(watchRangeProblem('n', from, current, first)?.name).toBe(problem ? 'OutOfRangeError' : undefined);
+  });
+
+  it('keeps copies of the signed bytes, not views into the request they came in', async () => {
+    const store = createMemoryStore({ logRetention: 100, seqFloorRetentionMs: 60_000, now: Date.now });
+    const signed = signRecord(generateIdentity(), {
+      network: 'default',
+      name: '',
+      addresses: ['127.0.0.1:1'],
+      labels: {},
+      seq: 1,
+      issuedAtMs: 1,
+      withdrawn: false,
+    });
+    // As a decoded request gives them: views into one larger received message.
+    const message = Buffer.concat([Buffer.alloc(16), signed.record, signed.signature]);
+    const asReceived = {
+      record: message.subarray(16, 16 + signed.record.length),
+      signature: message.subarray(16 + signed.record.length),
+    };
+    const record = openRecord(asReceived);
+    await store.register({ record, signed: asReceived, ttlMs: 10_000 });
+    message.fill(0);
+    const held = await store.resolveById('default', record.peerId);
+    expect(Buffer.from(held!.signed.record).equals(signed.record)).toBe(true);
+    expect(Buffer.from(held!.signed.signature).equals(signed.signature)).toBe(true);
+    expect(held!.signed.record.buffer.byteLength).toBe(signed.record.length);
+    await store.close();
   });
 
   it('rejects options out of range', () => {

@@ -7,6 +7,7 @@
  * between, so a failed call changes nothing and no other call sees half of one.
  */
 import { InvalidArgumentError, UnavailableError } from '../../common/errors';
+import { ownedCopy } from '../../common/owned-bytes';
 import { PeerRecord, SignedRecord } from '../../common/records';
 import {
   ChangeEvent,
@@ -192,8 +193,9 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
   }
 
   const store: DirectoryStore = {
-    async register({ record, signed, ttlMs }: RegisterInput): Promise<RegisterResult> {
+    async register({ record, signed: given, ttlMs }: RegisterInput): Promise<RegisterResult> {
       checkOpen();
+      const signed = kept(given);
       checkTtl(ttlMs);
       const nowMs = now();
       const state = stateOf(record.network);
@@ -228,8 +230,9 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
       return { leaseId, revision };
     },
 
-    async updateRecord(record: PeerRecord, signed: SignedRecord): Promise<{ revision: number }> {
+    async updateRecord(record: PeerRecord, given: SignedRecord): Promise<{ revision: number }> {
       checkOpen();
+      const signed = kept(given);
       const nowMs = now();
       const state = networks.get(record.network);
       const peerId = record.peerId;
@@ -388,6 +391,14 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
     },
   };
   return store;
+}
+
+/**
+ * The signed bytes as the store keeps them: copies of their own, not views into the request they
+ * were decoded from, which would stay alive as long as the peer does (owned-bytes.ts).
+ */
+function kept(signed: SignedRecord): SignedRecord {
+  return { record: ownedCopy(signed.record), signature: ownedCopy(signed.signature) };
 }
 
 function checkTtl(ttlMs: number): void {

@@ -6,6 +6,7 @@
  * about twice as much memory per peer. The header holds the few fields the scripts must read
  * without decoding protobuf; everything else is in the record, stored once.
  */
+import { ownedCopy } from '../../common/owned-bytes';
 import { PeerRecord } from '../../common/records';
 import { ChangeEvent } from './store';
 
@@ -75,12 +76,13 @@ export function decodeLogEntry(id: Buffer | string, fields: Buffer[]): ChangeEve
   const signature = values.get('s');
   if (!kind || !record || !signature)
     throw new Error(`change log entry ${id.toString()} is not a Grapevine change event`);
-  const recordBytes = Buffer.from(record);
+  // Events are kept for catch-ups and by the fan-out: copies of their own (owned-bytes.ts).
+  const recordBytes = ownedCopy(record);
   const event: ChangeEvent = {
     ...kind,
     revision: revisionOfEntryId(id),
     peerId: PeerRecord.decode(recordBytes).peerId,
-    signed: { record: recordBytes, signature: Buffer.from(signature) },
+    signed: { record: recordBytes, signature: ownedCopy(signature) },
   };
   return event;
 }
