@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { DEFAULT_DIRECTORY_GRPC_PORT, DEFAULT_DIRECTORY_METRICS_PORT } from '../../services/directory/config';
 import { DEFAULT_HOST_GRPC_PORT, DEFAULT_HOST_METRICS_PORT } from '../../services/host/config';
 import { DEFAULT_INTRODUCER_GRPC_PORT, DEFAULT_INTRODUCER_METRICS_PORT } from '../../services/introducer/config';
+import { imageEnv } from '../support/image-env';
 import { REPO_ROOT } from './helm';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'deploy', 'Dockerfile'), 'utf8');
@@ -164,6 +165,16 @@ test('exposes the default ports of every role', () => {
       DEFAULT_HOST_METRICS_PORT,
     ].sort(),
   );
+});
+
+test('the runtime fixes glibc malloc thresholds, so memory freed after a burst goes back to the kernel', () => {
+  const env = imageEnv(dockerfile);
+  expect(env.NODE_ENV).toBe('production');
+  const tunables = new Map(env.GLIBC_TUNABLES?.split(':').map((t) => t.split('=') as [string, string]));
+  expect(Number(tunables.get('glibc.malloc.mmap_threshold'))).toBeGreaterThan(0);
+  expect(Number(tunables.get('glibc.malloc.trim_threshold'))).toBeGreaterThan(0);
+  // Only the runtime stage's ENV counts: a build stage's would not reach the image's processes.
+  expect(imageEnv('FROM a AS build\nENV X=1\nFROM b\nENV Y=2 \\\n    Z=3\n')).toEqual({ Y: '2', Z: '3' });
 });
 
 test('holds no secret: no secret-looking variable, no ADD from anywhere, no key or credential file copied', () => {

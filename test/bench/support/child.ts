@@ -1,6 +1,7 @@
 /** Starts a TypeScript entry point as a child process and waits for a line that says it is up. */
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { imageEnv } from '../../support/image-env';
 
 const root = join(__dirname, '..', '..', '..');
 /** Extra node flags for the servers under test, e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p". */
@@ -16,7 +17,8 @@ export function startChild(entry: string, args: string[], ready: RegExp, timeout
   const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(root, entry), ...args], {
     cwd: root,
     // Benchmarks measure the protocol and gRPC, not TLS: the servers they start speak plaintext.
-    env: { ...process.env, GRAPEVINE_PLAINTEXT: 'true' },
+    // Otherwise they run as the image runs them (its malloc settings).
+    env: { ...process.env, GLIBC_TUNABLES: imageEnv().GLIBC_TUNABLES, GRAPEVINE_PLAINTEXT: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   process.once('exit', () => child.kill('SIGKILL'));
