@@ -1,6 +1,6 @@
 /**
  * `npm run bench:load`: a soak of the directory on this machine. One real redis-server, two
- * directory replicas in their own processes, and two load processes (support/load-worker.ts)
+ * directory replicas in their own processes, and three load processes (support/load-worker.ts)
  * playing, between them:
  *
  *   - 2,000 simulated hosts (cheap clients: a signed record and a lease each, no membership core)
@@ -8,9 +8,9 @@
  *     NOT_FOUND, and churning (5 a second leave, a DELETE, and come back 2 s later with a newer
  *     record, a PUT);
  *   - 200 watchers keeping a list-then-watch view of the network;
- *   - 2,000 Resolve calls a second in all, open loop, for random hosts: raw gRPC calls on node's
- *     HTTP/2 client (support/raw-stream.ts), so that the load processes' own client library is
- *     not what the latency measures.
+ *   - 2,000 Resolve calls a second, open loop, for random hosts, from a third load process that
+ *     does nothing else: raw gRPC calls on node's HTTP/2 client (support/raw-stream.ts), so that
+ *     neither the load's own client library nor its other work is what the latency measures.
  *
  * Every client prefers one replica and makes a failed call once more on the other (UNAVAILABLE,
  * DEADLINE_EXCEEDED, CANCELLED); half prefer each. The soak runs 5 minutes after a 20 s warm-up;
@@ -20,16 +20,20 @@
  * At the end the churn and the lookups stop, the watchers catch up, and:
  *   - renewals per second held (successful renewals a second, outside the fault windows);
  *   - Resolve p99 outside the fault windows (from each kill to one lease period after the
- *     restart: the time the hosts have to register again);
+ *     restart: the time the hosts have to register again; a call still in flight when a kill
+ *     came counts inside);
  *   - leases lost for good: simulated hosts that hold, or keep trying for, a lease and are not
  *     listed at the end;
  *   - watch events missed: over every watcher, entries of its view that differ from the final
  *     list (a peer missing, one too many, or another revision);
  *   - where slow answers waited: replica A's own Resolve handling time (its histogram) and
  *     event-loop delay, and the load processes' event-loop delay;
- *   - directory RSS at the soak's start and end, from /proc (replica A ran throughout; B was
- *     restarted, its start is taken after its warm-up), and replica A's heap in use and memory
- *     outside the heap from its /metrics, to tell live memory from what RSS keeps.
+ *   - directory RSS at the soak's start and end, from /proc: replica A's (it ran throughout) as
+ *     the median of a reading a second over the soak's first and last 30 s, since its heap's
+ *     committed size swings by tens of MiB between collections and one reading lands anywhere on
+ *     that swing (the single readings are printed too; B was restarted, its start is taken after
+ *     its warm-up); and replica A's heap in use, heap committed and memory outside the heap from
+ *     its /metrics, to tell live memory from what RSS keeps.
  *
  * Ends with one JSON line. Options (environment): LOAD_SOAK_S (300), LOAD_HOSTS (2000),
  * LOAD_WATCHERS (200), LOAD_RESOLVES_PER_S (2000), LOAD_CHURN_PER_S (5), LOAD_TTL_S (30),
@@ -46,7 +50,7 @@ import { startRedisServer } from '../support/redis-server';
 import { cpuSeconds, startChild, type Child } from './support/child';
 import type { WorkerConfig, WorkerReport } from './support/load-worker';
 import { describeMachine } from './support/machine';
-import { percentile, round } from './support/stats';
+import { median, percentile, round } from './support/stats';
 
 const SOAK_S = Number(process.env.LOAD_SOAK_S ?? 300);
 const HOSTS = Number(process.env.LOAD_HOSTS ?? 2_000);
@@ -74,6 +78,8 @@ const NETWORK = 'load';
 const SLICE_MS = 30_000;
 const MAX_IN_FLIGHT_NOTE = 'at their bound of calls in flight';
 const ROOT = join(__dirname, '..', '..');
+/** RSS is read once a second; start and end are the medians over this many seconds. */
+const RSS_WINDOW_S = 30;
 const TARGETS = { leasesLost: 0, watchEventsMissed: 0, rssGrowthPct: 10, resolveP99Ms: 20 } as const;
 
 // The bench speaks plaintext gRPC to processes it starts itself, as a development setup does.
@@ -106,8 +112,12 @@ function rssMiB(pid: number): number {
 
 /** What the bench reads from a replica's /metrics at the soak's start and end. */
 interface ReplicaReading {
-  /** JavaScript heap in use and memory outside the heap (Buffers), in MiB: where RSS growth lives, if in either. */
+  /**
+   * JavaScript heap in use, heap committed (what RSS holds for the heap) and memory outside the
+   * heap (Buffers), in MiB: where RSS growth lives, if in any.
+   */
   readonly heapUsedMiB: number;
+  readonly heapTotalMiB: number;
   readonly externalMiB: number;
   /**
    * Event-loop delay p99 and max in ms since /metrics was last read (prom-client starts the
@@ -133,6 +143,7 @@ async function readReplica(metricsPort: number): Promise<ReplicaReading> {
   }
   return {
     heapUsedMiB: metric('nodejs_heap_size_used_bytes') / 1_048_576,
+    heapTotalMiB: metric('nodejs_heap_size_total_bytes') / 1_048_576,
     externalMiB: metric('nodejs_external_memory_bytes') / 1_048_576,
     loopDelayP99Ms: metric('nodejs_eventloop_lag_p99_seconds') * 1_000,
     loopDelayMaxMs: metric('nodejs_eventloop_lag_max_seconds') * 1_000,
@@ -217,7 +228,7 @@ interface Window {
 async function main(): Promise<void> {
   log(`bench:load on ${describeMachine()}`);
   log(
-    `${HOSTS} simulated hosts (lease ${TTL_S} s, churn ${CHURN_PER_S}/s), ${WATCHERS} watchers, ${RESOLVES_PER_S} resolves/s, ${WORKERS} load processes; soak ${SOAK_S} s after ${WARMUP_S} s of warm-up`,
+    `${HOSTS} simulated hosts (lease ${TTL_S} s, churn ${CHURN_PER_S}/s), ${WATCHERS} watchers, ${RESOLVES_PER_S} resolves/s; ${WORKERS} load processes for the hosts and watchers, one for the resolves; soak ${SOAK_S} s after ${WARMUP_S} s of warm-up`,
   );
   const redis = await startRedisServer();
   const ports = [await fixedPort(), await fixedPort()];
@@ -228,7 +239,7 @@ async function main(): Promise<void> {
   log(`redis-server ${redis.url}; directory A ${replicas[0]}, B ${replicas[1]}`);
 
   const workers = Array.from({ length: WORKERS }, () => startWorker());
-  const ready = workers.map((w) => w.next('ready'));
+  const ready = workers.map((w) => w.next<{ peerIds: string[] }>('ready'));
   workers.forEach((w, index) => {
     const config: WorkerConfig = {
       index,
@@ -237,18 +248,42 @@ async function main(): Promise<void> {
       hosts: HOSTS / WORKERS,
       ttlSeconds: TTL_S,
       watchers: WATCHERS / WORKERS,
-      resolvesPerSecond: RESOLVES_PER_S / WORKERS,
+      resolvesPerSecond: 0,
       churnPerSecond: CHURN_PER_S / WORKERS,
     };
     w.child.send({ type: 'start', config });
   });
-  await Promise.all(ready);
+  const peerIds = (await Promise.all(ready)).flatMap((r) => r.peerIds);
+  // The lookups come from a process of their own, as from clients on other machines: timed in a
+  // process that also plays a thousand hosts and a hundred watchers, every answer waited for that
+  // process's own stalls as well (its event loop was late by up to half a second).
+  const resolver = startWorker();
+  const resolverReady = resolver.next('ready');
+  resolver.child.send({
+    type: 'start',
+    config: {
+      index: WORKERS,
+      replicas,
+      network: NETWORK,
+      hosts: 0,
+      ttlSeconds: TTL_S,
+      watchers: 0,
+      resolvesPerSecond: RESOLVES_PER_S,
+      resolveTargets: peerIds,
+      churnPerSecond: 0,
+    } satisfies WorkerConfig,
+  });
+  await resolverReady;
+  workers.push(resolver);
   log('every host registered, every watcher listed; warming up');
   await sleep(WARMUP_S * 1_000);
 
   const soakStart = Date.now();
   const rssStart = directories.map((d) => rssMiB(d.process.pid!));
   const startA = await readReplica(metricsPorts[0]!);
+  const pidA = directories[0]!.process.pid!;
+  const rssA: { atMs: number; mib: number }[] = [];
+  const rssSampler = setInterval(() => rssA.push({ atMs: Date.now(), mib: rssMiB(pidA) }), 1_000);
   let redisCpuBefore = 0;
   let redisRestarted = false;
   const redisCpuOffset = () => (redisRestarted ? 0 : redisCpuAtStart);
@@ -314,6 +349,7 @@ async function main(): Promise<void> {
   await at(SOAK_S);
   const soakEnd = Date.now();
   const rssEnd = directories.map((d) => rssMiB(d.process.pid!));
+  clearInterval(rssSampler);
   const endA = await readReplica(metricsPorts[0]!);
   const cpuEnd = cpuOf();
   const cores = (name: keyof typeof cpuEnd) => (cpuEnd[name] - cpuStart[name]) / ((soakEnd - soakStart) / 1_000);
@@ -357,6 +393,8 @@ async function main(): Promise<void> {
 
   // ---- figures ------------------------------------------------------------------------------------
   const inWindow = (t: number) => windows.some((w) => t >= w.from && t <= w.to);
+  /** A call counts inside a window if it was still in flight when the fault began. */
+  const overlapsWindow = (from: number, to: number) => windows.some((w) => from <= w.to && to >= w.from);
   const live = reports.flatMap((r) => r.liveIds);
   const lostForGood = live.filter((id) => listed[id] === undefined);
   const extra = Object.keys(listed).filter((id) => !live.includes(id));
@@ -396,7 +434,7 @@ async function main(): Promise<void> {
       else if (outcome === 1) outcomeCounts.notFound++;
       else outcomeCounts.error++;
       const failed = outcome >= FAILED_OUTCOME;
-      if (inWindow(t)) inside.push(r.resolveLatencies[i]!);
+      if (overlapsWindow(t, t + r.resolveLatencies[i]!)) inside.push(r.resolveLatencies[i]!);
       else {
         outside.push(r.resolveLatencies[i]!);
         const slice = Math.floor((t - soakStart) / SLICE_MS);
@@ -419,7 +457,12 @@ async function main(): Promise<void> {
   const watcherDiffs = reports.flatMap((r) => r.watcherDiffs);
   const watchMissed = watcherDiffs.reduce((a, b) => a + b, 0);
   const watchersOff = watcherDiffs.filter((d) => d > 0).length;
-  const rssGrowthA = (100 * (rssEnd[0]! - rssStart[0]!)) / rssStart[0]!;
+  const rssWindow = (fromMs: number, toMs: number) =>
+    median(rssA.filter((r) => r.atMs >= fromMs && r.atMs < toMs).map((r) => r.mib));
+  const rssStartA = rssWindow(soakStart, soakStart + RSS_WINDOW_S * 1_000);
+  const rssEndA = rssWindow(soakEnd - RSS_WINDOW_S * 1_000, soakEnd + 1);
+  const rssGrowthA = (100 * (rssEndA - rssStartA)) / rssStartA;
+  const rssGrowthSingle = (100 * (rssEnd[0]! - rssStart[0]!)) / rssStart[0]!;
   const rssGrowthB = (100 * (rssEnd[1]! - rssBStart)) / rssBStart;
   const restore = reports.flatMap((r) => r.fleet.restoreMs).sort((a, b) => a - b);
   const fleetFailed: Record<string, number> = {};
@@ -466,7 +509,7 @@ async function main(): Promise<void> {
   // Where a slow answer waited: in the replica (its own handling time, from its /metrics, faults
   // included) or in the load process that reads it (its event loop's delay).
   console.log(
-    `  replica A's own Resolve handling time over the soak: p50 ≤ ${bucketPercentileMs(startA.resolveBuckets, endA.resolveBuckets, 50)} ms, p99 ≤ ${bucketPercentileMs(startA.resolveBuckets, endA.resolveBuckets, 99)} ms (its histogram's bucket bounds), its event-loop delay p99 ${endA.loopDelayP99Ms.toFixed(1)} ms, max ${endA.loopDelayMaxMs.toFixed(0)} ms; load processes' event-loop delay p99 ${reports.map((r) => r.loopDelayP99Ms.toFixed(1)).join(' and ')} ms, max ${reports.map((r) => r.loopDelayMaxMs.toFixed(0)).join(' and ')} ms`,
+    `  replica A's own Resolve handling time over the soak: p50 ≤ ${bucketPercentileMs(startA.resolveBuckets, endA.resolveBuckets, 50)} ms, p99 ≤ ${bucketPercentileMs(startA.resolveBuckets, endA.resolveBuckets, 99)} ms (its histogram's bucket bounds), its event-loop delay p99 ${endA.loopDelayP99Ms.toFixed(1)} ms, max ${endA.loopDelayMaxMs.toFixed(0)} ms; event-loop delay of the load processes (hosts and watchers, then lookups) p99 ${reports.map((r) => r.loopDelayP99Ms.toFixed(1)).join(', ')} ms, max ${reports.map((r) => r.loopDelayMaxMs.toFixed(0)).join(', ')} ms`,
   );
   console.log(
     `leases lost for good: ${lostForGood.length} of ${live.length} live hosts; listed but not live: ${extra.length}`,
@@ -493,11 +536,15 @@ async function main(): Promise<void> {
   console.log(
     `directory RSS after the quiet ${QUIESCE_MS / 1_000} s at the end: A ${rssQuiet[0]!.toFixed(1)} MiB, B ${rssQuiet[1]!.toFixed(1)} MiB`,
   );
+  const rssRange = rssA.reduce((r, x) => [Math.min(r[0]!, x.mib), Math.max(r[1]!, x.mib)], [Infinity, -Infinity]);
   console.log(
-    `directory RSS: A (ran throughout) ${rssStart[0]!.toFixed(1)} → ${rssEnd[0]!.toFixed(1)} MiB (${rssGrowthA.toFixed(1)}%); B (restarted) ${rssBStart.toFixed(1)} → ${rssEnd[1]!.toFixed(1)} MiB (${rssGrowthB.toFixed(1)}%)`,
+    `directory RSS: A (ran throughout), medians of its first and last ${RSS_WINDOW_S} s, ${rssStartA.toFixed(1)} → ${rssEndA.toFixed(1)} MiB (${rssGrowthA.toFixed(1)}%; ${rssA.length} readings from ${rssRange[0]!.toFixed(1)} to ${rssRange[1]!.toFixed(1)} MiB)`,
   );
   console.log(
-    `  replica A's JavaScript heap in use ${startA.heapUsedMiB.toFixed(1)} → ${endA.heapUsedMiB.toFixed(1)} MiB, memory outside it (Buffers) ${startA.externalMiB.toFixed(1)} → ${endA.externalMiB.toFixed(1)} MiB`,
+    `  single readings at the soak's start and end: A ${rssStart[0]!.toFixed(1)} → ${rssEnd[0]!.toFixed(1)} MiB (${rssGrowthSingle.toFixed(1)}%); B (restarted) ${rssBStart.toFixed(1)} → ${rssEnd[1]!.toFixed(1)} MiB (${rssGrowthB.toFixed(1)}%)`,
+  );
+  console.log(
+    `  replica A's JavaScript heap in use ${startA.heapUsedMiB.toFixed(1)} → ${endA.heapUsedMiB.toFixed(1)} MiB, heap committed ${startA.heapTotalMiB.toFixed(1)} → ${endA.heapTotalMiB.toFixed(1)} MiB, memory outside it (Buffers) ${startA.externalMiB.toFixed(1)} → ${endA.externalMiB.toFixed(1)} MiB`,
   );
   console.log(
     `CPU over the soak, in cores: ${(Object.keys(cpuEnd) as (keyof typeof cpuEnd)[]).map((name) => `${name} ${cores(name).toFixed(2)}`).join(', ')}; directory B not counted (restarted); load average at the end ${loadavg()

@@ -2,12 +2,13 @@
  * One load process of `npm run bench:load`, driven over IPC by test/bench/load.ts: simulated hosts
  * (cheap clients: a signed record and a lease each, no membership core; test/faults/support/
  * cheap-hosts.ts) registering, renewing and churning; watchers that list then watch and keep a
- * view of the network; and an open-loop stream of Resolve calls. Every call prefers one directory
- * replica and makes the same call once on the other when the first cannot answer.
+ * view of the network; and an open-loop stream of Resolve calls (the bench gives those a process
+ * of their own, with no hosts or watchers). Every call prefers one directory replica and makes the
+ * same call once on the other when the first cannot answer.
  *
  *   parent → worker: { type: 'start', config }, { type: 'quiesce' }, { type: 'progress' },
  *                    { type: 'final', listed }
- *   worker → parent: { type: 'ready' }, { type: 'quiesced' }, { type: 'progress', minRevision },
+ *   worker → parent: { type: 'ready', peerIds }, { type: 'quiesced' }, { type: 'progress', minRevision },
  *                    { type: 'report', ... }
  */
 import { BinaryReader } from '@bufbuild/protobuf/wire';
@@ -33,6 +34,8 @@ export interface WorkerConfig {
   readonly ttlSeconds: number;
   readonly watchers: number;
   readonly resolvesPerSecond: number;
+  /** The peers the Resolve calls ask for; this process's own simulated hosts when absent. */
+  readonly resolveTargets?: readonly string[];
   /** Hosts that leave (a DELETE) and come back 2 s later with a newer record (a PUT), per second. */
   readonly churnPerSecond: number;
 }
@@ -288,6 +291,7 @@ async function main(): Promise<void> {
 
   let resolveShed = 0;
   let resolvesInFlight = 0;
+  let resolveTargets: readonly string[] = [];
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   /**
    * A Resolve as a raw gRPC call (support/raw-stream.ts), its answer left undecoded: the load
@@ -311,8 +315,7 @@ async function main(): Promise<void> {
       return;
     }
     resolvesInFlight++;
-    const ids = fleet!.hosts;
-    const peerId = ids[Math.floor(Math.random() * ids.length)]!.peerId;
+    const peerId = resolveTargets[Math.floor(Math.random() * resolveTargets.length)]!;
     const first = n % resolveChannels.length;
     const connection = Math.floor(n / resolveChannels.length) % CONNECTIONS_PER_REPLICA;
     const startedAt = Date.now();
@@ -367,6 +370,7 @@ async function main(): Promise<void> {
           fleetIndex: c.index,
         });
         await fleet.start();
+        resolveTargets = c.resolveTargets ?? fleet.hosts.map((host) => host.peerId);
         for (let w = 0; w < c.watchers; w++) {
           const replica = w % c.replicas.length;
           const clients = watchClients.map((perReplica) => perReplica[Math.floor(w / 2) % perReplica.length]!);
@@ -378,10 +382,11 @@ async function main(): Promise<void> {
         // Open loop: a tick every 10 ms issues what the rate asks for, whatever the answers take.
         let issued = 0;
         const began = performance.now();
-        resolveTimer = setInterval(() => {
-          const due = Math.floor(((performance.now() - began) / 1_000) * c.resolvesPerSecond);
-          while (issued < due) void resolve(issued++);
-        }, 10);
+        if (c.resolvesPerSecond > 0)
+          resolveTimer = setInterval(() => {
+            const due = Math.floor(((performance.now() - began) / 1_000) * c.resolvesPerSecond);
+            while (issued < due) void resolve(issued++);
+          }, 10);
         if (c.churnPerSecond > 0) {
           churnTimer = setInterval(() => {
             const live = fleet!.hosts.filter((h) => h.live);
@@ -396,7 +401,7 @@ async function main(): Promise<void> {
           }, 1_000 / c.churnPerSecond);
         }
         loopDelay.enable();
-        process.send!({ type: 'ready' });
+        process.send!({ type: 'ready', peerIds: fleet.hosts.map((host) => host.peerId) });
       } else if (message.type === 'quiesce') {
         loopDelay.disable();
         if (churnTimer) clearInterval(churnTimer);
