@@ -540,6 +540,15 @@ async function main(): Promise<void> {
   console.log(
     `directory RSS: A (ran throughout), medians of its first and last ${RSS_WINDOW_S} s, ${rssStartA.toFixed(1)} → ${rssEndA.toFixed(1)} MiB (${rssGrowthA.toFixed(1)}%; ${rssA.length} readings from ${rssRange[0]!.toFixed(1)} to ${rssRange[1]!.toFixed(1)} MiB)`,
   );
+  const rssByMinute = new Map<number, number[]>();
+  for (const r of rssA) {
+    const minute = Math.floor((r.atMs - soakStart) / 60_000);
+    rssByMinute.set(minute, [...(rssByMinute.get(minute) ?? []), r.mib]);
+  }
+  // A leak climbs minute after minute; a heap settling to its working size levels off.
+  console.log(
+    `  replica A's RSS by minute of the soak (medians): ${[...rssByMinute].map(([minute, mib]) => `+${minute} min ${median(mib).toFixed(0)}`).join(', ')} MiB`,
+  );
   console.log(
     `  single readings at the soak's start and end: A ${rssStart[0]!.toFixed(1)} → ${rssEnd[0]!.toFixed(1)} MiB (${rssGrowthSingle.toFixed(1)}%); B (restarted) ${rssBStart.toFixed(1)} → ${rssEnd[1]!.toFixed(1)} MiB (${rssGrowthB.toFixed(1)}%)`,
   );
