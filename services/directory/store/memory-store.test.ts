@@ -1,5 +1,5 @@
-import { generateIdentity } from '../../common/identity';
-import { openRecord, signRecord } from '../../common/records';
+import { openRecord } from '../../common/records';
+import { generateIdentity, signed as signedRecord } from '../../../test/support/records';
 import { createMemoryStore } from './memory-store';
 import { parseLeaseId, watchRangeProblem } from './store-rules';
 import { describeStoreContract } from './store-contract';
@@ -38,15 +38,7 @@ describe('memory store', () => {
 
   it('keeps copies of the signed bytes, not views into the request they came in', async () => {
     const store = createMemoryStore({ logRetention: 100, seqFloorRetentionMs: 60_000, now: Date.now });
-    const signed = signRecord(generateIdentity(), {
-      network: 'default',
-      name: '',
-      addresses: ['127.0.0.1:1'],
-      labels: {},
-      seq: 1,
-      issuedAtMs: 1,
-      withdrawn: false,
-    });
+    const signed = signedRecord(generateIdentity());
     // As a decoded request gives them: views into one larger received message.
     const message = Buffer.concat([Buffer.alloc(16), signed.record, signed.signature]);
     const asReceived = {

@@ -1,17 +1,8 @@
-import { generateIdentity } from '../../common/identity';
-import { signRecord } from '../../common/records';
+import { generateIdentity, signed as signedRecord } from '../../../test/support/records';
 import { decodeLogEntry } from './redis-codec';
 
 describe('change log entries', () => {
-  const signed = signRecord(generateIdentity(), {
-    network: 'default',
-    name: 'a',
-    addresses: ['127.0.0.1:1'],
-    labels: {},
-    seq: 3,
-    issuedAtMs: 1,
-    withdrawn: false,
-  });
+  const signed = signedRecord(generateIdentity(), { name: 'a', seq: 3 });
 
   test('an event keeps its bytes in memory of its own, not in the reply it was read from', () => {
     // As the Redis client hands them over: fields that are views into one larger reply.
