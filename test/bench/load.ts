@@ -392,8 +392,7 @@ async function main(): Promise<void> {
   checker.close();
 
   // ---- figures ------------------------------------------------------------------------------------
-  const inWindow = (t: number) => windows.some((w) => t >= w.from && t <= w.to);
-  /** A call counts inside a window if it was still in flight when the fault began. */
+  /** A call (or a second of renewals) counts inside a window if any of it fell in one. */
   const overlapsWindow = (from: number, to: number) => windows.some((w) => from <= w.to && to >= w.from);
   const live = reports.flatMap((r) => r.liveIds);
   const lostForGood = live.filter((id) => listed[id] === undefined);
@@ -404,7 +403,7 @@ async function main(): Promise<void> {
     r.fleet.renewalsBySecond.forEach((n, second) => {
       if (n === undefined) return;
       const t = r.fleet.startedAt + second * 1_000;
-      if (t < soakStart || t >= soakEnd || inWindow(t) || inWindow(t + 999)) return;
+      if (t < soakStart || t >= soakEnd || overlapsWindow(t, t + 999)) return;
       const slot = Math.floor((t - soakStart) / 1_000);
       renewalsOutside[slot] = (renewalsOutside[slot] ?? 0) + n;
     });

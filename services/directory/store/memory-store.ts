@@ -195,13 +195,12 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
   const store: DirectoryStore = {
     async register({ record, signed: given, ttlMs }: RegisterInput): Promise<RegisterResult> {
       checkOpen();
-      const signed = kept(given);
       checkTtl(ttlMs);
       const nowMs = now();
       const state = stateOf(record.network);
       const peerId = record.peerId;
       const current = state.peers.get(peerId);
-      if (current && current.expiresAtMs > nowMs && sameSignedRecord(current.signed, signed)) {
+      if (current && current.expiresAtMs > nowMs && sameSignedRecord(current.signed, given)) {
         // The record already held, registered again: the same lease, pushed on; no change.
         current.ttlMs = ttlMs;
         current.expiresAtMs = nowMs + ttlMs;
@@ -222,6 +221,7 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
       }
       const leaseId = newLeaseId(record.network);
       const revision = state.revision + 1;
+      const signed = kept(given);
       state.peers.set(peerId, { record, signed, revision, leaseId, ttlMs, expiresAtMs: nowMs + ttlMs });
       if (record.name !== '') state.names.set(record.name, peerId);
       state.leases.set(leaseId, peerId);
@@ -232,7 +232,6 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
 
     async updateRecord(record: PeerRecord, given: SignedRecord): Promise<{ revision: number }> {
       checkOpen();
-      const signed = kept(given);
       const nowMs = now();
       const state = networks.get(record.network);
       const peerId = record.peerId;
@@ -246,6 +245,7 @@ export function createMemoryStore(options: StoreOptions): DirectoryStore {
       releaseOldName(state, current.record, record);
       const revision = state.revision + 1;
       // The lease stays as it is: same id, TTL and deadline.
+      const signed = kept(given);
       state.peers.set(peerId, { ...current, record, signed, revision });
       if (record.name !== '') state.names.set(record.name, peerId);
       append(state, { type: 'put', peerId, signed });

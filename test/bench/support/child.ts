@@ -6,6 +6,8 @@ import { imageEnv } from '../../support/image-env';
 const root = join(__dirname, '..', '..', '..');
 /** Extra node flags for the servers under test, e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p". */
 const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** The image's malloc setting (deploy/Dockerfile), read once for every server a bench starts. */
+const glibcTunables = imageEnv().GLIBC_TUNABLES;
 
 export interface Child {
   readonly process: ChildProcess;
@@ -18,7 +20,7 @@ export function startChild(entry: string, args: string[], ready: RegExp, timeout
     cwd: root,
     // Benchmarks measure the protocol and gRPC, not TLS: the servers they start speak plaintext.
     // Otherwise they run as the image runs them (its malloc settings).
-    env: { ...process.env, GLIBC_TUNABLES: imageEnv().GLIBC_TUNABLES, GRAPEVINE_PLAINTEXT: 'true' },
+    env: { ...process.env, GLIBC_TUNABLES: glibcTunables, GRAPEVINE_PLAINTEXT: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   process.once('exit', () => child.kill('SIGKILL'));

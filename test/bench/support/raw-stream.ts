@@ -2,11 +2,13 @@
  * Unary and server-streaming gRPC calls made straight on node's HTTP/2 client, for benches whose
  * clients stand in for many remote machines: a thousand watchers, or thousands of lookups a
  * second, in one process must cost that process little, or the bench measures its own client
- * library (its allocations, and the garbage collector's pauses that then delay every answer). On the wire this is what any gRPC client
- * sends and reads (HTTP/2, `application/grpc`, length-prefixed messages, status in trailers);
- * what it skips is grpc-js's per-message machinery (decoder copies, interceptors, call objects).
- * No TLS, retries or compression: the benches use plaintext on loopback.
+ * library (its allocations, and the garbage collector's pauses that then delay every answer). On
+ * the wire this is what any gRPC client sends and reads (HTTP/2, `application/grpc`,
+ * length-prefixed messages, status in trailers); what it skips is grpc-js's per-message machinery
+ * (decoder copies, interceptors, call objects). No TLS, retries or compression: the benches use
+ * plaintext on loopback.
  */
+import { status } from '@grpc/grpc-js';
 import { ClientHttp2Session, ClientHttp2Stream, connect, constants } from 'node:http2';
 
 /** The gRPC length prefix: a compressed flag and a 4-byte big-endian length. */
@@ -83,22 +85,18 @@ export function rawServerStream(
       if (rest.length >= PREFIX_BYTES) heldNeeds = PREFIX_BYTES + rest.readUInt32BE(1);
     }
   });
-  let status: number | undefined;
+  let grpcStatus: number | undefined;
   stream.on('trailers', (trailers) => {
-    status = Number(trailers['grpc-status']);
+    grpcStatus = Number(trailers['grpc-status']);
   });
   // A trailers-only answer (an error before any message) carries the status in its headers.
   stream.on('response', (headers) => {
-    if (headers['grpc-status'] !== undefined) status = Number(headers['grpc-status']);
+    if (headers['grpc-status'] !== undefined) grpcStatus = Number(headers['grpc-status']);
   });
   stream.on('error', () => undefined);
-  stream.on('close', () => handlers.onEnd?.(status));
+  stream.on('close', () => handlers.onEnd?.(grpcStatus));
   return stream;
 }
-
-/** gRPC status codes a raw call reports for what happens below gRPC. */
-const DEADLINE_EXCEEDED = 4;
-const UNAVAILABLE = 14;
 
 /**
  * A replica's address and a connection to it that is made again once it breaks (the replica
@@ -137,19 +135,19 @@ export class RawChannel {
  */
 export function rawUnary(channel: RawChannel, path: string, request: Buffer, deadlineMs: number): Promise<number> {
   const session = channel.current();
-  if (!session) return Promise.resolve(UNAVAILABLE);
+  if (!session) return Promise.resolve(status.UNAVAILABLE);
   return new Promise((resolve) => {
     let expired = false;
     let stream: ClientHttp2Stream;
     try {
       stream = rawServerStream(session, path, request, {
         onMessage: () => undefined,
-        onEnd: (status) => resolve(expired ? DEADLINE_EXCEEDED : (status ?? UNAVAILABLE)),
+        onEnd: (code) => resolve(expired ? status.DEADLINE_EXCEEDED : (code ?? status.UNAVAILABLE)),
         timeoutMs: deadlineMs,
       });
     } catch {
       // The session closed between the check and the request.
-      resolve(UNAVAILABLE);
+      resolve(status.UNAVAILABLE);
       return;
     }
     stream.setTimeout(deadlineMs, () => {
