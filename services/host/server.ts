@@ -148,9 +148,12 @@ export async function startHost(config: HostConfig, components: HostComponents):
   const transport = new PeerTransport({
     credentials,
     interceptors: [grpcClientMetricsInterceptor(registry)],
+    // A probe's answer counts until the probe ends, a whole interval after it began (the probe
+    // timeout only says when to ask others too, as in SWIM): a call cut at the timeout would lose
+    // an ack a busy peer sent in time but this one read late, and blame the peer for it.
     deadlineMs: (method) =>
       method === 'ping' || method === 'indirectPing'
-        ? membership.probeTimeoutMs
+        ? membership.probeIntervalMs
         : method === 'handshake'
           ? membership.neighborRequestTimeoutMs
           : config.callTimeoutMs,
