@@ -254,23 +254,32 @@ class HostHandlers {
           incarnations,
           ttl: request.ttl,
         });
-        return { records: [], incarnations: [] };
+        return { records: [], incarnations: [], neighbor: false };
       }
       case ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY:
         this.c.driver.deliver({ type: 'shuffle-reply', from, fromAddress, records, incarnations });
-        return { records: [], incarnations: [] };
+        return { records: [], incarnations: [], neighbor: false };
       case ExchangeKind.EXCHANGE_KIND_PUSH_PULL: {
         this.c.checker.openOwn(records[0], from, this.knownSeq(from), 'records[0]');
+        const { neighbor } = request;
         const answer = await this.c.driver.ask(
-          { type: 'push-pull', from, fromAddress, records, incarnations, reply: false },
+          { type: 'push-pull', from, fromAddress, records, incarnations, reply: false, neighbor },
           `push-pull|${from}`,
           0,
         );
-        if (answer?.type !== 'push-pull') return { records: [], incarnations: [] };
-        return toWireRecords(answer);
+        if (answer?.type !== 'push-pull') return { records: [], incarnations: [], neighbor: false };
+        return { ...toWireRecords(answer), neighbor: answer.neighbor ?? false };
+      }
+      case ExchangeKind.EXCHANGE_KIND_PUSH_PULL_NOTICE: {
+        this.c.checker.openOwn(records[0], from, this.knownSeq(from), 'records[0]');
+        const { neighbor } = request;
+        this.c.driver.deliver({ type: 'push-pull', from, fromAddress, records, incarnations, reply: true, neighbor });
+        return { records: [], incarnations: [], neighbor: false };
       }
       default:
-        throw new InvalidArgumentError(`kind ${request.kind} is not SHUFFLE, SHUFFLE_REPLY or PUSH_PULL`);
+        throw new InvalidArgumentError(
+          `kind ${request.kind} is not SHUFFLE, SHUFFLE_REPLY, PUSH_PULL or PUSH_PULL_NOTICE`,
+        );
     }
   }
 

@@ -165,6 +165,7 @@ export function callFor(message: Message): PeerCall | undefined {
           ...toWireRecords(message),
           origin: { peerId: message.origin, address: message.originAddress },
           ttl: message.ttl,
+          neighbor: false,
         },
       };
     case 'shuffle-reply':
@@ -175,17 +176,20 @@ export function callFor(message: Message): PeerCall | undefined {
           kind: ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY,
           ...toWireRecords(message),
           ttl: 0,
+          neighbor: false,
         },
       };
     case 'push-pull':
-      if (message.reply) return undefined;
+      // A reply the driver did not hand to its call is a one-way notice (or an answer too late
+      // for its call, which serves as one).
       return {
         method: 'exchangePeers',
         request: {
           sender,
-          kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL,
+          kind: message.reply ? ExchangeKind.EXCHANGE_KIND_PUSH_PULL_NOTICE : ExchangeKind.EXCHANGE_KIND_PUSH_PULL,
           ...toWireRecords(message),
           ttl: 0,
+          neighbor: message.neighbor ?? false,
         },
       };
     case 'gossip':
@@ -303,6 +307,7 @@ export function answerOf(out: Outgoing, call: PeerCall, response: unknown): Mess
         records: r.records,
         incarnations: r.incarnations,
         reply: true,
+        neighbor: r.neighbor,
       } satisfies PushPull;
     }
     case 'gossip':

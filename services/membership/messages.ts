@@ -158,7 +158,10 @@ export interface ShuffleReply extends Header, WithRecords {
  */
 export interface PushPull extends Header, WithRecords {
   readonly type: 'push-pull';
+  /** An answer to a push-pull, or a one-way notice (sent to neighbours when the view changes). */
   readonly reply: boolean;
+  /** The sender holds the receiver in its active view (absent: it does not). */
+  readonly neighbor?: boolean;
 }
 
 /** An application message flooded over the active views. */
@@ -294,7 +297,7 @@ export function messageBytes(message: Message): number {
     case 'shuffle-reply':
       return base + recordsBytes(message);
     case 'push-pull':
-      return base + 2 + recordsBytes(message);
+      return base + 4 + recordsBytes(message);
     case 'flood':
       // id (16 bytes + tag), origin, ttl, hops, payload with its tag and length.
       return base + 18 + PEER_ID_BYTES + 2 * VARINT_BYTES + message.payload.length + 3;

@@ -256,6 +256,51 @@ describe('evicting to make room', () => {
   });
 });
 
+describe('one-sided links (a push-pull says whether the sender holds the link)', () => {
+  const claim = (net: Net, from: string): Message => ({
+    type: 'push-pull',
+    from,
+    fromAddress: `addr-of-${from}`,
+    records: [net.records.get(from) as SignedRecordBlob],
+    reply: true,
+    neighbor: true,
+  });
+
+  it('a peer that dropped the link takes it back at once while it has room', () => {
+    const net = smallNet(['a', 'b'], [['b', 'a']]);
+    expect(node(net, 'a').activeView()).toEqual(['b']);
+    // b's disconnect reaches a, but b holds the link again (a request passed the disconnect).
+    net.deliver('a', { type: 'disconnect', from: 'b', fromAddress: 'addr-of-b' });
+    expect(node(net, 'a').activeView()).toEqual([]);
+    net.deliver('a', claim(net, 'b'));
+    expect(node(net, 'a').activeView()).toEqual(['b']);
+    expect(net.eventsOf('neighbor-up', 'a').length).toBe(2);
+  });
+
+  it('a full peer tells the claimant to disconnect, and keeps its own neighbours', () => {
+    const net = smallNet(
+      ['a', 'b', 'c', 'd'],
+      [
+        ['b', 'a'],
+        ['c', 'a'],
+      ],
+    );
+    expect(node(net, 'a').activeView().sort()).toEqual(['b', 'c']);
+    net.deliver('a', claim(net, 'd'));
+    expect(node(net, 'a').activeView().sort()).toEqual(['b', 'c']);
+    const told = net.sent.filter((m) => m.from === 'a' && m.to === 'd' && m.message.type === 'disconnect');
+    expect(told.length).toBe(1);
+  });
+
+  it('every push-pull says whether its sender holds the receiver as a neighbour', () => {
+    const net = cluster(6);
+    const pushPulls = net.sent.filter((m) => m.message.type === 'push-pull');
+    expect(pushPulls.length).toBeGreaterThan(0);
+    for (const m of pushPulls) expect(m.message.type === 'push-pull' && typeof m.message.neighbor).toBe('boolean');
+    expect(pushPulls.some((m) => m.message.type === 'push-pull' && m.message.neighbor)).toBe(true);
+  });
+});
+
 describe('probing (SWIM)', () => {
   it('a healthy cluster raises no suspicion', () => {
     const net = cluster(6);

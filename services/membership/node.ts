@@ -1111,7 +1111,7 @@ export class MembershipNode {
         this.integrate(msg, this.lastShuffle);
         break;
       case 'push-pull':
-        this.onPushPull(msg);
+        this.onPushPull(now, msg);
         break;
       case 'flood':
         this.onFlood(msg);
@@ -1530,7 +1530,12 @@ export class MembershipNode {
       fromAddress: this.address,
       ...this.ownAndNeighbours(target.id),
       reply,
+      neighbor: this.holdsActive(target.id),
     });
+  }
+
+  private holdsActive(peer: PeerId): boolean {
+    return this.views.get(peer)?.view === 'active';
   }
 
   /** Push-pull's records: this peer's own first, then its active neighbours' but `except`'s. */
@@ -1545,7 +1550,7 @@ export class MembershipNode {
     return { records, incarnations };
   }
 
-  private onPushPull(msg: PushPull): void {
+  private onPushPull(now: number, msg: PushPull): void {
     const neighbors: NeighborRef[] = [];
     let sender: PeerEntry | undefined;
     for (let i = 0; i < msg.records.length; i++) {
@@ -1567,6 +1572,7 @@ export class MembershipNode {
       }
     }
     if (!sender) return;
+    if (msg.neighbor) this.answerLinkClaim(now, sender);
     // The sender's other neighbours: who can confirm a suspicion of it.
     if (this.views.get(sender.id) === sender) sender.neighbors = neighbors;
     if (!msg.reply) {
@@ -1576,8 +1582,24 @@ export class MembershipNode {
         fromAddress: this.address,
         ...this.ownAndNeighbours(msg.from),
         reply: true,
+        neighbor: this.holdsActive(msg.from),
       });
     }
+  }
+
+  /**
+   * The sender holds a link to us. If we do not, the link is one-sided (a disconnect and a request
+   * passed each other on the way): take it back while there is room, else tell the sender to drop
+   * it, so it looks for another neighbour now rather than at its next probe of us.
+   */
+  private answerLinkClaim(now: number, sender: PeerEntry): void {
+    if (this.holdsActive(sender.id)) return;
+    const room = this.views.active.length + this.pending.size - (this.pending.has(sender.id) ? 1 : 0);
+    if (room < this.views.activeSize && this.takeIntoActive(now, sender)) {
+      this.linkUp(sender);
+      return;
+    }
+    this.send(sender.id, sender.address, { type: 'disconnect', from: this.id, fromAddress: this.address });
   }
 
   private onFlood(msg: Flood): void {

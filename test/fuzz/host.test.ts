@@ -119,6 +119,8 @@ type Case =
       readonly many: boolean;
       readonly origin: SenderPlan;
       readonly ttl: number;
+      /** Push-pull's link claim: the receiver may take the sender in, or tell it to disconnect. */
+      readonly neighbor: boolean;
     }
   | { readonly rpc: 'Gossip'; readonly sender: SenderPlan; readonly body: GossipBody }
   | { readonly rpc: 'Push'; readonly messages: readonly PushPlan[] }
@@ -229,7 +231,7 @@ const pushPlan: fc.Arbitrary<PushPlan> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('exchange' as const),
       sender,
-      exchangeKind: fc.constantFrom(0, 1, 2, 3, 9),
+      exchangeKind: fc.constantFrom(0, 1, 2, 3, 4, 9),
       records: fc.array(record, { maxLength: 3 }),
     }),
     weight: 2,
@@ -265,7 +267,8 @@ const wellFormed: fc.Arbitrary<Case> = fc.oneof(
     arbitrary: fc.record({
       rpc: fc.constant('ExchangePeers' as const),
       sender,
-      kind: fc.constantFrom(0, 1, 1, 2, 3, 3, 9),
+      kind: fc.constantFrom(0, 1, 1, 2, 3, 3, 4, 9),
+      neighbor: fc.boolean(),
       records: fc.array(record, { maxLength: 4 }),
       incarnations: fc.constantFrom('each' as const, 'none' as const, 'mismatched' as const),
       many: fc.oneof({ arbitrary: fc.constant(false), weight: 9 }, { arbitrary: fc.constant(true), weight: 1 }),
@@ -492,7 +495,7 @@ describe('fuzz: Host', () => {
                 : [];
             const all = c.many
               ? Array.from({ length: MAX_RECORDS_PER_CALL + 1 }, () => own[0] ?? pool.sign(0))
-              : [...(c.kind === 3 ? own : []), ...records];
+              : [...(c.kind === 3 || c.kind === 4 ? own : []), ...records];
             return {
               method: c.rpc,
               messages: [
@@ -504,6 +507,7 @@ describe('fuzz: Host', () => {
                     incarnations: incarnationsFor(all.length, c.incarnations),
                     origin: senderOf(c.origin),
                     ttl: c.ttl,
+                    neighbor: c.neighbor,
                   }),
                 ),
               ],
@@ -533,6 +537,7 @@ describe('fuzz: Host', () => {
                             records: m.records.map((r) => pool.materialize(r)).filter((r) => r !== undefined),
                             incarnations: [],
                             ttl: 1,
+                            neighbor: false,
                             origin: senderOf(m.sender),
                           },
                         },

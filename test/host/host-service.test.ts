@@ -114,6 +114,7 @@ describe('Host service refuses bad input', () => {
       records: [old],
       incarnations: [],
       ttl: 0,
+      neighbor: false,
     });
     expect(pushPull.code).toBe(status.FAILED_PRECONDITION);
   });
@@ -146,6 +147,7 @@ describe('Host service refuses bad input', () => {
       incarnations: [],
       origin: bSender,
       ttl: 0,
+      neighbor: false,
     });
     expect(error.code).toBe(status.PERMISSION_DENIED);
     expect(error.details).toMatch(/records\[1\]/);
@@ -161,6 +163,7 @@ describe('Host service refuses bad input', () => {
       records: [first.record, second.record],
       incarnations: [7],
       ttl: 0,
+      neighbor: false,
     });
     expect(error.code).toBe(status.INVALID_ARGUMENT);
     expect(error.details).toBe('incarnations must be empty or one per record: 2 records, 1 incarnations');
@@ -171,6 +174,7 @@ describe('Host service refuses bad input', () => {
       records: [first.record, second.record],
       incarnations: [7, 0],
       ttl: 0,
+      neighbor: false,
     });
     expect(a.node.peerState(first.identity.peerId)?.incarnation).toBe(7);
     expect(a.node.peerState(second.identity.peerId)?.incarnation).toBe(0);
@@ -258,6 +262,7 @@ describe('Host service refuses bad input', () => {
       records: Array.from({ length: 65 }, () => ({ record: Buffer.from('x'), signature: Buffer.alloc(64) })),
       incarnations: [],
       ttl: 0,
+      neighbor: false,
     });
     expect(records.code).toBe(status.RESOURCE_EXHAUSTED);
   });
@@ -353,7 +358,14 @@ describe('Host service refuses bad input', () => {
       {
         message: {
           $case: 'exchangePeers',
-          value: { sender: bSender, kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL, records: [], incarnations: [], ttl: 0 },
+          value: {
+            sender: bSender,
+            kind: ExchangeKind.EXCHANGE_KIND_PUSH_PULL,
+            records: [],
+            incarnations: [],
+            ttl: 0,
+            neighbor: false,
+          },
         },
       },
     ]);
@@ -372,6 +384,7 @@ describe('Host service refuses bad input', () => {
             incarnations: [],
             origin: bSender,
             ttl: 0,
+            neighbor: false,
           },
         },
       },

@@ -125,6 +125,7 @@ export class AttackerLink {
       incarnations: [],
       origin: s.sender(i),
       ttl: 0,
+      neighbor: false,
     };
     return attempt(this.client, this.client.exchangePeers, request);
   }
@@ -137,6 +138,7 @@ export class AttackerLink {
       records: [own, ...records],
       incarnations: [],
       ttl: 0,
+      neighbor: false,
     };
     return attempt(this.client, this.client.exchangePeers, request);
   }

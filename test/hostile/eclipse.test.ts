@@ -83,6 +83,7 @@ describe('an eclipse attempt', () => {
             records,
             incarnations: [],
             ttl: 0,
+            neighbor: false,
           }),
           link.pushPull(sybils, (i + 1) % count, own(i + 1, 6), sybils.current((i + 1) % count)),
           link.neighbour(sybils, (i + 2) % count, sybils.current((i + 2) % count)),

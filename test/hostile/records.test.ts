@@ -181,6 +181,7 @@ describe('hostile records', () => {
         records: [theirs],
         incarnations: [],
         ttl: 0,
+        neighbor: false,
       }),
       { code: await codeOf(joiner.join(resigned)) },
     ]);

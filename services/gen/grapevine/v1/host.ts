@@ -186,6 +186,11 @@ export enum ExchangeKind {
    * response carries the receiver's.
    */
   EXCHANGE_KIND_PUSH_PULL = 3,
+  /**
+   * EXCHANGE_KIND_PUSH_PULL_NOTICE - A push-pull that asks for no answer: the sender's record and its neighbours' records, sent
+   * to its neighbours when its active view changes. One-way, so it may ride Push.
+   */
+  EXCHANGE_KIND_PUSH_PULL_NOTICE = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -203,6 +208,9 @@ export function exchangeKindFromJSON(object: any): ExchangeKind {
     case 3:
     case "EXCHANGE_KIND_PUSH_PULL":
       return ExchangeKind.EXCHANGE_KIND_PUSH_PULL;
+    case 4:
+    case "EXCHANGE_KIND_PUSH_PULL_NOTICE":
+      return ExchangeKind.EXCHANGE_KIND_PUSH_PULL_NOTICE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -220,6 +228,8 @@ export function exchangeKindToJSON(object: ExchangeKind): string {
       return "EXCHANGE_KIND_SHUFFLE_REPLY";
     case ExchangeKind.EXCHANGE_KIND_PUSH_PULL:
       return "EXCHANGE_KIND_PUSH_PULL";
+    case ExchangeKind.EXCHANGE_KIND_PUSH_PULL_NOTICE:
+      return "EXCHANGE_KIND_PUSH_PULL_NOTICE";
     case ExchangeKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -400,6 +410,12 @@ export interface ExchangePeersRequest {
    * refuted. Empty (a sender that does not say) or one per record.
    */
   incarnations: number[];
+  /**
+   * Push-pull only: the sender holds the receiver in its active view. A receiver that does not
+   * hold the sender takes it back if it has room, or tells it to disconnect: a link only one end
+   * holds is repaired at once, not at the next probe.
+   */
+  neighbor: boolean;
 }
 
 export interface ExchangePeersResponse {
@@ -407,6 +423,8 @@ export interface ExchangePeersResponse {
   records: SignedRecord[];
   /** The incarnations the receiver knows for those records' peers, as in the request. */
   incarnations: number[];
+  /** Push-pull only: the receiver holds the caller in its active view, as in the request. */
+  neighbor: boolean;
 }
 
 export interface GossipRequest {
@@ -1470,7 +1488,7 @@ export const IndirectPingResponse: MessageFns<IndirectPingResponse> = {
 };
 
 function createBaseExchangePeersRequest(): ExchangePeersRequest {
-  return { sender: undefined, kind: 0, records: [], origin: undefined, ttl: 0, incarnations: [] };
+  return { sender: undefined, kind: 0, records: [], origin: undefined, ttl: 0, incarnations: [], neighbor: false };
 }
 
 export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
@@ -1496,6 +1514,9 @@ export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
         writer.uint64(v);
       }
       writer.join();
+    }
+    if (message.neighbor !== false) {
+      writer.uint32(56).bool(message.neighbor);
     }
     return writer;
   },
@@ -1571,6 +1592,14 @@ export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
 
             break;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.neighbor = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1595,6 +1624,7 @@ export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
       incarnations: globalThis.Array.isArray(object?.incarnations)
         ? object.incarnations.map((e: any) => globalThis.Number(e))
         : [],
+      neighbor: isSet(object.neighbor) ? globalThis.Boolean(object.neighbor) : false,
     };
   },
 
@@ -1618,6 +1648,9 @@ export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
     if (message.incarnations?.length) {
       obj.incarnations = message.incarnations.map((e) => Math.round(e));
     }
+    if (message.neighbor !== false) {
+      obj.neighbor = message.neighbor;
+    }
     return obj;
   },
 
@@ -1636,12 +1669,13 @@ export const ExchangePeersRequest: MessageFns<ExchangePeersRequest> = {
       : undefined;
     message.ttl = object.ttl ?? 0;
     message.incarnations = object.incarnations?.map((e) => e) || [];
+    message.neighbor = object.neighbor ?? false;
     return message;
   },
 };
 
 function createBaseExchangePeersResponse(): ExchangePeersResponse {
-  return { records: [], incarnations: [] };
+  return { records: [], incarnations: [], neighbor: false };
 }
 
 export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
@@ -1655,6 +1689,9 @@ export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
         writer.uint64(v);
       }
       writer.join();
+    }
+    if (message.neighbor !== false) {
+      writer.uint32(24).bool(message.neighbor);
     }
     return writer;
   },
@@ -1698,6 +1735,14 @@ export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
 
             break;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.neighbor = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1718,6 +1763,7 @@ export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
       incarnations: globalThis.Array.isArray(object?.incarnations)
         ? object.incarnations.map((e: any) => globalThis.Number(e))
         : [],
+      neighbor: isSet(object.neighbor) ? globalThis.Boolean(object.neighbor) : false,
     };
   },
 
@@ -1729,6 +1775,9 @@ export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
     if (message.incarnations?.length) {
       obj.incarnations = message.incarnations.map((e) => Math.round(e));
     }
+    if (message.neighbor !== false) {
+      obj.neighbor = message.neighbor;
+    }
     return obj;
   },
 
@@ -1739,6 +1788,7 @@ export const ExchangePeersResponse: MessageFns<ExchangePeersResponse> = {
     const message = createBaseExchangePeersResponse();
     message.records = object.records?.map((e) => SignedRecord.fromPartial(e)) || [];
     message.incarnations = object.incarnations?.map((e) => e) || [];
+    message.neighbor = object.neighbor ?? false;
     return message;
   },
 };
