@@ -42,6 +42,11 @@ const CORE_COUNTERS: readonly [string, string, keyof MembershipStats][] = [
   ['records_rejected_stale_total', 'Relayed records dropped because a newer seq was known.', 'recordsRejectedStale'],
   ['floods_delivered_total', 'Flooded messages delivered to this host (first copy).', 'floodsDelivered'],
   ['flood_duplicates_total', 'Flooded message copies dropped as duplicates.', 'floodDuplicates'],
+  [
+    'flood_grafts_total',
+    'Floods asked of a neighbour that announced them, after the flood tree missed this host.',
+    'floodGrafts',
+  ],
   ['neighbor_requests_total', 'Requests to passive peers to become active neighbours.', 'neighborRequests'],
   ['referrals_total', 'Neighbour requests refused with a referral to another peer short of neighbours.', 'referrals'],
   [
@@ -108,9 +113,11 @@ export function createHostMetrics(registry: Registry, node: () => MembershipNode
       labelNames: ['type', 'code'],
       registers,
     }),
-    unroutable: byType(
-      'grapevine_host_answers_dropped_total',
-      'Answers the core produced after the call that asked had already ended, by type.',
+    unroutable: answersDropped(
+      byType(
+        'grapevine_host_answers_dropped_total',
+        'Answers the core produced after the call that asked had already ended, by type.',
+      ),
     ),
     bootstrapAttempts: new Counter({
       name: 'grapevine_host_bootstrap_attempts_total',
@@ -153,4 +160,13 @@ export function createHostMetrics(registry: Registry, node: () => MembershipNode
       registers,
     }),
   };
+}
+
+/**
+ * The answers that travel only on their call (an ack, a nack, a refusal) start at zero, so a host
+ * that has dropped none shows 0 rather than no series at all.
+ */
+function answersDropped(counter: Counter<'type'>): Counter<'type'> {
+  for (const type of ['ack', 'nack', 'neighbor-reply']) counter.inc({ type }, 0);
+  return counter;
 }

@@ -49,7 +49,7 @@ import {
   SendResponse,
   Sender,
 } from '../gen/grapevine/v1/host';
-import type { Ack, Message, MembershipConfig, Update } from '../membership';
+import { MAX_ANNOUNCED_IDS, type Ack, type Message, type MembershipConfig, type Update } from '../membership';
 import type { HostConfig } from './config';
 import type { MembershipDriver } from './driver';
 import type { Inbox } from './inbox';
@@ -310,8 +310,32 @@ class HostHandlers {
         this.c.checker.open(body.value.record, 'introduction.record');
         this.c.driver.deliver({ type: 'introduce', from, fromAddress, record: body.value.record! });
         break;
+      case 'floodPrune':
+        this.c.driver.deliver({ type: 'flood-prune', from, fromAddress });
+        break;
+      case 'floodAnnounce': {
+        const ids = body.value.messageIds;
+        if (ids.length > MAX_ANNOUNCED_IDS) {
+          throw new ResourceExhaustedError(
+            `${ids.length} message ids in one announcement; at most ${MAX_ANNOUNCED_IDS} are allowed`,
+          );
+        }
+        ids.forEach((id, i) => floodId(id, `flood_announce.message_ids[${i}]`));
+        this.c.driver.deliver({ type: 'flood-announce', from, fromAddress, ids });
+        break;
+      }
+      case 'floodGraft':
+        this.c.driver.deliver({
+          type: 'flood-graft',
+          from,
+          fromAddress,
+          id: floodId(body.value.messageId, 'flood_graft.message_id'),
+        });
+        break;
       default:
-        throw new InvalidArgumentError('gossip body is missing: set updates, forward_join, disconnect or introduction');
+        throw new InvalidArgumentError(
+          'gossip body is missing: set updates, forward_join, disconnect, introduction, flood_prune, flood_announce or flood_graft',
+        );
     }
     return {};
   }
@@ -522,6 +546,15 @@ class HostHandlers {
       receivedAtMs: this.c.wallClock(),
     });
   }
+}
+
+/** A relayed flood's id, as an announcement or a graft names it: present and not over-long. */
+function floodId(id: string, field: string): string {
+  if (id === '') throw new InvalidArgumentError(`${field} is required`);
+  if (id.length > MAX_MESSAGE_ID_LENGTH) {
+    throw new InvalidArgumentError(`${field} is longer than ${MAX_MESSAGE_ID_LENGTH} characters`);
+  }
+  return id;
 }
 
 /** A remote host's refusal keeps its meaning; anything else says the peer could not be reached. */

@@ -212,6 +212,15 @@ export function callFor(message: Message): PeerCall | undefined {
         method: 'gossip',
         request: { sender, body: { $case: 'introduction', value: { record: toWireRecord(message.record) } } },
       };
+    case 'flood-prune':
+      return { method: 'gossip', request: { sender, body: { $case: 'floodPrune', value: {} } } };
+    case 'flood-announce':
+      return {
+        method: 'gossip',
+        request: { sender, body: { $case: 'floodAnnounce', value: { messageIds: [...message.ids] } } },
+      };
+    case 'flood-graft':
+      return { method: 'gossip', request: { sender, body: { $case: 'floodGraft', value: { messageId: message.id } } } };
     case 'flood':
       return {
         method: 'flood',

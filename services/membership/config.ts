@@ -58,6 +58,10 @@ export const DEFAULT_PUSH_PULL_INTERVAL_MS = 20_000;
 export const DEFAULT_FLOOD_TTL_HOPS = 16;
 /** → floodCacheSize. */
 export const DEFAULT_FLOOD_CACHE_SIZE = 4_096;
+/** → floodAnnounceIntervalMs. */
+export const DEFAULT_FLOOD_ANNOUNCE_INTERVAL_MS = 500;
+/** → floodGraftWaitMs. */
+export const DEFAULT_FLOOD_GRAFT_WAIT_MS = 100;
 /** → introductionSampleSize. */
 export const DEFAULT_INTRODUCTION_SAMPLE_SIZE = 8;
 /** → introductionFanout. */
@@ -222,6 +226,20 @@ const schema = z
      * that is still circulating when its id is forgotten gets delivered twice.
      */
     floodCacheSize: count(16, 1_048_576),
+    /**
+     * Milliseconds, default 500. Floods travel a tree of links (Plumtree); over the links off it
+     * a peer announces the ids of the floods it got, batched this often. A peer the tree missed
+     * (a tree link just failed) gets its flood about this much later. Too low: an announcement
+     * per flood per link, as many messages as flooding every link; too high: slow repair.
+     */
+    floodAnnounceIntervalMs: ms(1, 600_000),
+    /**
+     * Milliseconds, default 100. How long a peer announced a flood it has not got waits for the
+     * tree to bring it before it asks the announcer (a graft, which puts that link back on the
+     * tree). Too low: grafts for floods still on their way, and links churn on and off the tree;
+     * too high: slow repair.
+     */
+    floodGraftWaitMs: ms(1, 600_000),
     /** Records, default 8. How many records a member hands a newcomer it introduces. */
     introductionSampleSize: count(1, 256),
     /** Peers, default 2. How many of its active peers a member tells about a newcomer. */
@@ -322,6 +340,8 @@ function defaults(expectedPeers: number): z.infer<typeof schema> {
     pushPullIntervalMs: DEFAULT_PUSH_PULL_INTERVAL_MS,
     floodTtlHops: DEFAULT_FLOOD_TTL_HOPS,
     floodCacheSize: DEFAULT_FLOOD_CACHE_SIZE,
+    floodAnnounceIntervalMs: DEFAULT_FLOOD_ANNOUNCE_INTERVAL_MS,
+    floodGraftWaitMs: DEFAULT_FLOOD_GRAFT_WAIT_MS,
     introductionSampleSize: DEFAULT_INTRODUCTION_SAMPLE_SIZE,
     introductionFanout: DEFAULT_INTRODUCTION_FANOUT,
     deadPeerMemoryMs: DEFAULT_DEAD_PEER_MEMORY_MS,
@@ -378,6 +398,8 @@ export const WAN_PROFILE: ConfigOverrides = Object.freeze({
   shuffleIntervalMs: 60_000,
   pushPullIntervalMs: 60_000,
   reconnectIntervalMs: 60_000,
+  floodAnnounceIntervalMs: 2_000,
+  floodGraftWaitMs: 1_000,
 });
 
 export function wanConfig(overrides: ConfigOverrides = {}): MembershipConfig {

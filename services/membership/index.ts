@@ -7,6 +7,7 @@ export { addressGroup } from './address-group';
 export { Awareness, failedProbeDelta } from './awareness';
 export { BroadcastQueue } from './broadcast-queue';
 export { FloodCache } from './flood-cache';
+export { FloodTree, MAX_ANNOUNCED_IDS, type FloodLink } from './flood-tree';
 export * from './messages';
 export * from './node';
 export { createRng, pick, sample, shuffled, Sfc32, type Rng } from './rng';

@@ -175,6 +175,29 @@ export interface Flood extends Header {
   readonly payload: Uint8Array;
 }
 
+/**
+ * Plumtree's PRUNE: a flood reached the sender twice, once over this link. The link leaves the
+ * flood tree: each end announces floods to the other instead of pushing them.
+ */
+export interface FloodPrune extends Header {
+  readonly type: 'flood-prune';
+}
+
+/** Plumtree's IHAVE: the ids of the floods the sender got since it last announced, for a link off the tree. */
+export interface FloodAnnounce extends Header {
+  readonly type: 'flood-announce';
+  readonly ids: readonly string[];
+}
+
+/**
+ * Plumtree's GRAFT: the sender was announced a flood that never reached it over the tree. It asks
+ * for the flood, and the link joins the tree again.
+ */
+export interface FloodGraft extends Header {
+  readonly type: 'flood-graft';
+  readonly id: string;
+}
+
 /** A member tells one of its peers about a newcomer it introduced. */
 export interface Introduce extends Header {
   readonly type: 'introduce';
@@ -196,6 +219,9 @@ export type Message =
   | ShuffleReply
   | PushPull
   | Flood
+  | FloodPrune
+  | FloodAnnounce
+  | FloodGraft
   | Introduce;
 
 export type MessageType = Message['type'];
@@ -215,6 +241,9 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'shuffle-reply',
   'push-pull',
   'flood',
+  'flood-prune',
+  'flood-announce',
+  'flood-graft',
   'introduce',
 ];
 
@@ -301,5 +330,12 @@ export function messageBytes(message: Message): number {
     case 'flood':
       // id (16 bytes + tag), origin, ttl, hops, payload with its tag and length.
       return base + 18 + PEER_ID_BYTES + 2 * VARINT_BYTES + message.payload.length + 3;
+    case 'flood-prune':
+      return base + 2;
+    case 'flood-announce':
+      // Each id: 16 bytes with its tag and length.
+      return base + 2 + message.ids.length * 18;
+    case 'flood-graft':
+      return base + 2 + 18;
   }
 }

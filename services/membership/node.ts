@@ -10,7 +10,7 @@ import { Awareness, failedProbeDelta } from './awareness';
 import { BroadcastQueue } from './broadcast-queue';
 import { rememberNewest } from './bounded-memory';
 import { retransmitLimit, type MembershipConfig } from './config';
-import { FloodCache } from './flood-cache';
+import { FloodTree } from './flood-tree';
 import {
   UpdateKind,
   type Ack,
@@ -91,6 +91,8 @@ export interface MembershipStats {
   recordsRejectedStale: number;
   floodsDelivered: number;
   floodDuplicates: number;
+  /** Floods asked of a neighbour that announced them, after the tree missed this peer. */
+  floodGrafts: number;
   neighborRequests: number;
   /** Refusals that offered the asker another peer short of neighbours. */
   referrals: number;
@@ -193,6 +195,7 @@ export class MembershipNode {
     recordsRejectedStale: 0,
     floodsDelivered: 0,
     floodDuplicates: 0,
+    floodGrafts: 0,
     neighborRequests: 0,
     referrals: 0,
     judgementsHeld: 0,
@@ -203,7 +206,7 @@ export class MembershipNode {
   private readonly views: PeerViews;
   private readonly queue: BroadcastQueue;
   private readonly awareness: Awareness;
-  private readonly floods: FloodCache;
+  private readonly tree: FloodTree;
   private blob: SignedRecordBlob;
   private seq: number;
   private address: string;
@@ -265,7 +268,12 @@ export class MembershipNode {
     this.views = new PeerViews(c.activeViewSize, c.passiveViewSize, c.maxPeersPerAddressGroup);
     this.queue = new BroadcastQueue(retransmitLimit(c), c.broadcastQueueLimit);
     this.awareness = new Awareness(c.awarenessMaxMultiplier);
-    this.floods = new FloodCache(c.floodCacheSize);
+    this.tree = new FloodTree(c, this.stats, {
+      self: () => ({ from: this.id, fromAddress: this.address }),
+      send: (to, message) => this.send(to.id, to.address, message),
+      deliver: (m) =>
+        this.event({ type: 'flood', id: m.id, hops: m.hops, from: m.from, origin: m.origin, payload: m.payload }),
+    });
   }
 
   // ---- queries ----------------------------------------------------------------------------------
@@ -332,6 +340,7 @@ export class MembershipNode {
       this.nextPushPullAt,
       this.nextReconnectAt,
       this.nextFillAt,
+      this.tree.nextWakeAt(),
     );
     return Math.min(t, Math.max(this.nextJudgementAt(), this.holdJudgementsUntil));
   }
@@ -449,20 +458,17 @@ export class MembershipNode {
 
   /** Floods an application message to every peer over the active views. */
   flood(now: number, id: string, payload: Uint8Array, ttlHops = this.config.floodTtlHops): Effects {
-    this.floods.add(id);
-    for (const p of this.views.active) {
-      this.send(p.id, p.address, {
-        type: 'flood',
-        from: this.id,
-        fromAddress: this.address,
-        id,
-        origin: this.id,
-        ttl: ttlHops,
-        hops: 1,
-        payload,
-      });
-    }
-    void now;
+    const flood: Flood = {
+      type: 'flood',
+      from: this.id,
+      fromAddress: this.address,
+      id,
+      origin: this.id,
+      ttl: ttlHops,
+      hops: 1,
+      payload,
+    };
+    this.tree.originate(now, flood, this.views.active);
     return this.flush();
   }
 
@@ -495,6 +501,7 @@ export class MembershipNode {
       this.nextFillAt = Infinity;
       if (this.views.active.length < this.views.activeSize) this.fillActive(now);
     }
+    this.tree.tick(now, this.views.active);
     return this.flush();
   }
 
@@ -833,7 +840,7 @@ export class MembershipNode {
     }
     if (wasActive) {
       this.viewChanged = true;
-      this.event({ type: 'neighbor-down', peer });
+      this.neighborDown(peer);
       this.fillActive(now);
     }
   }
@@ -1048,7 +1055,7 @@ export class MembershipNode {
     this.viewChanged = true;
     if (wasActive) {
       this.send(entry.id, address, { type: 'disconnect', from: this.id, fromAddress: this.address });
-      this.event({ type: 'neighbor-down', peer: entry.id });
+      this.neighborDown(entry.id);
     }
   }
 
@@ -1057,7 +1064,7 @@ export class MembershipNode {
     const entry = this.views.get(peer);
     const wasActive = entry?.view === 'active';
     if (entry) this.views.remove(peer);
-    if (wasActive) this.event({ type: 'neighbor-down', peer });
+    if (wasActive) this.neighborDown(peer);
     this.event({ type: 'dead', peer, incarnation, cause: 'left' });
   }
 
@@ -1114,7 +1121,16 @@ export class MembershipNode {
         this.onPushPull(now, msg);
         break;
       case 'flood':
-        this.onFlood(msg);
+        this.tree.receive(now, msg, this.views.active);
+        break;
+      case 'flood-prune':
+        this.tree.pruned(msg.from, this.views.active);
+        break;
+      case 'flood-announce':
+        this.tree.announced(now, msg.from, msg.ids, this.views.active);
+        break;
+      case 'flood-graft':
+        this.tree.grafted(msg.from, msg.id, this.views.active);
         break;
       case 'introduce': {
         const entry = this.intake(msg.record);
@@ -1404,16 +1420,22 @@ export class MembershipNode {
     return this.views.addActive(entry, this.rng);
   }
 
+  private neighborDown(peer: PeerId): void {
+    this.tree.linkDown(peer);
+    this.event({ type: 'neighbor-down', peer });
+  }
+
   private demote(entry: PeerEntry): void {
     this.viewChanged = true;
     if (!this.views.addPassive(entry, this.rng)) this.views.remove(entry.id);
-    this.event({ type: 'neighbor-down', peer: entry.id });
+    this.neighborDown(entry.id);
   }
 
   private linkUp(entry: PeerEntry): void {
     this.isolatedSaid = false;
     this.refusals = 0;
     this.viewChanged = true;
+    this.tree.linkUp(entry.id);
     this.event({ type: 'neighbor-up', peer: entry.id });
     // Swap records and neighbour lists at once, so suspicions of the new neighbour can be
     // confirmed by its other neighbours from the start.
@@ -1600,20 +1622,6 @@ export class MembershipNode {
       return;
     }
     this.send(sender.id, sender.address, { type: 'disconnect', from: this.id, fromAddress: this.address });
-  }
-
-  private onFlood(msg: Flood): void {
-    if (!this.floods.add(msg.id)) {
-      this.stats.floodDuplicates++;
-      return;
-    }
-    this.stats.floodsDelivered++;
-    this.event({ type: 'flood', id: msg.id, hops: msg.hops, from: msg.from, origin: msg.origin, payload: msg.payload });
-    if (msg.hops >= msg.ttl) return;
-    for (const p of this.views.active) {
-      if (p.id === msg.from) continue;
-      this.send(p.id, p.address, { ...msg, from: this.id, fromAddress: this.address, hops: msg.hops + 1 });
-    }
   }
 
   // ---- output -----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import { hostConfig } from '../../services/host/config';
 import { MAX_RECORDS_PER_CALL, MAX_UPDATES_PER_CALL } from '../../services/host/service';
 import { startHost, type RunningHost } from '../../services/host/server';
 import { localConfig } from '../../services/membership/config';
+import { MAX_ANNOUNCED_IDS } from '../../services/membership/flood-tree';
 import { waitUntil } from '../support/hosts';
 import {
   codes,
@@ -151,6 +152,9 @@ type GossipBody =
   | { readonly kind: 'forwardJoin'; readonly record: RecordPlan; readonly ttl: number }
   | { readonly kind: 'disconnect' }
   | { readonly kind: 'introduction'; readonly record: RecordPlan }
+  | { readonly kind: 'floodPrune' }
+  | { readonly kind: 'floodAnnounce'; readonly ids: readonly number[]; readonly many: boolean }
+  | { readonly kind: 'floodGraft'; readonly id: number }
   | { readonly kind: 'none' };
 
 type PushPlan =
@@ -208,6 +212,13 @@ const gossipBody: fc.Arbitrary<GossipBody> = fc.oneof(
   fc.record({ kind: fc.constant('forwardJoin' as const), record, ttl }),
   fc.record({ kind: fc.constant('disconnect' as const) }),
   fc.record({ kind: fc.constant('introduction' as const), record }),
+  fc.record({ kind: fc.constant('floodPrune' as const) }),
+  fc.record({
+    kind: fc.constant('floodAnnounce' as const),
+    ids: fc.array(messageId, { maxLength: 4 }),
+    many: fc.oneof({ arbitrary: fc.constant(false), weight: 9 }, { arbitrary: fc.constant(true), weight: 1 }),
+  }),
+  fc.record({ kind: fc.constant('floodGraft' as const), id: messageId }),
   fc.record({ kind: fc.constant('none' as const) }),
 );
 const floodFields = {
@@ -429,6 +440,17 @@ describe('fuzz: Host', () => {
             return { sender: from, body: { $case: 'disconnect', value: {} } };
           case 'introduction':
             return { sender: from, body: { $case: 'introduction', value: { record: pool.materialize(body.record) } } };
+          case 'floodPrune':
+            return { sender: from, body: { $case: 'floodPrune', value: {} } };
+          case 'floodAnnounce': {
+            // Past the limit: MAX_ANNOUNCED_IDS + 1 good ids (RESOURCE_EXHAUSTED).
+            const ids = body.many
+              ? Array.from({ length: MAX_ANNOUNCED_IDS + 1 }, (_, i) => `a${i}`)
+              : body.ids.map(idOf);
+            return { sender: from, body: { $case: 'floodAnnounce', value: { messageIds: ids } } };
+          }
+          case 'floodGraft':
+            return { sender: from, body: { $case: 'floodGraft', value: { messageId: idOf(body.id) } } };
           case 'none':
             return { sender: from, body: undefined };
         }

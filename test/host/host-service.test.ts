@@ -11,6 +11,7 @@ import {
   HandshakeIntent,
   HostServiceClient,
   UpdateKind,
+  type GossipRequest,
   type PushRequest,
   type Sender,
 } from '../../services/gen/grapevine/v1/host';
@@ -234,6 +235,23 @@ describe('Host service refuses bad input', () => {
       originPeerId: b.peerId,
     });
     expect(relayed.code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it('refuses flood tree messages naming no flood, an over-long id, or too many ids', async () => {
+    const s = stranger();
+    const gossip = (body: GossipRequest['body']) => callError(client, client.gossip, { sender: s.sender, body });
+    const noId = await gossip({ $case: 'floodGraft', value: { messageId: '' } });
+    expect(noId.code).toBe(status.INVALID_ARGUMENT);
+    expect(noId.details).toBe('flood_graft.message_id is required');
+    const long = await gossip({ $case: 'floodAnnounce', value: { messageIds: ['ok', 'x'.repeat(129)] } });
+    expect(long.code).toBe(status.INVALID_ARGUMENT);
+    expect(long.details).toBe('flood_announce.message_ids[1] is longer than 128 characters');
+    const many = await gossip({
+      $case: 'floodAnnounce',
+      value: { messageIds: Array.from({ length: 257 }, (_, i) => `m${i}`) },
+    });
+    expect(many.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(many.details).toBe('257 message ids in one announcement; at most 256 are allowed');
   });
 
   it('refuses over-size payloads and messages with RESOURCE_EXHAUSTED', async () => {

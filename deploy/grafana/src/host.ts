@@ -193,15 +193,16 @@ export function hostDashboard(): dashboard.Dashboard {
   builder.withRow(row('Application messages'));
   builder.withPanel(
     timeseriesPanel(ids, {
-      title: 'Floods delivered and duplicates',
+      title: 'Floods delivered, duplicates and grafts',
       description:
-        'Flooded messages delivered to the hosts (first copies) and copies dropped as duplicates. About one duplicate per active neighbour per message is the price of flooding; far more means the TTL is higher than the network needs.',
+        'Flooded messages delivered to the hosts (first copies), copies dropped as duplicates, and floods a host had to ask for after the flood tree missed it (grafts). Floods travel a tree of links: duplicates come after a link joins the tree and stop once it is pruned, and grafts follow a failed tree link. Either staying high means the active views keep changing: look at suspicions and neighbour requests.',
       unit: 'ops',
       min: 0,
       width: 8,
       queries: [
         sumRate('grapevine_host_floods_delivered_total', 'delivered'),
         sumRate('grapevine_host_flood_duplicates_total', 'duplicates'),
+        sumRate('grapevine_host_flood_grafts_total', 'grafts'),
       ],
     }),
   );

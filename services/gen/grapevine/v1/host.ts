@@ -434,6 +434,14 @@ export interface GossipRequest {
     | { $case: "forwardJoin"; value: ForwardJoin }
     | { $case: "disconnect"; value: Disconnect }
     | { $case: "introduction"; value: Introduction }
+    | //
+    /**
+     * The flood tree's upkeep (Plumtree): floods are pushed over a tree of active links and
+     * announced over the rest.
+     */
+    { $case: "floodPrune"; value: FloodPrune }
+    | { $case: "floodAnnounce"; value: FloodAnnounce }
+    | { $case: "floodGraft"; value: FloodGraft }
     | undefined;
 }
 
@@ -455,6 +463,29 @@ export interface Disconnect {
 /** Introduction tells a member about a newcomer. */
 export interface Introduction {
   record?: SignedRecord | undefined;
+}
+
+/**
+ * FloodPrune: a flood reached the sender twice, once from the receiver. The link leaves the
+ * flood tree: from now on each end announces floods to the other instead of pushing them.
+ */
+export interface FloodPrune {
+}
+
+/**
+ * FloodAnnounce: the ids of floods the sender got since it last announced to the receiver, a
+ * neighbour off the tree (256 at most).
+ */
+export interface FloodAnnounce {
+  messageIds: string[];
+}
+
+/**
+ * FloodGraft: the receiver announced a flood that never reached the sender over the tree. The
+ * sender asks for it (the receiver relays it if it still holds it), and the link joins the tree.
+ */
+export interface FloodGraft {
+  messageId: string;
 }
 
 export interface GossipResponse {
@@ -1815,6 +1846,15 @@ export const GossipRequest: MessageFns<GossipRequest> = {
       case "introduction":
         Introduction.encode(message.body.value, writer.uint32(42).fork()).join();
         break;
+      case "floodPrune":
+        FloodPrune.encode(message.body.value, writer.uint32(50).fork()).join();
+        break;
+      case "floodAnnounce":
+        FloodAnnounce.encode(message.body.value, writer.uint32(58).fork()).join();
+        break;
+      case "floodGraft":
+        FloodGraft.encode(message.body.value, writer.uint32(66).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1872,6 +1912,30 @@ export const GossipRequest: MessageFns<GossipRequest> = {
             message.body = { $case: "introduction", value: Introduction.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.body = { $case: "floodPrune", value: FloodPrune.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.body = { $case: "floodAnnounce", value: FloodAnnounce.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.body = { $case: "floodGraft", value: FloodGraft.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1897,6 +1961,18 @@ export const GossipRequest: MessageFns<GossipRequest> = {
         ? { $case: "disconnect", value: Disconnect.fromJSON(object.disconnect) }
         : isSet(object.introduction)
         ? { $case: "introduction", value: Introduction.fromJSON(object.introduction) }
+        : isSet(object.floodPrune)
+        ? { $case: "floodPrune", value: FloodPrune.fromJSON(object.floodPrune) }
+        : isSet(object.flood_prune)
+        ? { $case: "floodPrune", value: FloodPrune.fromJSON(object.flood_prune) }
+        : isSet(object.floodAnnounce)
+        ? { $case: "floodAnnounce", value: FloodAnnounce.fromJSON(object.floodAnnounce) }
+        : isSet(object.flood_announce)
+        ? { $case: "floodAnnounce", value: FloodAnnounce.fromJSON(object.flood_announce) }
+        : isSet(object.floodGraft)
+        ? { $case: "floodGraft", value: FloodGraft.fromJSON(object.floodGraft) }
+        : isSet(object.flood_graft)
+        ? { $case: "floodGraft", value: FloodGraft.fromJSON(object.flood_graft) }
         : undefined,
     };
   },
@@ -1914,6 +1990,12 @@ export const GossipRequest: MessageFns<GossipRequest> = {
       obj.disconnect = Disconnect.toJSON(message.body.value);
     } else if (message.body?.$case === "introduction") {
       obj.introduction = Introduction.toJSON(message.body.value);
+    } else if (message.body?.$case === "floodPrune") {
+      obj.floodPrune = FloodPrune.toJSON(message.body.value);
+    } else if (message.body?.$case === "floodAnnounce") {
+      obj.floodAnnounce = FloodAnnounce.toJSON(message.body.value);
+    } else if (message.body?.$case === "floodGraft") {
+      obj.floodGraft = FloodGraft.toJSON(message.body.value);
     }
     return obj;
   },
@@ -1948,6 +2030,24 @@ export const GossipRequest: MessageFns<GossipRequest> = {
       case "introduction": {
         if (object.body?.value !== undefined && object.body?.value !== null) {
           message.body = { $case: "introduction", value: Introduction.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "floodPrune": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "floodPrune", value: FloodPrune.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "floodAnnounce": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "floodAnnounce", value: FloodAnnounce.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "floodGraft": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "floodGraft", value: FloodGraft.fromPartial(object.body.value) };
         }
         break;
       }
@@ -2231,6 +2331,204 @@ export const Introduction: MessageFns<Introduction> = {
     message.record = (object.record !== undefined && object.record !== null)
       ? SignedRecord.fromPartial(object.record)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseFloodPrune(): FloodPrune {
+  return {};
+}
+
+export const FloodPrune: MessageFns<FloodPrune> = {
+  encode(_: FloodPrune, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FloodPrune {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFloodPrune();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): FloodPrune {
+    return {};
+  },
+
+  toJSON(_: FloodPrune): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FloodPrune>, I>>(base?: I): FloodPrune {
+    return FloodPrune.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FloodPrune>, I>>(_: I): FloodPrune {
+    const message = createBaseFloodPrune();
+    return message;
+  },
+};
+
+function createBaseFloodAnnounce(): FloodAnnounce {
+  return { messageIds: [] };
+}
+
+export const FloodAnnounce: MessageFns<FloodAnnounce> = {
+  encode(message: FloodAnnounce, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messageIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FloodAnnounce {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFloodAnnounce();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messageIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FloodAnnounce {
+    return {
+      messageIds: globalThis.Array.isArray(object?.messageIds)
+        ? object.messageIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.message_ids)
+        ? object.message_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: FloodAnnounce): unknown {
+    const obj: any = {};
+    if (message.messageIds?.length) {
+      obj.messageIds = message.messageIds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FloodAnnounce>, I>>(base?: I): FloodAnnounce {
+    return FloodAnnounce.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FloodAnnounce>, I>>(object: I): FloodAnnounce {
+    const message = createBaseFloodAnnounce();
+    message.messageIds = object.messageIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseFloodGraft(): FloodGraft {
+  return { messageId: "" };
+}
+
+export const FloodGraft: MessageFns<FloodGraft> = {
+  encode(message: FloodGraft, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.messageId !== "") {
+      writer.uint32(10).string(message.messageId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FloodGraft {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFloodGraft();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FloodGraft {
+    return {
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "",
+    };
+  },
+
+  toJSON(message: FloodGraft): unknown {
+    const obj: any = {};
+    if (message.messageId !== "") {
+      obj.messageId = message.messageId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FloodGraft>, I>>(base?: I): FloodGraft {
+    return FloodGraft.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FloodGraft>, I>>(object: I): FloodGraft {
+    const message = createBaseFloodGraft();
+    message.messageId = object.messageId ?? "";
     return message;
   },
 };
