@@ -90,9 +90,10 @@ export class FloodTree {
     const from = flood.from;
     if (!this.seen.add(flood.id)) {
       this.stats.floodDuplicates++;
-      // The copy came over a link the tree does not need: both ends stop pushing over it.
+      // The copy came over a link the tree does not need: both ends stop pushing over it. A copy
+      // over a link already pruned here means the neighbour missed the prune: say it again.
       const link = linkTo(links, from);
-      if (link && !this.lazy.has(from)) {
+      if (link) {
         this.lazy.add(from);
         this.io.send(link, { type: 'flood-prune', ...this.io.self() });
       }
