@@ -232,6 +232,19 @@ describe('FloodTree (Plumtree)', () => {
     expect(net.sent.some((s) => s.message.type === 'flood' && s.from === x && s.to === y)).toBe(true);
   });
 
+  it('prunes again when a neighbour keeps pushing over a pruned link (it missed the prune)', () => {
+    const net = formed();
+    const [x, y] = EDGES.find(([a, b]) => net.trees.get(a)!.isLazy(b))!;
+    const copy = net.sent.find((s) => s.message.type === 'flood' && s.message.id === 'first' && s.to === x)!;
+    const before = net.sent.length;
+    // y pushes the first flood to x once more, as if x's prune had never reached it.
+    net.trees
+      .get(x)!
+      .receive(net.now, { ...(copy.message as Flood), from: y, fromAddress: `addr-${y}` }, net.links.get(x)!);
+    const prunes = net.sent.slice(before).filter((s) => s.message.type === 'flood-prune');
+    expect(prunes.map((s) => `${s.from}>${s.to}`)).toEqual([`${x}>${y}`]);
+  });
+
   it('ignores announcements and grafts from peers that are not neighbours', () => {
     const net = formed();
     const tree = net.trees.get('a')!;
