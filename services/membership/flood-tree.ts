@@ -62,6 +62,8 @@ export class FloodTree {
   private readonly batches = new Map<PeerId, { readonly link: FloodLink; readonly ids: string[] }>();
   private nextAnnounceAt = Infinity;
   private readonly missing = new Map<string, Missing>();
+  /** No graft is due before this (it may be early: a tick then finds nothing and recomputes). */
+  private nextGraftAt = Infinity;
   /** Floods as this peer pushes them (sender and hops set), kept to answer grafts; oldest first. */
   private readonly kept = new Map<string, { readonly flood: Flood; readonly at: number }>();
   private keptBytes = 0;
@@ -124,6 +126,7 @@ export class FloodTree {
         if (this.missing.size >= MAX_MISSING) continue;
         m = { announcers: [], graftAt: now + this.config.floodGraftWaitMs };
         this.missing.set(id, m);
+        this.nextGraftAt = Math.min(this.nextGraftAt, m.graftAt);
       }
       if (!m.announcers.some((a) => a.id === from)) m.announcers.push(link);
     }
@@ -147,10 +150,9 @@ export class FloodTree {
     this.batches.delete(peer);
   }
 
+  /** Called after every message the core handles: a field read, not a scan. */
   nextWakeAt(): number {
-    let t = this.nextAnnounceAt;
-    if (this.missing.size > 0) for (const m of this.missing.values()) t = Math.min(t, m.graftAt);
-    return t;
+    return Math.min(this.nextAnnounceAt, this.nextGraftAt);
   }
 
   tick(now: number, links: readonly FloodLink[]): void {
@@ -159,9 +161,13 @@ export class FloodTree {
       for (const batch of this.batches.values()) this.announce(batch.link, batch.ids);
       this.batches.clear();
     }
-    if (this.missing.size === 0) return;
+    if (now < this.nextGraftAt) return;
+    this.nextGraftAt = Infinity;
     for (const [id, m] of this.missing) {
-      if (now < m.graftAt) continue;
+      if (now < m.graftAt) {
+        this.nextGraftAt = Math.min(this.nextGraftAt, m.graftAt);
+        continue;
+      }
       let next = m.announcers.shift();
       while (next && !linkTo(links, next.id)) next = m.announcers.shift();
       if (!next) {
@@ -173,6 +179,7 @@ export class FloodTree {
       this.lazy.delete(next.id);
       this.io.send(next, { type: 'flood-graft', ...this.io.self(), id });
       m.graftAt = now + this.config.floodGraftWaitMs;
+      this.nextGraftAt = Math.min(this.nextGraftAt, m.graftAt);
     }
   }
 
