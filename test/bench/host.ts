@@ -473,6 +473,9 @@ async function realRun(run: number): Promise<RealRun> {
 }
 
 if (process.argv[2] === '--child') {
+  // The built binary runs without source maps; tsx turns them on, and through them every failed
+  // peer call (grpc-js formats two stack traces for each) costs far more than it would there.
+  process.setSourceMapsEnabled(false);
   const work = process.argv[3] === 'calibrate' ? calibrate() : realRun(Number(process.argv[4]));
   work.then(
     (result) => {
