@@ -61,6 +61,8 @@ export class FloodTree {
   /** Announcements waiting for the next batch, by neighbour. */
   private readonly batches = new Map<PeerId, { readonly link: FloodLink; readonly ids: string[] }>();
   private nextAnnounceAt = Infinity;
+  /** Where in each announce interval this peer sends its batches (see nextAnnounceSlot). */
+  private phaseMs: number | undefined;
   private readonly missing = new Map<string, Missing>();
   /** No graft is due before this (it may be early: a tick then finds nothing and recomputes). */
   private nextGraftAt = Infinity;
@@ -203,7 +205,19 @@ export class FloodTree {
       this.announce(link, batch.ids);
       this.batches.delete(link.id);
     }
-    if (this.nextAnnounceAt === Infinity) this.nextAnnounceAt = now + this.config.floodAnnounceIntervalMs;
+    if (this.nextAnnounceAt === Infinity) this.nextAnnounceAt = this.nextAnnounceSlot(now);
+  }
+
+  /**
+   * The next of this peer's announce times: one per interval, at a phase of its own. Peers that
+   * got a flood at the same moment would otherwise all announce it at the same moment, one
+   * interval later: a burst of messages that delays whatever flood is travelling then. The phase
+   * comes from the peer id, so it costs the core's random source nothing.
+   */
+  private nextAnnounceSlot(now: number): number {
+    const interval = this.config.floodAnnounceIntervalMs;
+    this.phaseMs ??= idHash(this.io.self().from) % interval;
+    return this.phaseMs + (Math.floor((now - this.phaseMs) / interval) + 1) * interval;
   }
 
   private announce(link: FloodLink, ids: readonly string[]): void {
@@ -221,6 +235,13 @@ export class FloodTree {
     this.kept.set(flood.id, { flood, at: now });
     this.keptBytes += flood.payload.length;
   }
+}
+
+/** FNV-1a over the id's UTF-16 code units: a stable, well-spread number per peer. */
+function idHash(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 function linkTo(links: readonly FloodLink[], peer: PeerId): FloodLink | undefined {
