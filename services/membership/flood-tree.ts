@@ -209,15 +209,19 @@ export class FloodTree {
   }
 
   /**
-   * The next of this peer's announce times: one per interval, at a phase of its own. Peers that
-   * got a flood at the same moment would otherwise all announce it at the same moment, one
-   * interval later: a burst of messages that delays whatever flood is travelling then. The phase
-   * comes from the peer id, so it costs the core's random source nothing.
+   * The first of this peer's announce times at least half an interval away: one time per
+   * interval, at a phase of its own. Peers that got a flood at the same moment would otherwise
+   * all announce it at the same moment, one interval later: a burst of messages that delays
+   * whatever flood is travelling then. The phase comes from the peer id, so it costs the core's
+   * random source nothing. The half interval gives the tree time to deliver first: an
+   * announcement that overtakes a flood still on its way over a busy tree brings a needless graft,
+   * and each graft rewires the tree.
    */
   private nextAnnounceSlot(now: number): number {
     const interval = this.config.floodAnnounceIntervalMs;
     this.phaseMs ??= idHash(this.io.self().from) % interval;
-    return this.phaseMs + (Math.floor((now - this.phaseMs) / interval) + 1) * interval;
+    const earliest = now + interval / 2;
+    return this.phaseMs + Math.ceil((earliest - this.phaseMs) / interval) * interval;
   }
 
   private announce(link: FloodLink, ids: readonly string[]): void {
