@@ -78,7 +78,7 @@ export class FloodTree {
     this.seen = new FloodCache(config.floodCacheSize);
   }
 
-  /** Whether a link is off the tree (for tests and the Peers view). */
+  /** Whether a link is off the tree (announcements only). */
   isLazy(peer: PeerId): boolean {
     return this.lazy.has(peer);
   }
