@@ -254,27 +254,31 @@ class HostHandlers {
           incarnations,
           ttl: request.ttl,
         });
-        return { records: [], incarnations: [], neighbor: false };
+        return NO_EXCHANGE_ANSWER;
       }
       case ExchangeKind.EXCHANGE_KIND_SHUFFLE_REPLY:
         this.c.driver.deliver({ type: 'shuffle-reply', from, fromAddress, records, incarnations });
-        return { records: [], incarnations: [], neighbor: false };
-      case ExchangeKind.EXCHANGE_KIND_PUSH_PULL: {
-        this.c.checker.openOwn(records[0], from, this.knownSeq(from), 'records[0]');
-        const { neighbor } = request;
-        const answer = await this.c.driver.ask(
-          { type: 'push-pull', from, fromAddress, records, incarnations, reply: false, neighbor },
-          `push-pull|${from}`,
-          0,
-        );
-        if (answer?.type !== 'push-pull') return { records: [], incarnations: [], neighbor: false };
-        return { ...toWireRecords(answer), neighbor: answer.neighbor ?? false };
-      }
+        return NO_EXCHANGE_ANSWER;
+      case ExchangeKind.EXCHANGE_KIND_PUSH_PULL:
       case ExchangeKind.EXCHANGE_KIND_PUSH_PULL_NOTICE: {
         this.c.checker.openOwn(records[0], from, this.knownSeq(from), 'records[0]');
-        const { neighbor } = request;
-        this.c.driver.deliver({ type: 'push-pull', from, fromAddress, records, incarnations, reply: true, neighbor });
-        return { records: [], incarnations: [], neighbor: false };
+        const reply = request.kind === ExchangeKind.EXCHANGE_KIND_PUSH_PULL_NOTICE;
+        const message: Message = {
+          type: 'push-pull',
+          from,
+          fromAddress,
+          records,
+          incarnations,
+          reply,
+          neighbor: request.neighbor,
+        };
+        if (reply) {
+          this.c.driver.deliver(message);
+          return NO_EXCHANGE_ANSWER;
+        }
+        const answer = await this.c.driver.ask(message, `push-pull|${from}`, 0);
+        if (answer?.type !== 'push-pull') return NO_EXCHANGE_ANSWER;
+        return { ...toWireRecords(answer), neighbor: answer.neighbor ?? false };
       }
       default:
         throw new InvalidArgumentError(
@@ -547,6 +551,9 @@ class HostHandlers {
     });
   }
 }
+
+/** The answer to an exchange that has none to give (a shuffle, a notice, a push-pull unanswered). */
+const NO_EXCHANGE_ANSWER: ExchangePeersResponse = Object.freeze({ records: [], incarnations: [], neighbor: false });
 
 /** A relayed flood's id, as an announcement or a graft names it: present and not over-long. */
 function floodId(id: string, field: string): string {

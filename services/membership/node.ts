@@ -1299,7 +1299,7 @@ export class MembershipNode {
     }
     // Slots our own pending requests may fill are taken: accepting into them would make us drop
     // a link as soon as our own requests are answered, and the links would flap.
-    const room = this.views.active.length + this.pending.size < this.views.activeSize || msg.highPriority;
+    const room = this.freePlaces() > 0 || msg.highPriority;
     if (room && this.takeIntoActive(now, entry, msg.highPriority)) {
       this.reply(entry, true);
       this.linkUp(entry);
@@ -1318,10 +1318,7 @@ export class MembershipNode {
   private refuse(now: number, entry: PeerEntry): void {
     const before = this.lastRefused;
     const fresh =
-      before &&
-      before.id !== entry.id &&
-      now - before.at <= this.referralWindowMs &&
-      this.views.get(before.id)?.view !== 'active';
+      before && before.id !== entry.id && now - before.at <= this.referralWindowMs && !this.holdsActive(before.id);
     const referral = fresh ? before.blob : undefined;
     this.lastRefused = referral ? undefined : { id: entry.id, blob: entry.blob, at: now };
     if (referral) this.stats.referrals++;
@@ -1361,9 +1358,9 @@ export class MembershipNode {
   /** Asks the peer a refusal offered, if this one still has room for it; false if not asked. */
   private askReferral(now: number, referral: SignedRecordBlob): boolean {
     const v = this.views;
-    if (v.active.length + this.pending.size >= v.activeSize) return false;
+    if (this.freePlaces() <= 0) return false;
     const entry = this.intake(referral);
-    if (!entry || entry.id === this.id || v.get(entry.id)?.view === 'active' || !this.askable(entry)) return false;
+    if (!entry || entry.id === this.id || this.holdsActive(entry.id) || !this.askable(entry)) return false;
     if (!v.get(entry.id)) v.addPassive(entry, this.rng);
     this.askNeighbor(now, entry, false);
     return true;
@@ -1445,7 +1442,7 @@ export class MembershipNode {
   /** Asks passive candidates to become neighbours until the active view would be full. */
   private fillActive(now: number): void {
     const v = this.views;
-    const wanted = v.activeSize - v.active.length - this.pending.size;
+    const wanted = this.freePlaces();
     if (wanted <= 0) return;
     const candidates = v.passive.filter((p) => this.askable(p));
     if (candidates.length === 0) {
@@ -1560,6 +1557,11 @@ export class MembershipNode {
     return this.views.get(peer)?.view === 'active';
   }
 
+  /** Places in the active view not taken by a neighbour or held for a request of ours. */
+  private freePlaces(): number {
+    return this.views.activeSize - this.views.active.length - this.pending.size;
+  }
+
   /** Push-pull's records: this peer's own first, then its active neighbours' but `except`'s. */
   private ownAndNeighbours(except: PeerId): WithRecords {
     const records = [this.blob];
@@ -1616,8 +1618,9 @@ export class MembershipNode {
    */
   private answerLinkClaim(now: number, sender: PeerEntry): void {
     if (this.holdsActive(sender.id)) return;
-    const room = this.views.active.length + this.pending.size - (this.pending.has(sender.id) ? 1 : 0);
-    if (room < this.views.activeSize && this.takeIntoActive(now, sender)) {
+    // A request of ours to the sender holds the place its link would take.
+    const places = this.freePlaces() + (this.pending.has(sender.id) ? 1 : 0);
+    if (places > 0 && this.takeIntoActive(now, sender)) {
       this.linkUp(sender);
       return;
     }
