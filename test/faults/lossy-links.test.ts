@@ -16,10 +16,9 @@
  */
 import { Metadata, type ClientReadableStream } from '@grpc/grpc-js';
 import { type ReceiveResponse } from '../../services/gen/grapevine/v1/host';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
-import { freePort } from '../support/free-port';
-import { activePeers, call, startHostProcess, waitUntil, type HostProcess } from '../support/hosts';
-import { metricSum, PLAINTEXT_ENV, sleep, terminate } from './support/roles';
+import { activePeers, call, waitUntil } from '../support/hosts';
+import { startProxiedHost, type ProxiedHost } from './support/proxied-host';
+import { metricSum, sleep, terminate } from './support/roles';
 
 const HOSTS = 5;
 const LINK = { latencyMs: 20, jitterMs: 10, lossRate: 0.01 } as const;
@@ -29,10 +28,7 @@ const CONVERGE_TIMEOUT_MS = 30_000;
 
 jest.setTimeout(SOAK_MS + 120_000);
 
-interface LossyHost {
-  readonly host: HostProcess;
-  readonly proxy: FaultProxy;
-  readonly metricsPort: number;
+interface LossyHost extends ProxiedHost {
   readonly received: Set<string>;
   readonly stream: ClientReadableStream<ReceiveResponse>;
 }
@@ -42,40 +38,13 @@ describe('hosts over slow, lossy links', () => {
   const figures: string[] = [];
 
   async function startLossyHost(index: number, seed: string | undefined): Promise<LossyHost> {
-    const grpcPort = await freePort();
-    const proxy = await startFaultProxy({
-      target: `127.0.0.1:${grpcPort}`,
-      host: `127.0.${index + 1}.1`,
-      faults: LINK,
-    });
-    const host = await startHostProcess(
-      [
-        '--grpc-port',
-        String(grpcPort),
-        '--advertise-address',
-        proxy.address,
-        '--profile',
-        'lan',
-        '--log-level',
-        'warn',
-        ...(seed ? ['--seeds', seed] : []),
-      ],
-      PLAINTEXT_ENV,
-    );
-    const started = JSON.parse(
-      host.process
-        .output()
-        .split('\n')
-        .find((l) => l.startsWith('{"peerId"'))!,
-    ) as {
-      metricsPort: number;
-    };
+    const proxied = await startProxiedHost({ index, seed, faults: LINK, args: ['--profile', 'lan'] });
     // The application end: on the host's own port, not through the proxy.
     const received = new Set<string>();
-    const stream = host.client.receive({}, new Metadata());
+    const stream = proxied.host.client.receive({}, new Metadata());
     stream.on('data', (m: ReceiveResponse) => received.add(m.messageId));
     stream.on('error', () => undefined);
-    return { host, proxy, metricsPort: started.metricsPort, received, stream };
+    return { ...proxied, received, stream };
   }
 
   /** Groups of hosts joined by links both ends hold. */

@@ -6,44 +6,15 @@
  * 200 ms), must fail no probe and raise no suspicion. A transport that cut its ping calls at the
  * probe timeout would fail every probe on it.
  */
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
-import { freePort } from '../support/free-port';
-import { activePeers, call, startHostProcess, waitUntil, type HostProcess } from '../support/hosts';
-import { metricSum, PLAINTEXT_ENV, sleep, terminate } from './support/roles';
+import { activePeers, call, waitUntil } from '../support/hosts';
+import { startProxiedHost, type ProxiedHost } from './support/proxied-host';
+import { metricSum, sleep, terminate } from './support/roles';
 
 /** One way, on each host's proxy: every round trip between the two crosses one proxy twice. */
 const ONE_WAY_MS = 150;
 const WATCH_MS = 8_000;
 
 jest.setTimeout(90_000);
-
-interface ProxiedHost {
-  readonly host: HostProcess;
-  readonly proxy: FaultProxy;
-  readonly metricsPort: number;
-}
-
-async function startProxiedHost(index: number, seed: string | undefined): Promise<ProxiedHost> {
-  const grpcPort = await freePort();
-  const proxy = await startFaultProxy({ target: `127.0.0.1:${grpcPort}`, host: `127.0.${index + 1}.1` });
-  const host = await startHostProcess(
-    [
-      '--grpc-port',
-      String(grpcPort),
-      '--advertise-address',
-      proxy.address,
-      '--log-level',
-      'warn',
-      ...(seed ? ['--seeds', seed] : []),
-    ],
-    PLAINTEXT_ENV,
-  );
-  const started = host.process
-    .output()
-    .split('\n')
-    .find((l) => l.startsWith('{"peerId"'))!;
-  return { host, proxy, metricsPort: (JSON.parse(started) as { metricsPort: number }).metricsPort };
-}
 
 describe('acks slower than the probe timeout', () => {
   const hosts: ProxiedHost[] = [];
@@ -55,8 +26,8 @@ describe('acks slower than the probe timeout', () => {
   });
 
   test(`a ${2 * ONE_WAY_MS} ms round trip fails no probe when probes time out at 200 ms`, async () => {
-    hosts.push(await startProxiedHost(0, undefined));
-    hosts.push(await startProxiedHost(1, hosts[0]!.proxy.address));
+    hosts.push(await startProxiedHost({ index: 0 }));
+    hosts.push(await startProxiedHost({ index: 1, seed: hosts[0]!.proxy.address }));
     await waitUntil(
       async () => {
         const views = await Promise.all(hosts.map((h) => call(h.host.client, h.host.client.peers, {})));
