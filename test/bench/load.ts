@@ -50,6 +50,7 @@ import { startRedisServer } from '../support/redis-server';
 import { cpuSeconds, startChild, type Child } from './support/child';
 import type { WorkerConfig, WorkerReport } from './support/load-worker';
 import { describeMachine } from './support/machine';
+import { FAILED_OUTCOME, NOT_FOUND_OUTCOME, OK_OUTCOME } from './support/resolve-outcome';
 import { median, percentile, round } from './support/stats';
 
 const SOAK_S = Number(process.env.LOAD_SOAK_S ?? 300);
@@ -65,8 +66,6 @@ const WARMUP_S = 20;
 const REDIS_FAULT_AT_S = SOAK_S / 3;
 const DIRECTORY_FAULT_AT_S = (2 * SOAK_S) / 3;
 const DOWN_S = 5;
-/** WorkerReport.resolveOutcomes of a failed Resolve: this plus the status code of its last attempt. */
-const FAILED_OUTCOME = 2;
 /** After a restart, the fault window lasts one lease period: the time hosts have to register again. */
 const RECOVERY_S = TTL_S;
 /** After the churn stops: rejoins finish, watch batches and progress messages arrive. */
@@ -429,8 +428,8 @@ async function main(): Promise<void> {
       const t = r.resolveStarts[i]!;
       if (t < soakStart || t >= soakEnd) continue;
       const outcome = r.resolveOutcomes[i]!;
-      if (outcome === 0) outcomeCounts.ok++;
-      else if (outcome === 1) outcomeCounts.notFound++;
+      if (outcome === OK_OUTCOME) outcomeCounts.ok++;
+      else if (outcome === NOT_FOUND_OUTCOME) outcomeCounts.notFound++;
       else outcomeCounts.error++;
       const failed = outcome >= FAILED_OUTCOME;
       if (overlapsWindow(t, t + r.resolveLatencies[i]!)) inside.push(r.resolveLatencies[i]!);

@@ -25,6 +25,7 @@ import { PeerRecord } from '../../../services/gen/grapevine/v1/record';
 import { RawChannel, rawUnary } from './raw-stream';
 import { CheapFleet, type FleetStats } from '../../faults/support/cheap-hosts';
 import { REPLICA_CHANNEL_OPTIONS, RETRY_ELSEWHERE } from '../../faults/support/failover';
+import { FAILED_OUTCOME, NOT_FOUND_OUTCOME, OK_OUTCOME } from './resolve-outcome';
 
 export interface WorkerConfig {
   readonly index: number;
@@ -46,8 +47,7 @@ export interface WorkerReport {
   readonly liveIds: string[];
   readonly fleet: Omit<FleetStats, 'tally'> & { failedCalls: Record<string, number>; fixedByRetry: number };
   /**
-   * Per Resolve: start (ms since the epoch), latency (ms), outcome (0 ok, 1 NOT_FOUND, and for a
-   * call that failed, FAILED_OUTCOME plus the gRPC status code of its last attempt).
+   * Per Resolve: start (ms since the epoch), latency (ms), outcome (see resolve-outcome.ts).
    */
   readonly resolveStarts: Float64Array;
   readonly resolveLatencies: Float64Array;
@@ -90,8 +90,6 @@ const REJOIN_AFTER_MS = 2_000;
  */
 const MAX_RESOLVES_IN_FLIGHT = 2_000;
 const RESOLVE_PATH = '/grapevine.v1.DirectoryService/Resolve';
-/** A failed Resolve's outcome: this plus the status code of its last attempt (WorkerReport). */
-const FAILED_OUTCOME = 2;
 const WATCH_PATH = '/grapevine.v1.DirectoryService/Watch';
 const raw = (bytes: Buffer) => bytes;
 
@@ -325,7 +323,7 @@ async function main(): Promise<void> {
       const replica = resolveChannels[(first + attempt) % resolveChannels.length]!;
       const code = await resolveOnce(replica[connection]!, peerId);
       if (code === status.OK || code === status.NOT_FOUND) {
-        outcome = code === status.OK ? 0 : 1;
+        outcome = code === status.OK ? OK_OUTCOME : NOT_FOUND_OUTCOME;
         break;
       }
       outcome = FAILED_OUTCOME + code;
