@@ -1,12 +1,13 @@
 /**
- * Unit tests sit beside the code; cross-service suites live in test/. Benchmarks are not tests.
+ * Unit tests sit beside the code; cross-service suites live in test/. Benchmarks are not tests,
+ * but the helpers they are built on (test/bench/support/) have tests of their own.
  * ts-jest only transpiles (tsconfig.jest.json): `make test` type-checks the whole tree with tsc first.
  */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/services', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/test/bench/'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/test/bench/(?!support/)'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json', diagnostics: { ignoreCodes: [151002] } }],
   },
