@@ -12,6 +12,7 @@ import {
   verify as cryptoVerify,
 } from 'node:crypto';
 import { decodeBase32, encodeBase32 } from './base32';
+import { rememberNewest } from '../membership/bounded-memory';
 
 /** The multibase prefix for base32: an id always starts with a letter. */
 const PEER_ID_PREFIX = 'b';
@@ -84,10 +85,7 @@ export function publicKeyFromPeerId(peerId: string): KeyObject | undefined {
   } catch {
     return undefined;
   }
-  if (publicKeyCache.size >= PUBLIC_KEY_CACHE_SIZE) {
-    publicKeyCache.delete(publicKeyCache.keys().next().value as string);
-  }
-  publicKeyCache.set(peerId, key);
+  rememberNewest(publicKeyCache, peerId, key, PUBLIC_KEY_CACHE_SIZE);
   return key;
 }
 

@@ -25,6 +25,7 @@
 import { ResourceExhaustedError, UnavailableError } from '../common/errors';
 import { ChangeEvent, DirectoryStore, Subscription } from './store/store';
 import { EncodedBatch, encodeWatchBatch, encodeWatchResponse, framedEventLength } from './watch-encoding';
+import { rememberNewest } from '../membership/bounded-memory';
 
 /** A message for a sink: its bytes, and for a message with events its gRPC frame too. */
 export type WatchMessage = Pick<EncodedBatch, 'bytes'> & Partial<Pick<EncodedBatch, 'framed'>>;
@@ -313,11 +314,7 @@ class NetworkHub {
     // Events only ever join at the end, so the same start, count and revision is the same message.
     if (recent && recent.count === to - from && recent.revision === revision) return recent;
     const batch = encodeWatchBatch(this.events, revision, from, to);
-    this.recentBatches.delete(cursor);
-    this.recentBatches.set(cursor, batch);
-    if (this.recentBatches.size > RECENT_BATCHES) {
-      this.recentBatches.delete(this.recentBatches.keys().next().value as number);
-    }
+    rememberNewest(this.recentBatches, cursor, batch, RECENT_BATCHES);
     return batch;
   }
 

@@ -7,6 +7,7 @@ import { FailedPreconditionError, PermissionDeniedError } from '../common/errors
 import { openRecord, type PeerRecord } from '../common/records';
 import type { SignedRecord } from '../gen/grapevine/v1/record';
 import type { RecordVerifier, RecordView, SignedRecordBlob } from '../membership';
+import { rememberNewest } from '../membership/bounded-memory';
 
 /** Verified records remembered; a few views' worth of peers and their neighbours. */
 const DEFAULT_CACHE_SIZE = 4_096;
@@ -30,8 +31,7 @@ export class RecordChecker {
       const hit = this.verified.get(key);
       if (hit && Buffer.from(hit.bytes).equals(blob.record)) return hit.record;
       const record = this.openFresh(blob, field);
-      if (this.verified.size >= this.capacity) this.verified.delete(this.verified.keys().next().value as string);
-      this.verified.set(key, { bytes: blob.record, record });
+      rememberNewest(this.verified, key, { bytes: blob.record, record }, this.capacity);
       return record;
     }
     return this.openFresh(blob, field);

@@ -27,6 +27,7 @@ import { NetworkKeys, networkKeys } from './redis-keys';
 import { RedisCommandObserver, observeRedisCommands } from './redis-command-observer';
 import { DirectoryScripts } from './redis-scripts';
 import { ChangeEvent, Subscription, WatchHandlers } from './store';
+import { rememberNewest } from '../../membership/bounded-memory';
 
 /** Entries one XREAD or XRANGE call returns at most. */
 const READ_BATCH = 512;
@@ -154,8 +155,7 @@ export function createWatchHub(
       const known = this.shared.get(revision);
       if (known) return known;
       const event = decodeLogEntry(id, fields);
-      this.shared.set(revision, event);
-      if (this.shared.size > SHARED_EVENTS) this.shared.delete(this.shared.keys().next().value as number);
+      rememberNewest(this.shared, revision, event, SHARED_EVENTS);
       return event;
     }
 
