@@ -299,16 +299,17 @@ export async function startHost(config: HostConfig, components: HostComponents):
       credentials,
       deadlineMs: config.callTimeoutMs + membership.neighborRequestTimeoutMs,
       channelOptions: nameOverride(serverName),
+      // Records of another network fail here, and the join with them.
+      openRecord: (signed) => checker.open(signed, 'join answer'),
     });
     try {
       const joined = await client.join(liveDriver.node.record as SignedRecord);
-      const own = checker.open(joined.introducer.signed, 'join answer');
-      const sample = joined.peers.filter((p) => p.record.network === config.network).map((p) => p.signed);
+      const sample = joined.peers.map((p) => p.signed);
       log.info(
         { introducer: peerAddress, peers: sample.length, leaseId: joined.leaseId || 'none' },
         'joined through an introducer',
       );
-      return { signed: joined.introducer.signed, record: own, sample };
+      return { signed: joined.introducer.signed, record: joined.introducer.record, sample };
     } catch (error) {
       const code = (error as ServiceError).code;
       if (code !== status.UNIMPLEMENTED) {

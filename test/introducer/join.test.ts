@@ -8,7 +8,7 @@ import { ServiceError, status } from '@grpc/grpc-js';
 import { IntroducerClient } from '../../services/client/introducer-client';
 import { generateIdentity } from '../../services/common/identity';
 import { Registry } from '../../services/common/metrics';
-import { PeerRecord, signRecord } from '../../services/common/records';
+import { PeerRecord, openRecord, signRecord } from '../../services/common/records';
 import type { RunningHost } from '../../services/host/server';
 import type { RunningIntroducer } from '../../services/introducer/server';
 import { codeOf, snapshot, startTestDirectory, type TestDirectory } from '../support/directory';
@@ -97,6 +97,24 @@ describe('Join', () => {
     const again = await client.join(host.member.record());
     expect(again.leaseId).toBe(joined.leaseId);
     expect(again.revision).toBe(joined.revision);
+  });
+
+  it("opens the answer's records with the opener it is given, each once", async () => {
+    const host = await loneHost();
+    const opened: string[] = [];
+    const opening = new IntroducerClient(introducer.address, {
+      openRecord: (signed) => {
+        const record = openRecord(signed);
+        opened.push(record.peerId);
+        return record;
+      },
+    });
+    try {
+      const joined = await opening.join(host.member.record());
+      expect(opened).toEqual([joined.introducer.record.peerId, ...joined.peers.map((p) => p.record.peerId)]);
+    } finally {
+      opening.close();
+    }
   });
 
   it('writes a rejoin with a newer record once: its Register, no UpdateRecord the directory would refuse', async () => {
