@@ -11,6 +11,7 @@
  * callbacks it was built with.
  */
 import { FloodCache } from './flood-cache';
+import { hash53 } from './hash';
 import type { Flood, Message, PeerId } from './messages';
 
 /** An active neighbour, as the tree needs it. */
@@ -219,7 +220,7 @@ export class FloodTree {
    */
   private nextAnnounceSlot(now: number): number {
     const interval = this.config.floodAnnounceIntervalMs;
-    this.phaseMs ??= idHash(this.io.self().from) % interval;
+    this.phaseMs ??= hash53(this.io.self().from) % interval;
     const earliest = now + interval / 2;
     return this.phaseMs + Math.ceil((earliest - this.phaseMs) / interval) * interval;
   }
@@ -239,13 +240,6 @@ export class FloodTree {
     this.kept.set(flood.id, { flood, at: now });
     this.keptBytes += flood.payload.length;
   }
-}
-
-/** FNV-1a over the id's UTF-16 code units: a stable, well-spread number per peer. */
-function idHash(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 function linkTo(links: readonly FloodLink[], peer: PeerId): FloodLink | undefined {
