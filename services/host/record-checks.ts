@@ -4,6 +4,7 @@
  * RecordVerifier built on it, and the checks peer calls apply to the records they carry.
  */
 import { FailedPreconditionError, PermissionDeniedError } from '../common/errors';
+import { ownedCopy } from '../common/owned-bytes';
 import { openRecord, type PeerRecord } from '../common/records';
 import type { SignedRecord } from '../gen/grapevine/v1/record';
 import type { RecordVerifier, RecordView, SignedRecordBlob } from '../membership';
@@ -13,7 +14,7 @@ import { rememberNewest } from '../membership/bounded-memory';
 const DEFAULT_CACHE_SIZE = 4_096;
 
 export class RecordChecker {
-  private readonly verified = new Map<string, { bytes: Uint8Array; record: PeerRecord }>();
+  private readonly verified = new Map<string, { bytes: Buffer; record: PeerRecord }>();
 
   constructor(
     /** The network this host belongs to: records of any other are refused. */
@@ -27,11 +28,14 @@ export class RecordChecker {
    */
   open(blob: SignedRecordBlob | undefined, field: string): PeerRecord {
     if (blob && blob.signature.length > 0) {
-      const key = Buffer.from(blob.signature).toString('base64');
+      // Views, not copies: this runs for every record every peer call carries.
+      const { signature } = blob;
+      const key = Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('base64');
       const hit = this.verified.get(key);
-      if (hit && Buffer.from(hit.bytes).equals(blob.record)) return hit.record;
+      if (hit?.bytes.equals(blob.record)) return hit.record;
       const record = this.openFresh(blob, field);
-      rememberNewest(this.verified, key, { bytes: blob.record, record }, this.capacity);
+      // A copy: the record's bytes are a view into the whole message that carried them.
+      rememberNewest(this.verified, key, { bytes: ownedCopy(blob.record), record }, this.capacity);
       return record;
     }
     return this.openFresh(blob, field);
