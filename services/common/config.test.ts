@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { directoryConfigSchema } from '../directory/config';
@@ -7,8 +7,12 @@ import { directoryConfigSchema } from '../directory/config';
 const PLAINTEXT = { GRAPEVINE_PLAINTEXT: 'true' };
 import { ConfigError, envName, loadConfig } from './config';
 
+const dir = mkdtempSync(join(tmpdir(), 'grapevine-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let files = 0;
 function fileWith(text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'grapevine-config-')), 'config.yaml');
+  const path = join(dir, `config-${++files}.yaml`);
   writeFileSync(path, text);
   return path;
 }

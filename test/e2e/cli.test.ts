@@ -1,6 +1,6 @@
 /** The `grapevine` binary as a person at a terminal uses it: real processes, real sockets. */
 import { ServiceError, status } from '@grpc/grpc-js';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryClient } from '../../services/client/directory-client';
@@ -10,6 +10,7 @@ import { runGrapevine, runGrapevineSync } from '../support/processes';
 import { generateIdentity, signed } from '../support/records';
 
 const dir = mkdtempSync(join(tmpdir(), 'grapevine-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 test('keygen writes a 0600 key file and prints its peer id; it will not overwrite without --force', () => {
   const file = join(dir, 'a.key');

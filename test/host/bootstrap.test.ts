@@ -3,7 +3,7 @@
  * peer cache, a seed that is not there yet, and what the host says (log, health, metric) while it
  * knows nobody.
  */
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dns2 from 'dns2';
@@ -138,9 +138,11 @@ describe('bootstrap sources', () => {
 describe('a host process that reaches nobody', () => {
   let lonely: HostProcess | undefined;
   let seed: HostProcess | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'grapevine-bootstrap-'));
   afterAll(async () => {
     for (const h of [lonely, seed]) h?.process.child.kill('SIGTERM');
     await Promise.all([lonely?.process.exited(), seed?.process.exited()]);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test('waits for a seed slower than a neighbour request may take, rather than backing off', async () => {
@@ -168,7 +170,6 @@ describe('a host process that reaches nobody', () => {
 
   test('says so in its log, health and metrics, keeps trying, and joins once the seed appears', async () => {
     const seedPort = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'grapevine-bootstrap-'));
     mkdirSync(join(dir, 'data'));
     writeFileSync(join(dir, 'data', PEER_CACHE_FILE), '{"version": 1, "peers": [tru');
     lonely = await startHostProcess(['--seeds', `127.0.0.1:${seedPort}`, '--data-dir', join(dir, 'data')]);
