@@ -17,7 +17,7 @@ export interface GrapevineProcess {
   output(): string;
   /** Resolves with the first output line matching, or rejects after timeoutMs. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** Resolves with the exit code (or the signal name). */
+  /** Resolves with the exit code (or the signal name) once its output has all been read. */
   exited(): Promise<number | string>;
 }
 
@@ -39,8 +39,12 @@ export function runGrapevine(args: string[], env: NodeJS.ProcessEnv = {}): Grape
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
+  // 'close', not 'exit': it comes once stdout and stderr are drained too, so output read after
+  // exited() resolves is complete, and waitFor does not give up on a line still in the pipe.
+  let closed = false;
   const exit = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
+      closed = true;
       children.delete(child);
       listeners.forEach((listener) => listener());
       resolve(code ?? signal ?? -1);
@@ -57,7 +61,7 @@ export function runGrapevine(args: string[], env: NodeJS.ProcessEnv = {}): Grape
           if (line !== undefined) {
             cleanup();
             resolve(line);
-          } else if (child.exitCode !== null) {
+          } else if (closed) {
             cleanup();
             reject(new Error(`process exited before printing ${pattern}:\n${text}`));
           }
