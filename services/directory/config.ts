@@ -57,7 +57,7 @@ export const directoryConfigSchema = z
       .string()
       .default('')
       .describe(
-        "PEM CA bundle the Redis server's certificate must chain to, for a rediss:// redisUrl; empty: the system's roots",
+        "PEM CA bundle the Redis server's certificate must chain to, for a rediss:// redisUrl, read again at each connection; empty: the system's roots",
       ),
     defaultTtlSeconds: fields
       .seconds(1, 86_400)

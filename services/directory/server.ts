@@ -3,10 +3,8 @@
  * monitor and its metrics endpoint, with a shutdown that ends watches, drains calls and closes
  * the store.
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { ConfigError } from '../common/config';
 import { UnavailableError } from '../common/errors';
 import { RunningGrpcServer, startGrpcServer } from '../common/grpc-server';
 import { Logger } from '../common/logging';
@@ -20,7 +18,7 @@ import { DirectoryContext } from './context';
 import { createDirectoryMetrics } from './metrics';
 import { directoryService } from './service';
 import { createMemoryStore } from './store/memory-store';
-import { createDirectoryRedis, waitForRedis } from './store/redis-connection';
+import { createDirectoryRedis, tlsWithCaFile, waitForRedis } from './store/redis-connection';
 import { createRedisStore } from './store/redis-store';
 import { DirectoryStore, StoreOptions } from './store/store';
 import { WatchFanout } from './watch-fanout';
@@ -191,11 +189,17 @@ export async function startDirectory(
  * answers. Each new error is logged once, not at every reconnect attempt.
  */
 async function connectRedis(url: string, tlsCaFile: string, log: Logger): Promise<Redis> {
-  const redis = createDirectoryRedis(url, {
-    enableAutoPipelining: true,
-    // A rediss:// URL alone trusts the system's roots; a private CA is read once, at start.
-    ...(tlsCaFile === '' ? {} : { tls: { ca: readRedisCa(tlsCaFile) } }),
-  });
+  // A rediss:// URL alone trusts the system's roots; a private CA is read at every connection.
+  let lastCaError = '';
+  const tls =
+    tlsCaFile === ''
+      ? undefined
+      : tlsWithCaFile(tlsCaFile, (error) => {
+          if (error.message !== lastCaError)
+            log.warn({ err: error.message, file: tlsCaFile }, 'cannot read redisTlsCaFile: using the CA read before');
+          lastCaError = error.message;
+        });
+  const redis = createDirectoryRedis(url, { enableAutoPipelining: true, ...(tls && { tls }) });
   const where = redactUrl(url);
   let lastError = '';
   redis.on('error', (error: Error) => {
@@ -210,14 +214,6 @@ async function connectRedis(url: string, tlsCaFile: string, log: Logger): Promis
     log.warn({ err: error.message, redis: where }, 'redis unreachable at start; serving NOT_SERVING and retrying'),
   );
   return redis;
-}
-
-function readRedisCa(file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    throw new ConfigError(`cannot read redisTlsCaFile ${file}: ${(error as Error).message}`);
-  }
 }
 
 /** The URL without its password, for logs. */

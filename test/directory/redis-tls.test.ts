@@ -1,8 +1,11 @@
 /**
  * The directory on a real redis-server that speaks TLS: a rediss:// URL with the CA that signed
  * the server's certificate works end to end; without that CA the directory does not trust the
- * server (NOT_SERVING, UNAVAILABLE) and writes nothing; contradictory settings are refused.
+ * server (NOT_SERVING, UNAVAILABLE) and writes nothing; a CA file rotated while it runs is trusted
+ * from the next reconnect on; contradictory settings are refused.
  */
+import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { ConfigError } from '../../services/common/config';
@@ -80,6 +83,44 @@ describe('the directory on Redis over TLS', () => {
       expect(await admin.dbsize()).toBe(0);
     } finally {
       await t.stop();
+    }
+  });
+
+  it('reads its CA file again at each connection: a rotated CA needs no restart, a missing file keeps the last', async () => {
+    const caFile = join(ca.dir, 'directory-ca.crt');
+    copyFileSync(ca.caFile, caFile);
+    const next = makeTestCa('grapevine-test-ca-next');
+    const t = await startTestDirectory({ redisUrl: tlsUrl, redisTlsCaFile: caFile });
+    const health = () => checkHealth(t.address);
+    // Cuts the directory's connections (not this one): it connects again, and reads the CA then.
+    const reconnect = () => admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    const serving = (what: string) => waitUntil(async () => (await health()) === 'SERVING', 10_000, what);
+    try {
+      await serving('health SERVING on the first CA');
+
+      // The file gone (mid-rotation, say): the CA read before still holds.
+      rmSync(caFile);
+      await reconnect();
+      await serving('health SERVING again on the CA read before');
+
+      // Redis moves to a certificate from another CA: the old CA cannot verify it.
+      const { certFile, keyFile } = next.issue('redis');
+      await admin.call('CONFIG', 'SET', 'tls-cert-file', certFile, 'tls-key-file', keyFile);
+      copyFileSync(ca.caFile, caFile);
+      await reconnect();
+      await waitUntil(async () => (await health()) === 'NOT_SERVING', 10_000, 'NOT_SERVING on the old CA');
+
+      // The new CA lands in the file: the next reconnect trusts it, with no restart.
+      copyFileSync(next.caFile, caFile);
+      await serving('health SERVING on the rotated CA');
+      const alice = generateIdentity();
+      await t.client.register(signed(alice, { name: 'alice' }), 10);
+      expect((await t.client.resolve('default', { name: 'alice' })).record.peerId).toBe(alice.peerId);
+    } finally {
+      await t.stop();
+      const { certFile, keyFile } = ca.issue('redis');
+      await admin.call('CONFIG', 'SET', 'tls-cert-file', certFile, 'tls-key-file', keyFile);
+      next.remove();
     }
   });
 

@@ -2,7 +2,10 @@
  * How the directory talks to Redis: client options that make a lost Redis fail calls at once
  * instead of queueing them, and the one mapping from client errors to store errors.
  */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis, RedisOptions } from 'ioredis';
+import { ConfigError } from '../../common/config';
 import { GrapevineError, UnavailableError } from '../../common/errors';
 
 /** A command with no reply after this long fails (a Redis that hangs, a silent network), in ms. */
@@ -28,6 +31,31 @@ export function directoryRedisOptions(overrides: Partial<RedisOptions> = {}): Re
       Math.min(REDIS_RECONNECT_FIRST_DELAY_MS * 2 ** (attempt - 1), REDIS_RECONNECT_MAX_DELAY_MS) +
       Math.floor(Math.random() * 100),
     ...overrides,
+  };
+}
+
+/**
+ * TLS options that trust the CA bundle in `file`, read again at every connection (ioredis copies
+ * `tls` into each connect), so a rotated CA is trusted from the next reconnect on without a
+ * restart. The first read fails with ConfigError; a later one that fails (the file is being
+ * replaced) keeps the last CA read and is reported to `onReadError`.
+ */
+export function tlsWithCaFile(file: string, onReadError: (error: Error) => void): ConnectionOptions {
+  let ca: Buffer;
+  try {
+    ca = readFileSync(file);
+  } catch (error) {
+    throw new ConfigError(`cannot read redisTlsCaFile ${file}: ${(error as Error).message}`);
+  }
+  return {
+    get ca(): Buffer {
+      try {
+        ca = readFileSync(file);
+      } catch (error) {
+        onReadError(error as Error);
+      }
+      return ca;
+    },
   };
 }
 
