@@ -480,6 +480,28 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
     expect(ofKind(objects, 'HorizontalPodAutoscaler')[0].spec.metrics[0].resource.name).toBe('cpu');
   });
 
+  test("defaults: each role's V8 heap limit is set, and below its container's memory limit", () => {
+    const mebibytes = (quantity: string) => {
+      const [, n, unit] = /^(\d+)(Mi|Gi)$/.exec(quantity)!;
+      return Number(n) * (unit === 'Gi' ? 1_024 : 1);
+    };
+    const workloads = [
+      ...ofKind(objectsFor('default values'), 'Deployment'),
+      ...ofKind(objectsFor('default values'), 'StatefulSet'),
+    ];
+    const roles = workloads.filter((w) => ROLE_OF_COMPONENT[component(w)!]);
+    expect(roles.map((w) => ROLE_OF_COMPONENT[component(w)!]).sort()).toEqual(['directory', 'host', 'introducer']);
+    for (const workload of roles) {
+      const [container] = workload.spec.template.spec.containers;
+      const heap = /^--max-old-space-size=(\d+)$/.exec(envOf(container).get('NODE_OPTIONS')?.value ?? '');
+      const limit = mebibytes(container.resources.limits.memory);
+      expect({ role: component(workload), heapBelowLimit: heap !== null && Number(heap[1]) < limit }).toEqual({
+        role: component(workload),
+        heapBelowLimit: true,
+      });
+    }
+  });
+
   test('defaults: hosts keep their key and peer cache on their own volume, and advertise a stable name', () => {
     const objects = objectsFor('default values');
     const hosts = ofKind(objects, 'StatefulSet').find((set) => component(set) === 'host')!;

@@ -246,6 +246,18 @@ is joined with commas, a map becomes k=v,k=v (the forms the roles read from the 
 {{- include "grapevine.tlsEnv" . }}
 {{- end }}
 
+{{/*
+V8's heap limit for a role (its values are the context), below the container's memory limit: V8
+sizes the heap from the memory it sees, lets garbage build up to several times the live heap when
+it sees much, and is killed by the kernel rather than collecting harder when the container is full.
+*/}}
+{{- define "grapevine.heapEnv" -}}
+{{- with .maxHeapMiB }}
+- name: NODE_OPTIONS
+  value: {{ printf "--max-old-space-size=%d" (int .) | quote }}
+{{- end }}
+{{- end }}
+
 {{/* Pod and container security: non-root, read-only root filesystem, no capabilities. */}}
 {{- define "grapevine.podSecurityContext" -}}
 runAsNonRoot: true
