@@ -13,9 +13,12 @@
  *     neither the load's own client library nor its other work is what the latency measures.
  *
  * Every client prefers one replica and makes a failed call once more on the other (UNAVAILABLE,
- * DEADLINE_EXCEEDED, CANCELLED); half prefer each. The soak runs 5 minutes after a 20 s warm-up;
- * at 100 s Redis is killed with SIGKILL and started again empty 5 s later, and at 200 s directory
- * replica B is killed with SIGKILL and started again on its port 5 s later.
+ * DEADLINE_EXCEEDED, CANCELLED); half prefer each. A watcher whose stream failed resumes on the
+ * other replica and, 15 s later, on its preferred one again (from the same revision), so the
+ * replicas hold the same streams at the soak's end as at its start. The soak runs 5 minutes
+ * after a 20 s warm-up; at 100 s Redis is killed with SIGKILL and started again empty 5 s later,
+ * and at 200 s directory replica B is killed with SIGKILL and started again on its port 5 s
+ * later.
  *
  * At the end the churn and the lookups stop, the watchers catch up, and:
  *   - renewals per second held (successful renewals a second, outside the fault windows);
@@ -32,8 +35,8 @@
  *     the median of a reading a second over the soak's first and last 30 s, since its heap's
  *     committed size swings by tens of MiB between collections and one reading lands anywhere on
  *     that swing (the single readings are printed too; B was restarted, its start is taken after
- *     its warm-up); and replica A's heap in use, heap committed and memory outside the heap from
- *     its /metrics, to tell live memory from what RSS keeps.
+ *     its warm-up); and replica A's heap in use, heap committed, memory outside the heap and
+ *     watch streams open from its /metrics, to tell live memory from what RSS keeps.
  *
  * Ends with one JSON line. Options (environment): LOAD_SOAK_S (300), LOAD_HOSTS (2000),
  * LOAD_WATCHERS (200), LOAD_RESOLVES_PER_S (2000), LOAD_CHURN_PER_S (5), LOAD_TTL_S (30),
@@ -102,6 +105,13 @@ function redisPid(port: number): number | undefined {
   return undefined;
 }
 
+/** Counts by key, added over several reports. */
+function sumCounts(counts: readonly Record<string, number>[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const c of counts) for (const [key, n] of Object.entries(c)) sum[key] = (sum[key] ?? 0) + n;
+  return sum;
+}
+
 function rssMiB(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
     .split('\n')
@@ -118,6 +128,8 @@ interface ReplicaReading {
   readonly heapUsedMiB: number;
   readonly heapTotalMiB: number;
   readonly externalMiB: number;
+  /** Watch streams open on the replica: a watcher that failed over to it stays there. */
+  readonly watchers: number;
   /**
    * Event-loop delay p99 and max in ms since /metrics was last read (prom-client starts the
    * measurement again at every scrape, and only the bench scrapes it): a request that arrives
@@ -144,6 +156,7 @@ async function readReplica(metricsPort: number): Promise<ReplicaReading> {
     heapUsedMiB: metric('nodejs_heap_size_used_bytes') / 1_048_576,
     heapTotalMiB: metric('nodejs_heap_size_total_bytes') / 1_048_576,
     externalMiB: metric('nodejs_external_memory_bytes') / 1_048_576,
+    watchers: metric('grapevine_directory_watchers'),
     loopDelayP99Ms: metric('nodejs_eventloop_lag_p99_seconds') * 1_000,
     loopDelayMaxMs: metric('nodejs_eventloop_lag_max_seconds') * 1_000,
     resolveBuckets,
@@ -463,10 +476,7 @@ async function main(): Promise<void> {
   const rssGrowthSingle = (100 * (rssEnd[0]! - rssStart[0]!)) / rssStart[0]!;
   const rssGrowthB = (100 * (rssEnd[1]! - rssBStart)) / rssBStart;
   const restore = reports.flatMap((r) => r.fleet.restoreMs).sort((a, b) => a - b);
-  const fleetFailed: Record<string, number> = {};
-  for (const r of reports) {
-    for (const [code, n] of Object.entries(r.fleet.failedCalls)) fleetFailed[code] = (fleetFailed[code] ?? 0) + n;
-  }
+  const fleetFailed = sumCounts(reports.map((r) => r.fleet.failedCalls));
 
   console.log('');
   console.log(`bench:load on ${describeMachine()}`);
@@ -513,7 +523,7 @@ async function main(): Promise<void> {
     `leases lost for good: ${lostForGood.length} of ${live.length} live hosts; listed but not live: ${extra.length}`,
   );
   console.log(
-    `watch events missed: ${watchMissed} over ${watcherDiffs.length} watchers (${watchersOff} differ from the final list); events applied ${reports.reduce((s, r) => s + r.watchEvents, 0)}, relists ${reports.reduce((s, r) => s + r.relists, 0)} (OUT_OF_RANGE after the flush), moves to the other replica ${reports.reduce((s, r) => s + r.failovers, 0)}`,
+    `watch events missed: ${watchMissed} over ${watcherDiffs.length} watchers (${watchersOff} differ from the final list); events applied ${reports.reduce((s, r) => s + r.watchEvents, 0)}, relists ${reports.reduce((s, r) => s + r.relists, 0)} (OUT_OF_RANGE after the flush), moves to the other replica ${reports.reduce((s, r) => s + r.failovers, 0)}, back to the preferred one ${reports.reduce((s, r) => s + r.failbacks, 0)}; streams ended by ${JSON.stringify(sumCounts(reports.map((r) => r.streamEnds)))}`,
   );
   const kinds = reports.reduce(
     (sum, r) => ({
@@ -551,7 +561,7 @@ async function main(): Promise<void> {
     `  single readings at the soak's start and end: A ${rssStart[0]!.toFixed(1)} → ${rssEnd[0]!.toFixed(1)} MiB (${rssGrowthSingle.toFixed(1)}%); B (restarted) ${rssBStart.toFixed(1)} → ${rssEnd[1]!.toFixed(1)} MiB (${rssGrowthB.toFixed(1)}%)`,
   );
   console.log(
-    `  replica A's JavaScript heap in use ${startA.heapUsedMiB.toFixed(1)} → ${endA.heapUsedMiB.toFixed(1)} MiB, heap committed ${startA.heapTotalMiB.toFixed(1)} → ${endA.heapTotalMiB.toFixed(1)} MiB, memory outside it (Buffers) ${startA.externalMiB.toFixed(1)} → ${endA.externalMiB.toFixed(1)} MiB`,
+    `  replica A's JavaScript heap in use ${startA.heapUsedMiB.toFixed(1)} → ${endA.heapUsedMiB.toFixed(1)} MiB, heap committed ${startA.heapTotalMiB.toFixed(1)} → ${endA.heapTotalMiB.toFixed(1)} MiB, memory outside it (Buffers) ${startA.externalMiB.toFixed(1)} → ${endA.externalMiB.toFixed(1)} MiB; watch streams open on it ${startA.watchers} → ${endA.watchers}`,
   );
   console.log(
     `CPU over the soak, in cores: ${(Object.keys(cpuEnd) as (keyof typeof cpuEnd)[]).map((name) => `${name} ${cores(name).toFixed(2)}`).join(', ')}; directory B not counted (restarted); load average at the end ${loadavg()

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DEFAULT_DIRECTORY_GRPC_PORT, DEFAULT_DIRECTORY_METRICS_PORT } from '../../services/directory/config';
 import { DEFAULT_HOST_GRPC_PORT, DEFAULT_HOST_METRICS_PORT } from '../../services/host/config';
 import { DEFAULT_INTRODUCER_GRPC_PORT, DEFAULT_INTRODUCER_METRICS_PORT } from '../../services/introducer/config';
-import { imageEnv } from '../support/image-env';
+import { chartNodeFlags, imageEnv } from '../support/image-env';
 import { REPO_ROOT } from './helm';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'deploy', 'Dockerfile'), 'utf8');
@@ -175,6 +175,13 @@ test('the runtime fixes glibc malloc thresholds, so memory freed after a burst g
   expect(Number(tunables.get('glibc.malloc.trim_threshold'))).toBeGreaterThan(0);
   // Only the runtime stage's ENV counts: a build stage's would not reach the image's processes.
   expect(imageEnv('FROM a AS build\nENV X=1\nFROM b\nENV Y=2 \\\n    Z=3\n')).toEqual({ Y: '2', Z: '3' });
+});
+
+test("benches start each role with the chart's heap limit, read from the chart's values", () => {
+  expect(chartNodeFlags('directory')).toEqual([expect.stringMatching(/^--max-old-space-size=\d+$/)]);
+  expect(chartNodeFlags('host', 'hosts:\n  maxHeapMiB: 200\n')).toEqual(['--max-old-space-size=200']);
+  expect(chartNodeFlags('introducer', 'introducer:\n  maxHeapMiB: 0\n')).toEqual([]);
+  expect(chartNodeFlags('keygen')).toEqual([]);
 });
 
 test('holds no secret: no secret-looking variable, no ADD from anywhere, no key or credential file copied', () => {

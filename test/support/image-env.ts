@@ -1,11 +1,20 @@
 /**
- * The environment the image gives every role (deploy/Dockerfile's runtime ENV), read from the
- * Dockerfile itself so benchmarks run their servers as the image does and cannot drift from it.
+ * The environment the image gives every role (deploy/Dockerfile's runtime ENV) and the chart adds
+ * to it (each role's heap limit), read from the Dockerfile and the chart's values themselves so
+ * benchmarks run their servers as they are deployed and cannot drift from it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 
 const DOCKERFILE = join(__dirname, '..', '..', 'deploy', 'Dockerfile');
+const CHART_VALUES = join(__dirname, '..', '..', 'charts', 'grapevine', 'values.yaml');
+/** The chart's values key of each role the `grapevine` binary runs. */
+const VALUES_KEY: Readonly<Record<string, string>> = {
+  directory: 'directory',
+  introducer: 'introducer',
+  host: 'hosts',
+};
 
 /** The runtime stage's `ENV name=value` pairs (the last FROM's), continuation lines joined. */
 export function imageEnv(dockerfile = readFileSync(DOCKERFILE, 'utf8')): Record<string, string> {
@@ -17,4 +26,14 @@ export function imageEnv(dockerfile = readFileSync(DOCKERFILE, 'utf8')): Record<
     for (const [, name, value] of args.matchAll(/(\w+)=(\S+)/g)) env[name] = value;
   }
   return env;
+}
+
+/**
+ * The node flags the chart starts `role` with (its `maxHeapMiB` as --max-old-space-size); none
+ * for a role the chart does not run or leaves to node.
+ */
+export function chartNodeFlags(role: string, valuesYaml = readFileSync(CHART_VALUES, 'utf8')): string[] {
+  const key = VALUES_KEY[role];
+  const heapMiB = key ? (parse(valuesYaml) as Record<string, { maxHeapMiB?: number }>)[key]?.maxHeapMiB : undefined;
+  return heapMiB ? [`--max-old-space-size=${heapMiB}`] : [];
 }

@@ -1,9 +1,11 @@
 /** Starts a TypeScript entry point as a child process and waits for a line that says it is up. */
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { imageEnv } from '../../support/image-env';
+import { chartNodeFlags, imageEnv } from '../../support/image-env';
 
 const root = join(__dirname, '..', '..', '..');
+/** The `grapevine` binary's entry point, as the benches name it. */
+const CLI = 'services/cli/main.ts';
 /** Extra node flags for the servers under test, e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p". */
 const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 /** The image's malloc setting (deploy/Dockerfile), read once for every server a bench starts. */
@@ -16,10 +18,12 @@ export interface Child {
 }
 
 export function startChild(entry: string, args: string[], ready: RegExp, timeoutMs = 20_000): Promise<Child> {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(root, entry), ...args], {
+  // A role of the binary gets the heap limit the chart gives it; other entries are the bench's own.
+  const deployed = entry === CLI ? chartNodeFlags(args[0] ?? '') : [];
+  const child = spawn(process.execPath, [...deployed, ...nodeFlags, '--import', 'tsx', join(root, entry), ...args], {
     cwd: root,
     // Benchmarks measure the protocol and gRPC, not TLS: the servers they start speak plaintext.
-    // Otherwise they run as the image runs them (its malloc settings).
+    // Otherwise they run as the image and the chart run them (malloc settings, heap limit).
     env: { ...process.env, GLIBC_TUNABLES: glibcTunables, GRAPEVINE_PLAINTEXT: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

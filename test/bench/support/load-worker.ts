@@ -61,6 +61,10 @@ export interface WorkerReport {
   readonly diffKinds: { missing: number; extra: number; otherRevision: number; examples: string[] };
   readonly relists: number;
   readonly failovers: number;
+  /** Times a watcher went back to its preferred replica. */
+  readonly failbacks: number;
+  /** Why watchers' streams ended, other than to go back: by status name, and failed lists. */
+  readonly streamEnds: Record<string, number>;
   readonly watchEvents: number;
   /** This process's event-loop delay over the soak (ms): a Resolve's answer waits that long to be read. */
   readonly loopDelayP99Ms: number;
@@ -84,6 +88,8 @@ const CONNECTIONS_PER_REPLICA = 4;
 const WATCHES_PER_CONNECTION = 10;
 const CALL_DEADLINE_MS = 3_000;
 const REJOIN_AFTER_MS = 2_000;
+/** A watcher that moved off its preferred replica resumes there again after this long. */
+const FAILBACK_MS = 15_000;
 /**
  * Resolves outstanding at once, at most; past it the open loop skips calls and counts them. An
  * open loop that outruns its target piles up calls without bound, and runs out of memory.
@@ -154,7 +160,9 @@ class Column<T extends Float64Array | Uint8Array> {
  * A list-then-watch view of one network, as a client that must miss nothing keeps it: list
  * (every page), watch from the first page's revision skipping events a peer's entry already
  * reflects, resume from the last revision on the other replica when a stream fails, list again
- * on OUT_OF_RANGE (the log no longer reaches back, or the store was flushed).
+ * on OUT_OF_RANGE (the log no longer reaches back, or the store was flushed). Like every client
+ * of the bench it prefers one replica: FAILBACK_MS after moving off it, it resumes there again,
+ * so a replica's restart does not leave the other holding every stream to the end.
  */
 class Watcher {
   readonly view = new Map<string, number>();
@@ -164,14 +172,19 @@ class Watcher {
   private stopped = false;
   relists = 0;
   failovers = 0;
+  failbacks = 0;
+  readonly ends: Record<string, number> = {};
+  private failingBack = false;
+  private failbackTimer: NodeJS.Timeout | undefined;
   events = 0;
   readonly ready: Promise<void>;
   private markReady!: () => void;
 
   constructor(
     private readonly clients: DirectoryServiceClient[],
-    private replica: number,
+    private readonly preferred: number,
     private readonly network: string,
+    private replica = preferred,
   ) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
   }
@@ -182,7 +195,18 @@ class Watcher {
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.failbackTimer);
     this.call?.cancel();
+  }
+
+  /** On another replica than the preferred one: go back to it after a while. */
+  private moved(): void {
+    clearTimeout(this.failbackTimer);
+    if (this.replica === this.preferred) return;
+    this.failbackTimer = setTimeout(() => {
+      this.failingBack = true;
+      this.call?.cancel();
+    }, FAILBACK_MS);
   }
 
   private async loop(): Promise<void> {
@@ -192,18 +216,27 @@ class Watcher {
         this.markReady();
         const code = await this.watch();
         if (this.stopped) return;
-        if (code === status.OUT_OF_RANGE) {
+        if (!this.failingBack) this.ends[status[code]] = (this.ends[status[code]] ?? 0) + 1;
+        if (this.failingBack) {
+          // Cancelled here to resume on the preferred replica, from the same revision.
+          this.failingBack = false;
+          this.replica = this.preferred;
+          this.failbacks++;
+        } else if (code === status.OUT_OF_RANGE) {
           this.after = undefined;
           this.relists++;
         } else {
           // The replica went away or cut the stream: resume on the other one.
           this.replica = (this.replica + 1) % this.clients.length;
           this.failovers++;
+          this.moved();
           await sleep(100);
         }
       } catch {
+        this.ends['list failed'] = (this.ends['list failed'] ?? 0) + 1;
         this.replica = (this.replica + 1) % this.clients.length;
         this.failovers++;
+        this.moved();
         await sleep(200);
       }
     }
@@ -245,6 +278,7 @@ class Watcher {
       );
       const call = client.makeServerStreamRequest(WATCH_PATH, raw, raw, request) as ClientReadableStream<Buffer>;
       this.call = call;
+      if (this.failingBack) call.cancel();
       call.on('data', (bytes: Buffer) => {
         const response = decodeWatchResponse(bytes);
         for (const event of response.events) {
@@ -455,6 +489,11 @@ async function main(): Promise<void> {
           diffKinds,
           relists: watchers.reduce((sum, w) => sum + w.relists, 0),
           failovers: watchers.reduce((sum, w) => sum + w.failovers, 0),
+          failbacks: watchers.reduce((sum, w) => sum + w.failbacks, 0),
+          streamEnds: watchers.reduce<Record<string, number>>((sum, w) => {
+            for (const [why, n] of Object.entries(w.ends)) sum[why] = (sum[why] ?? 0) + n;
+            return sum;
+          }, {}),
           watchEvents: watchers.reduce((sum, w) => sum + w.events, 0),
           loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
           loopDelayMaxMs: loopDelay.max / 1e6,
