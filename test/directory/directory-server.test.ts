@@ -4,6 +4,7 @@
  */
 import { ChannelCredentials, Client, ServiceError, status } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
+import { DirectoryServiceClient } from '../../services/gen/grapevine/v1/directory';
 import { RedisServer, startRedisServer } from '../support/redis-server';
 import { TestDirectory, startTestDirectory } from '../support/directory';
 import { checkHealth, listServicesByReflection } from '../support/grpc-probes';
@@ -74,6 +75,30 @@ describe('Directory server', () => {
     expect(text).toMatch(/grapevine_directory_registrations_total\{outcome="ok"\} 1/);
     expect(text).toMatch(/grapevine_directory_renewals_total\{outcome="not_found"\} 1/);
     expect(text).toMatch(/process_cpu_seconds_total/);
+  });
+
+  test('a Watch cancelled by its client frees its place, however early it is cancelled', async () => {
+    t = await startTestDirectory();
+    const metrics = `http://127.0.0.1:${t.directory.metricsPort}/metrics`;
+    const watchers = async () =>
+      Number(/^grapevine_directory_watchers (\S+)$/m.exec(await (await fetch(metrics)).text())?.[1]);
+    const client = new DirectoryServiceClient(t.address, ChannelCredentials.createInsecure());
+    try {
+      // Cancelled at once (the request and the cancel may reach the server together), and after
+      // the stream has answered.
+      for (let i = 0; i < 50; i++)
+        client
+          .watch({ network: 'default', fromRevision: 0 })
+          .on('error', () => {})
+          .cancel();
+      const answered = Array.from({ length: 50 }, () => client.watch({ network: 'default', fromRevision: 0 }));
+      await Promise.all(answered.map((call) => new Promise((resolve) => call.once('data', resolve))));
+      expect(await watchers()).toBeGreaterThanOrEqual(50);
+      for (const call of answered) call.on('error', () => {}).cancel();
+      expect(await eventually(watchers, (n) => n === 0)).toBe(0);
+    } finally {
+      client.close();
+    }
   });
 
   describe('with Redis', () => {
