@@ -19,6 +19,12 @@ async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => bool
   }
 }
 
+/** Watch streams the directory holds open, from its /metrics. */
+async function watcherCount(t: TestDirectory): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${t.directory.metricsPort}/metrics`)).text();
+  return Number(/^grapevine_directory_watchers (\S+)$/m.exec(text)?.[1]);
+}
+
 describe('Directory server', () => {
   let t: TestDirectory;
   afterEach(async () => {
@@ -79,9 +85,7 @@ describe('Directory server', () => {
 
   test('a Watch cancelled by its client frees its place, however early it is cancelled', async () => {
     t = await startTestDirectory();
-    const metrics = `http://127.0.0.1:${t.directory.metricsPort}/metrics`;
-    const watchers = async () =>
-      Number(/^grapevine_directory_watchers (\S+)$/m.exec(await (await fetch(metrics)).text())?.[1]);
+    const watchers = () => watcherCount(t);
     const client = new DirectoryServiceClient(t.address, ChannelCredentials.createInsecure());
     try {
       // Cancelled at once (the request and the cancel may reach the server together), and after
@@ -154,6 +158,41 @@ describe('Directory server', () => {
       expect(count('ping')).toBeGreaterThanOrEqual(1);
       expect(text).toMatch(/grapevine_directory_redis_errors_total\{command="register"\} 1\n/);
       expect(text).toMatch(/grapevine_directory_redis_errors_total\{command="renew"\} 0\n/);
+    });
+
+    test('watches that Redis going away ended, or that began while it was away, free their places', async () => {
+      t = await startTestDirectory({ redisUrl: redis.url });
+      const client = new DirectoryServiceClient(t.address, ChannelCredentials.createInsecure());
+      const open = (n: number) =>
+        Array.from({ length: n }, () => {
+          const call = client.watch({ network: 'default', fromRevision: 0 });
+          const ended = new Promise<string>((resolve) => {
+            call.on('error', (error: ServiceError) => resolve(status[error.code]));
+            call.on('end', () => resolve('END'));
+          });
+          call.on('data', () => {});
+          return ended;
+        });
+      try {
+        const before = open(20);
+        await eventually(
+          () => watcherCount(t),
+          (n) => n === 20,
+        );
+        await redis.kill();
+        const during = open(30);
+        const codes = await Promise.all([...before, ...during]);
+        expect(codes.filter((code) => code !== 'UNAVAILABLE')).toEqual([]);
+        expect(
+          await eventually(
+            () => watcherCount(t),
+            (n) => n === 0,
+          ),
+        ).toBe(0);
+      } finally {
+        client.close();
+        await redis.restart();
+      }
     });
 
     test('Redis down: UNAVAILABLE and NOT_SERVING; Redis back: serving again, and the server never crashed', async () => {
