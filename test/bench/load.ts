@@ -523,7 +523,7 @@ async function main(): Promise<void> {
     `leases lost for good: ${lostForGood.length} of ${live.length} live hosts; listed but not live: ${extra.length}`,
   );
   console.log(
-    `watch events missed: ${watchMissed} over ${watcherDiffs.length} watchers (${watchersOff} differ from the final list); events applied ${reports.reduce((s, r) => s + r.watchEvents, 0)}, relists ${reports.reduce((s, r) => s + r.relists, 0)} (OUT_OF_RANGE after the flush), moves to the other replica ${reports.reduce((s, r) => s + r.failovers, 0)}, back to the preferred one ${reports.reduce((s, r) => s + r.failbacks, 0)}; streams ended by ${JSON.stringify(sumCounts(reports.map((r) => r.streamEnds)))}`,
+    `watch events missed: ${watchMissed} over ${watcherDiffs.length} watchers (${watchersOff} differ from the final list); events applied ${reports.reduce((s, r) => s + r.watchEvents, 0)}, relists ${reports.reduce((s, r) => s + r.relists, 0)} (OUT_OF_RANGE after the flush), moves to the other replica ${reports.reduce((s, r) => s + r.failovers, 0)}, back to the preferred one ${reports.reduce((s, r) => s + r.failbacks, 0)}, away from it at the end ${reports.reduce((s, r) => s + r.awayAtEnd, 0)}; streams ended by ${JSON.stringify(sumCounts(reports.map((r) => r.streamEnds)))}`,
   );
   const kinds = reports.reduce(
     (sum, r) => ({

@@ -65,6 +65,8 @@ export interface WorkerReport {
   readonly failbacks: number;
   /** Why watchers' streams ended, other than to go back: by status name, and failed lists. */
   readonly streamEnds: Record<string, number>;
+  /** Watchers on another replica than their preferred one when the report was made. */
+  readonly awayAtEnd: number;
   readonly watchEvents: number;
   /** This process's event-loop delay over the soak (ms): a Resolve's answer waits that long to be read. */
   readonly loopDelayP99Ms: number;
@@ -207,6 +209,10 @@ class Watcher {
       this.failingBack = true;
       this.call?.cancel();
     }, FAILBACK_MS);
+  }
+
+  get away(): boolean {
+    return this.replica !== this.preferred;
   }
 
   private async loop(): Promise<void> {
@@ -490,6 +496,7 @@ async function main(): Promise<void> {
           relists: watchers.reduce((sum, w) => sum + w.relists, 0),
           failovers: watchers.reduce((sum, w) => sum + w.failovers, 0),
           failbacks: watchers.reduce((sum, w) => sum + w.failbacks, 0),
+          awayAtEnd: watchers.filter((w) => w.away).length,
           streamEnds: watchers.reduce<Record<string, number>>((sum, w) => {
             for (const [why, n] of Object.entries(w.ends)) sum[why] = (sum[why] ?? 0) + n;
             return sum;
