@@ -211,6 +211,18 @@ export function streamHandler<Req, Res>(
 }
 
 /**
+ * Runs `end` once the caller of a server stream has gone: cancelled, or the call failed. grpc-js
+ * emits a cancel once; one that came before the handler listened (while it awaited something,
+ * as a Watch from now waits for the store's revision) reached no listener. Such a call is ended
+ * at once, or it would hold its place (a watcher slot, a subscription) until the process exits.
+ */
+export function onCallGone(call: ServerWritableStream<unknown, unknown>, end: () => void): void {
+  call.on('cancelled', end);
+  call.on('error', end);
+  if (call.cancelled) end();
+}
+
+/**
  * The client-streaming calls a server has open. A peer's one-way stream stays open as long as the
  * peer likes, so a stopping server answers them itself (endAll) instead of waiting out its grace
  * period for peers that may never close them.

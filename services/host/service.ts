@@ -16,6 +16,7 @@ import {
 } from '../common/errors';
 import {
   clientStreamHandler,
+  onCallGone,
   OpenClientStreams,
   ServiceBinding,
   streamHandler,
@@ -451,9 +452,8 @@ class HostHandlers {
         unsubscribe();
         resolve();
       };
-      call.on('cancelled', end);
       call.on('close', end);
-      call.on('error', end);
+      onCallGone(call, end);
     });
   }
 

@@ -160,6 +160,29 @@ describe('Directory server', () => {
       expect(text).toMatch(/grapevine_directory_redis_errors_total\{command="renew"\} 0\n/);
     });
 
+    test('a Watch from now, cancelled while the directory asks Redis where now is, frees its place', async () => {
+      t = await startTestDirectory({ redisUrl: redis.url });
+      const admin = new Redis(redis.url);
+      const client = new DirectoryServiceClient(t.address, ChannelCredentials.createInsecure());
+      try {
+        // Redis answers nothing for 600 ms: each Watch waits on the revision it starts from.
+        await admin.call('CLIENT', 'PAUSE', '600', 'ALL');
+        const calls = Array.from({ length: 10 }, () => client.watch({ network: 'default' }).on('error', () => {}));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        for (const call of calls) call.cancel();
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        expect(
+          await eventually(
+            () => watcherCount(t),
+            (n) => n === 0,
+          ),
+        ).toBe(0);
+      } finally {
+        client.close();
+        admin.disconnect();
+      }
+    });
+
     test('watches that Redis going away ended, or that began while it was away, free their places', async () => {
       t = await startTestDirectory({ redisUrl: redis.url });
       const client = new DirectoryServiceClient(t.address, ChannelCredentials.createInsecure());

@@ -1,4 +1,5 @@
 import { ServerWritableStream } from '@grpc/grpc-js';
+import { onCallGone } from '../../common/grpc-server';
 import { errorToStatus } from '../../common/grpc-status';
 import { WatchRequest, WatchResponse } from '../../gen/grapevine/v1/directory';
 import { DirectoryContext } from '../context';
@@ -28,8 +29,8 @@ export async function watch(
   }
 
   release = context.watches.admit(sourceOf(call.getPeer()), { end });
-  call.on('cancelled', () => end());
-  call.on('error', () => end());
+  onCallGone(call, () => end());
+  if (ended) return;
   // The stream tells the watcher where it starts at once, so it can resume from there even if
   // nothing changes, then sends every change after it (see watch-fanout.ts).
   const opening = context.watchFanout.open(network, fromRevision, {
