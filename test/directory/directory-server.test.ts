@@ -25,6 +25,14 @@ async function watcherCount(t: TestDirectory): Promise<number> {
   return Number(/^grapevine_directory_watchers (\S+)$/m.exec(text)?.[1]);
 }
 
+/** The watchers gauge once it says `n`, or what it says after 10 s. */
+function watchersOnceAt(t: TestDirectory, n: number): Promise<number> {
+  return eventually(
+    () => watcherCount(t),
+    (count) => count === n,
+  );
+}
+
 describe('Directory server', () => {
   let t: TestDirectory;
   afterEach(async () => {
@@ -85,7 +93,6 @@ describe('Directory server', () => {
 
   test('a Watch cancelled by its client frees its place, however early it is cancelled', async () => {
     t = await startTestDirectory();
-    const watchers = () => watcherCount(t);
     const client = new DirectoryServiceClient(t.address, ChannelCredentials.createInsecure());
     try {
       // Cancelled at once (the request and the cancel may reach the server together), and after
@@ -97,9 +104,9 @@ describe('Directory server', () => {
           .cancel();
       const answered = Array.from({ length: 50 }, () => client.watch({ network: 'default', fromRevision: 0 }));
       await Promise.all(answered.map((call) => new Promise((resolve) => call.once('data', resolve))));
-      expect(await watchers()).toBeGreaterThanOrEqual(50);
+      expect(await watcherCount(t)).toBeGreaterThanOrEqual(50);
       for (const call of answered) call.on('error', () => {}).cancel();
-      expect(await eventually(watchers, (n) => n === 0)).toBe(0);
+      expect(await watchersOnceAt(t, 0)).toBe(0);
     } finally {
       client.close();
     }
@@ -171,12 +178,7 @@ describe('Directory server', () => {
         await new Promise((resolve) => setTimeout(resolve, 200));
         for (const call of calls) call.cancel();
         await new Promise((resolve) => setTimeout(resolve, 700));
-        expect(
-          await eventually(
-            () => watcherCount(t),
-            (n) => n === 0,
-          ),
-        ).toBe(0);
+        expect(await watchersOnceAt(t, 0)).toBe(0);
       } finally {
         client.close();
         admin.disconnect();
@@ -198,20 +200,12 @@ describe('Directory server', () => {
         });
       try {
         const before = open(20);
-        await eventually(
-          () => watcherCount(t),
-          (n) => n === 20,
-        );
+        await watchersOnceAt(t, 20);
         await redis.kill();
         const during = open(30);
         const codes = await Promise.all([...before, ...during]);
         expect(codes.filter((code) => code !== 'UNAVAILABLE')).toEqual([]);
-        expect(
-          await eventually(
-            () => watcherCount(t),
-            (n) => n === 0,
-          ),
-        ).toBe(0);
+        expect(await watchersOnceAt(t, 0)).toBe(0);
       } finally {
         client.close();
         await redis.restart();
