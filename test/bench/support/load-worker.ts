@@ -211,6 +211,10 @@ class Watcher {
     }, FAILBACK_MS);
   }
 
+  private ended(why: string): void {
+    this.ends[why] = (this.ends[why] ?? 0) + 1;
+  }
+
   get away(): boolean {
     return this.replica !== this.preferred;
   }
@@ -222,13 +226,15 @@ class Watcher {
         this.markReady();
         const code = await this.watch();
         if (this.stopped) return;
-        if (!this.failingBack) this.ends[status[code]] = (this.ends[status[code]] ?? 0) + 1;
         if (this.failingBack) {
           // Cancelled here to resume on the preferred replica, from the same revision.
           this.failingBack = false;
           this.replica = this.preferred;
           this.failbacks++;
-        } else if (code === status.OUT_OF_RANGE) {
+          continue;
+        }
+        this.ended(status[code]);
+        if (code === status.OUT_OF_RANGE) {
           this.after = undefined;
           this.relists++;
         } else {
@@ -239,7 +245,7 @@ class Watcher {
           await sleep(100);
         }
       } catch {
-        this.ends['list failed'] = (this.ends['list failed'] ?? 0) + 1;
+        this.ended('list failed');
         this.replica = (this.replica + 1) % this.clients.length;
         this.failovers++;
         this.moved();
