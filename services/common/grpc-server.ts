@@ -214,7 +214,7 @@ export function streamHandler<Req, Res>(
  * Runs `end` once the caller of a server stream has gone: cancelled, or the call failed. grpc-js
  * emits a cancel once; one that came before the handler listened (while it awaited something,
  * as a Watch from now waits for the store's revision) reached no listener. Such a call is ended
- * at once, or it would hold its place (a watcher slot, a subscription) until the process exits.
+ * at once, or it would hold its place (a watcher slot, a subscription) long after its caller left.
  */
 export function onCallGone(call: ServerWritableStream<unknown, unknown>, end: () => void): void {
   call.on('cancelled', end);
