@@ -54,7 +54,7 @@ import { cpuSeconds, startChild, type Child } from './support/child';
 import type { WorkerConfig, WorkerReport } from './support/load-worker';
 import { describeMachine } from './support/machine';
 import { FAILED_OUTCOME, NOT_FOUND_OUTCOME, OK_OUTCOME } from './support/resolve-outcome';
-import { median, percentile, round } from './support/stats';
+import { median, percentile, round, sumCounts } from './support/stats';
 
 const SOAK_S = Number(process.env.LOAD_SOAK_S ?? 300);
 const HOSTS = Number(process.env.LOAD_HOSTS ?? 2_000);
@@ -103,13 +103,6 @@ function redisPid(port: number): number | undefined {
     }
   }
   return undefined;
-}
-
-/** Counts by key, added over several reports. */
-function sumCounts(counts: readonly Record<string, number>[]): Record<string, number> {
-  const sum: Record<string, number> = {};
-  for (const c of counts) for (const [key, n] of Object.entries(c)) sum[key] = (sum[key] ?? 0) + n;
-  return sum;
 }
 
 function rssMiB(pid: number): number {

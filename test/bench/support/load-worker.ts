@@ -26,6 +26,7 @@ import { RawChannel, rawUnary } from './raw-stream';
 import { CheapFleet, type FleetStats } from '../../faults/support/cheap-hosts';
 import { REPLICA_CHANNEL_OPTIONS, RETRY_ELSEWHERE } from '../../faults/support/failover';
 import { FAILED_OUTCOME, NOT_FOUND_OUTCOME, OK_OUTCOME } from './resolve-outcome';
+import { sumCounts } from './stats';
 
 export interface WorkerConfig {
   readonly index: number;
@@ -503,10 +504,7 @@ async function main(): Promise<void> {
           failovers: watchers.reduce((sum, w) => sum + w.failovers, 0),
           failbacks: watchers.reduce((sum, w) => sum + w.failbacks, 0),
           awayAtEnd: watchers.filter((w) => w.away).length,
-          streamEnds: watchers.reduce<Record<string, number>>((sum, w) => {
-            for (const [why, n] of Object.entries(w.ends)) sum[why] = (sum[why] ?? 0) + n;
-            return sum;
-          }, {}),
+          streamEnds: sumCounts(watchers.map((w) => w.ends)),
           watchEvents: watchers.reduce((sum, w) => sum + w.events, 0),
           loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
           loopDelayMaxMs: loopDelay.max / 1e6,
