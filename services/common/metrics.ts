@@ -8,8 +8,13 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 
 export { Registry };
 
-export function createRegistry(): Registry {
+/**
+ * A process's registry. `labels` go on every series it exposes: a host or an introducer serves
+ * one network and labels all its series with it, so dashboards can select a network.
+ */
+export function createRegistry(labels: Record<string, string> = {}): Registry {
   const registry = new Registry();
+  registry.setDefaultLabels(labels);
   collectDefaultMetrics({ register: registry });
   return registry;
 }

@@ -105,7 +105,7 @@ export interface RunningHost {
 
 export async function startHost(config: HostConfig, components: HostComponents): Promise<RunningHost> {
   const log = components.log.child({ component: 'host' });
-  const registry = components.registry ?? createRegistry();
+  const registry = components.registry ?? createRegistry({ network: config.network });
   const identity = components.identity ?? (await keyFileIdentity(config, log));
   const membership =
     components.membership ??

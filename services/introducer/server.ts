@@ -66,7 +66,7 @@ export async function startIntroducer(
   components: IntroducerComponents,
 ): Promise<RunningIntroducer> {
   const log = components.log.child({ component: 'introducer' });
-  const registry = components.registry ?? createRegistry();
+  const registry = components.registry ?? createRegistry({ network: config.network });
   const metrics = createIntroducerMetrics(registry);
   const rng = createRng(components.seed ?? Math.floor(Math.random() * 2 ** 32));
   let context: IntroducerContext | undefined;

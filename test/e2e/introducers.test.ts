@@ -14,6 +14,7 @@ import { MessageKind, type ReceiveResponse } from '../../services/gen/grapevine/
 import { introducerConfig } from '../../services/introducer/config';
 import { freePort } from '../support/free-port';
 import { call, startHostProcess, waitUntil, type HostProcess } from '../support/hosts';
+import { scrape, seriesValue } from '../support/metrics-text';
 import { runGrapevine, type GrapevineProcess } from '../support/processes';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 
@@ -65,9 +66,7 @@ function isRunning(p: GrapevineProcess): boolean {
 }
 
 async function metric(port: number, name: string): Promise<number | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
+  return seriesValue(await scrape(port), name);
 }
 
 describe('a directory, two introducers and six hosts as processes', () => {

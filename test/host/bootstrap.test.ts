@@ -15,6 +15,7 @@ import { startFaultProxy } from '../support/fault-proxy';
 import { freePort } from '../support/free-port';
 import { checkHealth, listServicesByReflection } from '../support/grpc-probes';
 import { activePeers, call, startHostProcess, startTestHost, waitUntil, type HostProcess } from '../support/hosts';
+import { scrape, seriesOf, seriesValue } from '../support/metrics-text';
 
 jest.setTimeout(60_000);
 
@@ -56,10 +57,6 @@ async function startDnsServer(
 async function bootstrapCount(host: RunningHost, source: string, outcome: string): Promise<number> {
   const metric = await host.metrics.bootstrapAttempts.get();
   return metric.values.find((v) => v.labels.source === source && v.labels.outcome === outcome)?.value ?? 0;
-}
-
-async function metricsText(port: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 }
 
 describe('bootstrap sources', () => {
@@ -180,7 +177,7 @@ describe('a host process that reaches nobody', () => {
     await lonely.process.waitFor(/this host knows nobody yet; retrying/, 10_000);
     expect(await checkHealth(lonely.address, HOST_SERVICE_NAME)).toBe('NOT_SERVING');
     expect(await checkHealth(lonely.address)).toBe('SERVING');
-    expect(await metricsText(metricsPort)).toMatch(/^grapevine_host_isolated 1$/m);
+    expect(seriesValue(await scrape(metricsPort), 'grapevine_host_isolated')).toBe(1);
     expect(await listServicesByReflection(lonely.address)).toEqual(
       expect.arrayContaining([HOST_SERVICE_NAME, 'grpc.health.v1.Health']),
     );
@@ -196,12 +193,19 @@ describe('a host process that reaches nobody', () => {
       5_000,
       'health to turn SERVING',
     );
-    const text = await metricsText(metricsPort);
-    expect(text).toMatch(/^grapevine_host_isolated 0$/m);
-    expect(text).toMatch(/^grapevine_host_bootstrap_attempts_total\{source="static",outcome="ok"\} 1$/m);
-    expect(text).toMatch(/^grapevine_host_view_peers\{view="active"\} 1$/m);
-    expect(text).toMatch(/^grpc_server_handled_total\{.*grpc_service="grapevine.v1.HostService".*\} \d+$/m);
-    expect(text).toMatch(/^grpc_client_handled_total\{.*grpc_method="Handshake".*\} \d+$/m);
-    expect(text).toMatch(/^grapevine_host_sent_bytes_total\{type="handshake"\} \d+$/m);
+    const text = await scrape(metricsPort);
+    expect(seriesValue(text, 'grapevine_host_isolated')).toBe(0);
+    expect(seriesValue(text, 'grapevine_host_bootstrap_attempts_total', { source: 'static', outcome: 'ok' })).toBe(1);
+    expect(seriesValue(text, 'grapevine_host_view_peers', { view: 'active' })).toBe(1);
+    expect(
+      seriesValue(text, 'grpc_server_handled_total', { grpc_service: 'grapevine.v1.HostService' }),
+    ).toBeGreaterThan(0);
+    expect(seriesValue(text, 'grpc_client_handled_total', { grpc_method: 'Handshake' })).toBeGreaterThan(0);
+    expect(seriesValue(text, 'grapevine_host_sent_bytes_total', { type: 'handshake' })).toBeGreaterThan(0);
+    // A host serves one network and says which on every series, so dashboards can select it.
+    for (const name of ['grapevine_host_isolated', 'grpc_server_handled_total', 'process_cpu_seconds_total']) {
+      expect(seriesOf(text, name).map((s) => s.labels.network)).toEqual(expect.arrayContaining(['default']));
+      expect(seriesOf(text, name).every((s) => s.labels.network === 'default')).toBe(true);
+    }
   });
 });

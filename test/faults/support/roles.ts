@@ -3,6 +3,7 @@
  * with SIGKILL can be started again where its clients look for it.
  */
 import { createServer } from 'node:net';
+import { scrape, seriesValues } from '../../support/metrics-text';
 import { runGrapevine, type GrapevineProcess } from '../../support/processes';
 
 export const FAULT_TOKEN = 'fault-test-introducer-token';
@@ -167,22 +168,9 @@ export async function startIntroducerProcess(options: IntroducerProcessOptions):
   return { process, address, grpcPort, metricsPort, peerId };
 }
 
-/** One value of a metric with no labels (or the first series), from a process's /metrics. */
-export async function metricValue(port: number, name: string, labels = ''): Promise<number | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const prefix = labels ? `${name}{${labels}} ` : `${name} `;
-  const line = text.split('\n').find((l) => l.startsWith(prefix));
-  return line === undefined ? undefined : Number(line.slice(prefix.length));
-}
-
 /** The sum of every series of a metric. */
 export async function metricSum(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.split(' ').pop());
-  }
-  return sum;
+  return seriesValues(await scrape(port), name).reduce((a, b) => a + b, 0);
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
