@@ -39,10 +39,10 @@ describe.each(DASHBOARDS.map((d) => [d.file] as const))('%s', (file) => {
   const dashboard = readDashboard(file);
   const panels = dataPanels(dashboard);
 
-  test('carries the grapevine tag, a data source variable and an instance variable', () => {
+  test('carries the grapevine tag, a data source variable, and network and instance variables', () => {
     expect(dashboard.tags).toContain('grapevine');
     expect(dashboard.templating.list.find((v) => v.name === 'datasource')?.type).toBe('datasource');
-    expect(labelVariables(dashboard).map((v) => v.name)).toContain('instance');
+    expect(labelVariables(dashboard).map((v) => v.name)).toEqual(expect.arrayContaining(['network', 'instance']));
     expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(39);
   });
 

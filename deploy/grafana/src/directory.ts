@@ -38,7 +38,7 @@ export function directoryDashboard(): dashboard.Dashboard {
     timeseriesPanel(ids, {
       title: 'Peers per network',
       description:
-        'Live (leased) peers per network, read from the store at scrape time; replicas share one store, so the largest report is shown. Missing while Redis is down.',
+        'Live (leased) peers per network, read from the store at scrape time; replicas share one store, so the largest report is shown. Missing while Redis is down (see Redis up below). A drop with the hosts still running: their leases are not renewed; look at Register and Renew outcomes and the hosts’ directory lease panel.',
       unit: 'short',
       min: 0,
       width: 8,
@@ -49,7 +49,7 @@ export function directoryDashboard(): dashboard.Dashboard {
     timeseriesPanel(ids, {
       title: 'Register by outcome',
       description:
-        'Register calls by outcome. FAILED_PRECONDITION is a peer replaying an old record; ALREADY_EXISTS a name held by another live peer; a rise of UNAVAILABLE is Redis.',
+        'Register calls by outcome. failed_precondition is a peer replaying an old record; already_exists a name held by another live peer; a rise of unavailable is Redis (check Redis up).',
       unit: 'ops',
       min: 0,
       width: 8,
@@ -105,9 +105,11 @@ export function directoryDashboard(): dashboard.Dashboard {
     timeseriesPanel(ids, {
       title: 'Watchers',
       description:
-        'Open Watch streams per replica (limit 10,000 each, 1,000 per client address). Watchers piling up on one replica: clients are not spread by the load balancer.',
+        'Open Watch streams per replica (limit maxWatchers, 10,000 by default; 1,000 per client address). Orange from 8,000: new watches will soon be refused with RESOURCE_EXHAUSTED; add replicas or raise the limit. Watchers piling up on one replica: clients are not spread by the load balancer.',
       unit: 'short',
       min: 0,
+      // 80% and 100% of the default maxWatchers (services/common/limits.ts).
+      thresholds: rising(8_000, 10_000),
       queries: [q(`sum by (instance) (grapevine_directory_watchers{${INSTANCE}})`, '{{instance}}')],
     }),
   );
@@ -195,7 +197,8 @@ export function directoryDashboard(): dashboard.Dashboard {
   builder.withPanel(
     timeseriesPanel(ids, {
       title: 'Redis commands by command',
-      description: 'Commands the directory sent to Redis per second, by command (scripts count once each).',
+      description:
+        'Commands the directory sent to Redis per second, by command (scripts count once each). A rate far above the directory’s requests: a retry loop or a watch relisting; a command that stops while requests go on: Redis is not answering it (see errors).',
       unit: 'ops',
       min: 0,
       width: 6,

@@ -6,6 +6,7 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import {
   instanceVariable,
   labelVariable,
+  networkVariable,
   newDashboard,
   PanelIds,
   q,
@@ -17,7 +18,7 @@ import {
   timeseriesPanel,
 } from './panels';
 
-const SELECTED = 'grpc_service=~"$service", grpc_method=~"$method", instance=~"$instance"';
+const SELECTED = 'grpc_service=~"$service", grpc_method=~"$method", network=~"$network", instance=~"$instance"';
 
 function side(builder: dashboard.DashboardBuilder, ids: PanelIds, which: 'server' | 'client'): void {
   const m = (name: string) => `grpc_${which}_${name}`;
@@ -73,7 +74,7 @@ function side(builder: dashboard.DashboardBuilder, ids: PanelIds, which: 'server
       title: `${which === 'server' ? 'Server' : 'Client'} latency by method (unary)`,
       description:
         which === 'server'
-          ? 'p50, p90 and p99 of unary calls from first byte in to status out. Streams are left out: their duration is how long a client watched.'
+          ? 'p50, p90 and p99 of unary calls from first byte in to status out; streams are left out (their duration is how long a client watched). A p99 above 0.5 s: the process is overloaded (its CPU and event-loop lag) or, for the directory, Redis is slow (its Redis p99).'
           : 'p50, p90 and p99 of unary calls as the caller saw them, network included. Far above the server side for the same method: the network or the caller’s own event loop.',
       unit: 's',
       min: 0,
@@ -132,12 +133,21 @@ export function grpcDashboard(): dashboard.Dashboard {
     title: 'Grapevine / gRPC',
     description: 'Every gRPC service and method, server and client side: rates, codes, latency, streams.',
     variables: [
-      instanceVariable('grpc_server_started_total'),
-      labelVariable('service', 'grpc_service', 'grpc_server_started_total{instance=~"$instance"}', 'gRPC services.'),
+      networkVariable(
+        'grpc_server_started_total',
+        'Networks of the hosts and introducers. The directory serves every network and its series carry none: they show under All only.',
+      ),
+      instanceVariable('grpc_server_started_total{network=~"$network"}'),
+      labelVariable(
+        'service',
+        'grpc_service',
+        'grpc_server_started_total{network=~"$network", instance=~"$instance"}',
+        'gRPC services.',
+      ),
       labelVariable(
         'method',
         'grpc_method',
-        'grpc_server_started_total{instance=~"$instance", grpc_service=~"$service"}',
+        'grpc_server_started_total{network=~"$network", instance=~"$instance", grpc_service=~"$service"}',
         'Methods of the selected services.',
       ),
     ],

@@ -5,6 +5,8 @@
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import {
   instanceVariable,
+  NETWORK_AND_INSTANCE,
+  networkVariable,
   newDashboard,
   PanelIds,
   processPanels,
@@ -15,7 +17,7 @@ import {
   timeseriesPanel,
 } from './panels';
 
-const INSTANCE = 'instance=~"$instance"';
+const INSTANCE = NETWORK_AND_INSTANCE;
 
 const sumRate = (metric: string, legend: string) => q(`sum(${rate(metric, INSTANCE)})`, legend);
 const sumRateBy = (by: string, metric: string, legend: string) =>
@@ -28,7 +30,10 @@ export function hostDashboard(): dashboard.Dashboard {
     title: 'Grapevine / Host',
     description:
       'The port-listening peers: their views, failure detection, gossip traffic, application messages and bootstrap.',
-    variables: [instanceVariable('grapevine_host_view_peers')],
+    variables: [
+      networkVariable('grapevine_host_view_peers', 'Networks the hosts serve (each labels its series with its own).'),
+      instanceVariable('grapevine_host_view_peers{network=~"$network"}'),
+    ],
   });
 
   builder.withRow(row('Views and bootstrap'));
@@ -157,7 +162,7 @@ export function hostDashboard(): dashboard.Dashboard {
     timeseriesPanel(ids, {
       title: 'Bytes by type',
       description:
-        'Encoded bytes of peer calls sent and received, by type. Flood bytes are application payloads; the rest is the protocol’s own overhead.',
+        'Encoded bytes of peer calls sent and received, by type. Flood bytes are application payloads; the rest is the protocol’s own overhead, which should stay flat per host as the network grows. Overhead rising with the peer count: views are not bounded (check view sizes and the profile).',
       unit: 'Bps',
       min: 0,
       queries: [
@@ -209,7 +214,8 @@ export function hostDashboard(): dashboard.Dashboard {
   builder.withPanel(
     timeseriesPanel(ids, {
       title: 'Direct messages by direction',
-      description: 'Send calls: messages hosts forwarded to a peer and messages they delivered to a receiver.',
+      description:
+        'Send calls: messages hosts forwarded to a peer and messages they delivered to a receiver. Forwarded far above delivered: messages go to peers with no receiver open, or are refused (see call failures and rate limiting).',
       unit: 'ops',
       min: 0,
       width: 8,
@@ -220,7 +226,7 @@ export function hostDashboard(): dashboard.Dashboard {
     timeseriesPanel(ids, {
       title: 'Receivers and drops',
       description:
-        'Open Receive streams, and messages dropped for a receiver that did not keep up. Drops mean the local application reads too slowly.',
+        'Open Receive streams, and messages dropped for a receiver that did not keep up. Drops mean the local application reads too slowly: make it read faster or receive less.',
       unit: 'short',
       min: 0,
       width: 8,

@@ -7,6 +7,8 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import {
   falling,
   instanceVariable,
+  NETWORK_AND_INSTANCE,
+  networkVariable,
   newDashboard,
   PanelIds,
   processPanels,
@@ -18,7 +20,7 @@ import {
   timeseriesPanel,
 } from './panels';
 
-const INSTANCE = 'instance=~"$instance"';
+const INSTANCE = NETWORK_AND_INSTANCE;
 
 export function introducerDashboard(): dashboard.Dashboard {
   const ids = new PanelIds();
@@ -26,7 +28,13 @@ export function introducerDashboard(): dashboard.Dashboard {
     uid: 'grapevine-introducer',
     title: 'Grapevine / Introducer',
     description: 'Joins, dial-backs and introductions, and the probing that keeps the directory true.',
-    variables: [instanceVariable('grapevine_introducer_replicas')],
+    variables: [
+      networkVariable(
+        'grapevine_introducer_replicas',
+        'Networks the introducers serve (each labels its series with its own).',
+      ),
+      instanceVariable('grapevine_introducer_replicas{network=~"$network"}'),
+    ],
   });
 
   builder.withRow(row('Joins'));
@@ -77,9 +85,12 @@ export function introducerDashboard(): dashboard.Dashboard {
   builder.withPanel(
     timeseriesPanel(ids, {
       title: 'Dial-backs in flight',
-      description: 'Dial-backs waiting for a newcomer to answer, per introducer.',
+      description:
+        'Dial-backs waiting for a newcomer to answer, per introducer (limit maxConcurrentDialBacks, 64 by default; joins past it are refused). Near the limit: newcomers answer slowly or not at all (a join flood from unreachable addresses?); check dial-back outcomes, then raise the limit or add introducers.',
       unit: 'short',
       min: 0,
+      // 75% and 100% of the default maxConcurrentDialBacks (services/introducer/config.ts).
+      thresholds: rising(48, 64),
       width: 8,
       queries: [q(`grapevine_introducer_dial_backs_in_flight{${INSTANCE}}`, '{{instance}}')],
     }),
@@ -130,9 +141,11 @@ export function introducerDashboard(): dashboard.Dashboard {
   builder.withPanel(
     timeseriesPanel(ids, {
       title: 'Suspects',
-      description: 'Members that failed their probes and will be evicted unless they answer, per introducer.',
+      description:
+        'Members that failed their probes and will be evicted unless they answer, per introducer. A few come and go as hosts crash; many at once on one introducer while hosts are fine: that introducer cannot reach them (network policy, a partition, its own overload).',
       unit: 'short',
       min: 0,
+      thresholds: rising(10, 50),
       width: 8,
       queries: [q(`grapevine_introducer_suspects{${INSTANCE}}`, '{{instance}}')],
     }),

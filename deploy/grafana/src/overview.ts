@@ -6,6 +6,7 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import {
   falling,
   instanceVariable,
+  NETWORK_AND_INSTANCE,
   networkVariable,
   newDashboard,
   PanelIds,
@@ -32,6 +33,8 @@ export const OVERVIEW_MAIN_PANELS = [
 ] as const;
 
 const INSTANCE = 'instance=~"$instance"';
+/** Host and introducer series carry their network; the directory's do not. */
+const MEMBERS = NETWORK_AND_INSTANCE;
 const DIRECTORY = `grpc_service="${SERVICE.directory}", ${INSTANCE}`;
 
 export function overviewDashboard(): dashboard.Dashboard {
@@ -70,7 +73,7 @@ export function overviewDashboard(): dashboard.Dashboard {
         'Hosts that know no live peer and are still trying their bootstrap sources. Anything above 0 for minutes fires GrapevineHostIsolated: check that host’s seeds, DNS seeds and reachability.',
       unit: 'none',
       thresholds: rising(1),
-      queries: [q(`sum(grapevine_host_isolated{${INSTANCE}})`, 'isolated')],
+      queries: [q(`sum(grapevine_host_isolated{${MEMBERS}})`, 'isolated')],
     }),
   );
   builder.withPanel(
@@ -108,7 +111,7 @@ export function overviewDashboard(): dashboard.Dashboard {
         'Join calls the introducers answered, by outcome. Joins that all fail (alert GrapevineNoJoins): unreachable means dial-backs to newcomers fail (their advertised address, a firewall); error means the directory refused the write.',
       unit: 'ops',
       min: 0,
-      queries: [q(`sum by (outcome) (${rate('grapevine_introducer_joins_total', INSTANCE)})`, '{{outcome}}')],
+      queries: [q(`sum by (outcome) (${rate('grapevine_introducer_joins_total', MEMBERS)})`, '{{outcome}}')],
     }),
   );
   builder.withPanel(
@@ -119,9 +122,9 @@ export function overviewDashboard(): dashboard.Dashboard {
       unit: 'ops',
       min: 0,
       queries: [
-        q(`sum(${rate('grapevine_host_suspicions_total', INSTANCE)})`, 'suspicions'),
-        q(`sum(${rate('grapevine_host_refutations_total', INSTANCE)})`, 'refutations'),
-        q(`sum(${rate('grapevine_host_deaths_total', INSTANCE)})`, 'deaths'),
+        q(`sum(${rate('grapevine_host_suspicions_total', MEMBERS)})`, 'suspicions'),
+        q(`sum(${rate('grapevine_host_refutations_total', MEMBERS)})`, 'refutations'),
+        q(`sum(${rate('grapevine_host_deaths_total', MEMBERS)})`, 'deaths'),
       ],
     }),
   );

@@ -200,14 +200,19 @@ export function labelVariable(
     .current(ALL);
 }
 
-export function networkVariable(): dashboard.QueryVariableBuilder {
-  return labelVariable(
-    'network',
-    'network',
-    'grapevine_directory_peers',
-    'Networks the directory holds peers for. Host and introducer metrics carry no network label.',
-  );
+/**
+ * Networks, by default those the directory holds peers for. Hosts and introducers serve one
+ * network each and label every series with it; the directory serves them all and does not.
+ */
+export function networkVariable(
+  selector = 'grapevine_directory_peers',
+  description = 'Networks the directory holds peers for.',
+): dashboard.QueryVariableBuilder {
+  return labelVariable('network', 'network', selector, description);
 }
+
+/** Series of the selected networks and instances, for metrics that carry both labels. */
+export const NETWORK_AND_INSTANCE = 'network=~"$network", instance=~"$instance"';
 
 /** The instances of one role, found through a metric only that role exposes. */
 export function instanceVariable(selector: string): dashboard.QueryVariableBuilder {
