@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { devCommand } from '../../services/cli/commands/dev';
 import { PROMETHEUS_DIR, readRules, ROOT, ruleFiles } from './dashboard-queries';
 import { PROMTOOL_BINARY } from './prometheus-server';
 
@@ -41,6 +42,18 @@ test('promtool accepts prometheus.yml and the rule files it loads', () => {
   const result = promtool(['check', 'config', join(PROMETHEUS_DIR, 'prometheus.yml')]);
   expect(result.output).toContain(`SUCCESS: ${ruleFiles().length} rule files found`);
   expect(result.code).toBe(0);
+});
+
+test("prometheus.yml scrapes grapevine dev's default /metrics ports, each with its role", () => {
+  const defaults = Object.fromEntries(devCommand().options.map((o) => [o.attributeName(), o.defaultValue]));
+  const config = parse(readFileSync(join(PROMETHEUS_DIR, 'prometheus.yml'), 'utf8')) as {
+    scrape_configs: { static_configs: { targets: string[]; labels: { role: string } }[] }[];
+  };
+  expect(config.scrape_configs[0]!.static_configs).toEqual([
+    { targets: [`127.0.0.1:${defaults.metricsPort}`], labels: { role: 'directory' } },
+    { targets: [`127.0.0.1:${defaults.introducerMetricsPort}`], labels: { role: 'introducer' } },
+    { targets: (defaults.hostMetricsPorts as number[]).map((port) => `127.0.0.1:${port}`), labels: { role: 'host' } },
+  ]);
 });
 
 test("promtool's unit tests of the rules pass", () => {
