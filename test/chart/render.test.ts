@@ -23,6 +23,7 @@ import {
   component,
   ensureHelm,
   ofKind,
+  parseManifests,
   runHelm,
   template,
   tlsValuesOf,
@@ -103,6 +104,34 @@ describe.each(HELMS.map((helm) => helm.name))('%s', (helm) => {
   test('is the version TOOLCHAIN.md names', () => {
     const result = runHelm(helm, ['version', '--template', '{{.Version}}']);
     expect(result.stdout.trim()).toBe(HELMS.find((h) => h.name === helm)!.version);
+  });
+
+  test('the longest release name helm allows still gives names Kubernetes takes', () => {
+    const release = 'a'.repeat(53);
+    const result = runHelm(helm, [
+      'template',
+      release,
+      CHART_DIR,
+      ...MONITORING_APIS.flatMap((a) => ['--api-versions', a]),
+    ]);
+    expect(result.status).toBe(0);
+    const objects = parseManifests(result.stdout);
+    const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+    for (const object of objects) {
+      const name = object.metadata.name;
+      expect({ kind: object.kind, name, fits: name.length <= 63 && dnsLabel.test(name) }).toMatchObject({ fits: true });
+      // A StatefulSet's pods carry `<name>-<11-character hash>` as a label value (63 at most).
+      if (object.kind === 'StatefulSet') expect({ name, fits: name.length <= 52 }).toMatchObject({ fits: true });
+      for (const value of Object.values(object.metadata.labels ?? {}))
+        expect(String(value).length).toBeLessThanOrEqual(63);
+    }
+    const names = objects.map((object) => `${object.kind}/${object.metadata.name}`);
+    expect(new Set(names).size).toBe(names.length);
+    expect(
+      ofKind(objects, 'StatefulSet')
+        .map((set) => component(set))
+        .sort(),
+    ).toEqual(['host', 'introducer', 'redis']);
   });
 
   describe.each(cases.map((values) => [values.name, values] as const))('with %s', (_name, values) => {

@@ -113,8 +113,9 @@ app.kubernetes.io/part-of: {{ include "grapevine.name" .root }}
 {{- printf "%s.%s:%d" (include "grapevine.componentName" (dict "root" . "component" "introducer")) (include "grapevine.serviceDomain" .) (int .Values.introducer.grpcPort) }}
 {{- end }}
 
+{{/* The in-chart Redis: a StatefulSet too, so cut like the hosts'. */}}
 {{- define "grapevine.redisName" -}}
-{{- include "grapevine.componentName" (dict "root" . "component" "redis") }}
+{{- include "grapevine.componentName" (dict "root" . "component" "redis" "max" 52) }}
 {{- end }}
 
 {{/* Secrets: the introducer token and the Redis password, from the values or generated. */}}
