@@ -86,6 +86,12 @@ describe('values.yaml and values.schema.json', () => {
     expect(documentedValues(valuesYaml).undocumented).toEqual([]);
   });
 
+  test('every value is named in camelCase', () => {
+    const paths = documentedValues(valuesYaml).values.map((value) => value.path);
+    expect(paths.length).toBeGreaterThan(100);
+    expect(paths.filter((path) => path.split('.').some((key) => !/^[a-z][a-zA-Z0-9]*$/.test(key)))).toEqual([]);
+  });
+
   test('every documented value is in the schema, and the schema knows no value the file lacks', () => {
     const paths = schemaPaths(schema, '');
     const documented = documentedValues(valuesYaml).values.map((value) => value.path);
@@ -107,7 +113,11 @@ describe('values.yaml and values.schema.json', () => {
     const open: string[] = [];
     const visit = (node: any, where: string) => {
       if (!node || typeof node !== 'object') return;
-      if (node.type === 'object' && node.properties && node.additionalProperties !== false) open.push(where);
+      // An object lists its keys and refuses others, or is a map whose values have a schema.
+      const closed = node.properties
+        ? node.additionalProperties === false
+        : typeof node.additionalProperties === 'object';
+      if (node.type === 'object' && !closed) open.push(where);
       for (const [key, child] of Object.entries(node)) visit(child, `${where}/${key}`);
     };
     visit(schema, '#');

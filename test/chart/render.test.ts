@@ -639,7 +639,7 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
     for (const map of ofKind(objects, 'ConfigMap')) expect(map.metadata.namespace).toBe('monitoring');
   });
 
-  test('hosts scaled out: replicas, keys from a Secret per pod, zone spread and config as variables', () => {
+  test('hosts scaled out: replicas, keys from a Secret per pod, zone spread, affinity and config as variables', () => {
     const objects = objectsFor('ci/hosts-scaled-values.yaml');
     const hosts = ofKind(objects, 'StatefulSet').find((set) => component(set) === 'host')!;
     expect(hosts.spec.replicas).toBe(12);
@@ -653,6 +653,11 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
     expect(pod.topologySpreadConstraints[0]).toMatchObject({
       topologyKey: 'topology.kubernetes.io/zone',
       whenUnsatisfiable: 'DoNotSchedule',
+    });
+    expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toHaveLength(1);
+    expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]).toMatchObject({
+      weight: 50,
+      podAffinityTerm: { topologyKey: 'kubernetes.io/hostname' },
     });
     expect(env.get('GRAPEVINE_LABELS').value).toBe('tier=edge,zone=eu-1');
     expect(env.get('GRAPEVINE_PROFILE').value).toBe('wan');

@@ -63,6 +63,23 @@ const BAD_VALUES: { what: string; set: string[]; helm3: RegExp; helm4: RegExp }[
     helm4: /at '\/externalRedis\/url': .* does not match pattern/,
   },
   {
+    what: 'a misspelt key deep in a NetworkPolicy peer',
+    set: ['networkPolicy.metricsFrom[0].ipBlock.cidrr=10.0.0.0/8'],
+    helm3: /networkPolicy\.metricsFrom\.0\.ipBlock: Additional property cidrr is not allowed/,
+    helm4: /at '\/networkPolicy\/metricsFrom\/0\/ipBlock': additional properties 'cidrr' not allowed/,
+  },
+  {
+    what: 'a misspelt key deep in an affinity',
+    set: [
+      'hosts.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight=1',
+      'hosts.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologykey=zone',
+    ],
+    helm3:
+      /podAntiAffinity\.preferredDuringSchedulingIgnoredDuringExecution\.0\.podAffinityTerm: Additional property topologykey is not allowed/,
+    helm4:
+      /podAntiAffinity\/preferredDuringSchedulingIgnoredDuringExecution\/0\/podAffinityTerm': additional properties 'topologykey' not allowed/,
+  },
+  {
     what: 'an unknown Service type',
     set: ['introducer.service.type=ExternalName'],
     helm3: /introducer\.service\.type: introducer\.service\.type must be one of the following/,
