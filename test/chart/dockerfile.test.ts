@@ -167,12 +167,14 @@ test('exposes the default ports of every role', () => {
   );
 });
 
-test('the runtime fixes glibc malloc thresholds, so memory freed after a burst goes back to the kernel', () => {
+test('the runtime preloads jemalloc, installed pinned in the same stage, so a burst does not leave RSS behind', () => {
   const env = imageEnv(dockerfile);
   expect(env.NODE_ENV).toBe('production');
-  const tunables = new Map(env.GLIBC_TUNABLES?.split(':').map((t) => t.split('=') as [string, string]));
-  expect(Number(tunables.get('glibc.malloc.mmap_threshold'))).toBeGreaterThan(0);
-  expect(Number(tunables.get('glibc.malloc.trim_threshold'))).toBeGreaterThan(0);
+  expect(env.LD_PRELOAD).toBe('libjemalloc.so.2');
+  const installs = finalStage.filter((i) => i.keyword === 'RUN' && /\bapt-get install\b/.test(i.args));
+  expect(installs).toHaveLength(1);
+  expect(installs[0].args).toMatch(/--no-install-recommends libjemalloc2=\d[\w.~+-]*/);
+  expect(installs[0].args).toMatch(/rm -rf \/var\/lib\/apt\/lists/);
   // Only the runtime stage's ENV counts: a build stage's would not reach the image's processes.
   expect(imageEnv('FROM a AS build\nENV X=1\nFROM b\nENV Y=2 \\\n    Z=3\n')).toEqual({ Y: '2', Z: '3' });
 });

@@ -8,8 +8,8 @@ const root = join(__dirname, '..', '..', '..');
 const CLI = 'services/cli/main.ts';
 /** Extra node flags for the servers under test, e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p". */
 const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-/** The image's malloc setting (deploy/Dockerfile), read once for every server a bench starts. */
-const glibcTunables = imageEnv().GLIBC_TUNABLES;
+/** The image's runtime environment (deploy/Dockerfile: its allocator), read once per process. */
+const runtimeEnv = imageEnv();
 
 export interface Child {
   readonly process: ChildProcess;
@@ -23,8 +23,8 @@ export function startChild(entry: string, args: string[], ready: RegExp, timeout
   const child = spawn(process.execPath, [...deployed, ...nodeFlags, '--import', 'tsx', join(root, entry), ...args], {
     cwd: root,
     // Benchmarks measure the protocol and gRPC, not TLS: the servers they start speak plaintext.
-    // Otherwise they run as the image and the chart run them (malloc settings, heap limit).
-    env: { ...process.env, GLIBC_TUNABLES: glibcTunables, GRAPEVINE_PLAINTEXT: 'true' },
+    // Otherwise they run as the image and the chart run them (allocator, heap limit).
+    env: { ...process.env, ...runtimeEnv, GRAPEVINE_PLAINTEXT: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   process.once('exit', () => child.kill('SIGKILL'));
