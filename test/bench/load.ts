@@ -49,6 +49,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryClient } from '../../services/client/directory-client';
 import { fixedPort } from '../faults/support/roles';
+import { seriesValues } from '../support/metrics-text';
 import { startRedisServer } from '../support/redis-server';
 import { cpuSeconds, startChild, type Child } from './support/child';
 import type { WorkerConfig, WorkerReport } from './support/load-worker';
@@ -105,6 +106,13 @@ function redisPid(port: number): number | undefined {
   return undefined;
 }
 
+/** Which malloc a process runs on: the image preloads jemalloc, which must be installed here too. */
+function allocatorOf(pid: number): string {
+  return readFileSync(`/proc/${pid}/maps`, 'utf8').includes('libjemalloc')
+    ? "jemalloc (the image's LD_PRELOAD)"
+    : "glibc's malloc: libjemalloc.so.2 is not installed here (apt-get install libjemalloc2), so not as deployed";
+}
+
 function rssMiB(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
     .split('\n')
@@ -124,6 +132,12 @@ interface ReplicaReading {
   /** Watch streams open on the replica: a watcher that failed over to it stays there. */
   readonly watchers: number;
   /**
+   * Watch calls gRPC has started and not yet finished (no status sent, no cancel seen), from the
+   * server interceptor's counters: against `watchers`, it tells streams really open from slots
+   * the directory kept after their call had gone.
+   */
+  readonly watchCallsOpen: number;
+  /**
    * Event-loop delay p99 and max in ms since /metrics was last read (prom-client starts the
    * measurement again at every scrape, and only the bench scrapes it): a request that arrives
    * while the loop is held waits before its handling time starts.
@@ -133,6 +147,9 @@ interface ReplicaReading {
   /** Cumulative counts of the Resolve handling-time buckets (every code), by upper bound in s. */
   readonly resolveBuckets: Map<number, number>;
 }
+
+const WATCH = { grpc_method: 'Watch' };
+const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 
 /** One scrape of a replica's /metrics, read once for everything the bench wants from it. */
 async function readReplica(metricsPort: number): Promise<ReplicaReading> {
@@ -150,6 +167,9 @@ async function readReplica(metricsPort: number): Promise<ReplicaReading> {
     heapTotalMiB: metric('nodejs_heap_size_total_bytes') / 1_048_576,
     externalMiB: metric('nodejs_external_memory_bytes') / 1_048_576,
     watchers: metric('grapevine_directory_watchers'),
+    watchCallsOpen:
+      sum(seriesValues(text, 'grpc_server_started_total', WATCH)) -
+      sum(seriesValues(text, 'grpc_server_handled_total', WATCH)),
     loopDelayP99Ms: metric('nodejs_eventloop_lag_p99_seconds') * 1_000,
     loopDelayMaxMs: metric('nodejs_eventloop_lag_max_seconds') * 1_000,
     resolveBuckets,
@@ -242,6 +262,7 @@ async function main(): Promise<void> {
   for (const [i, port] of ports.entries()) directories.push(await startDirectory(port, redis.url, metricsPorts[i]!));
   const replicas = ports.map((port) => `127.0.0.1:${port}`);
   log(`redis-server ${redis.url}; directory A ${replicas[0]}, B ${replicas[1]}`);
+  log(`replica A's allocator: ${allocatorOf(directories[0]!.process.pid!)}`);
 
   const workers = Array.from({ length: WORKERS }, () => startWorker());
   const ready = workers.map((w) => w.next<{ peerIds: string[] }>('ready'));
@@ -516,7 +537,7 @@ async function main(): Promise<void> {
     `leases lost for good: ${lostForGood.length} of ${live.length} live hosts; listed but not live: ${extra.length}`,
   );
   console.log(
-    `watch events missed: ${watchMissed} over ${watcherDiffs.length} watchers (${watchersOff} differ from the final list); events applied ${reports.reduce((s, r) => s + r.watchEvents, 0)}, relists ${reports.reduce((s, r) => s + r.relists, 0)} (OUT_OF_RANGE after the flush), moves to the other replica ${reports.reduce((s, r) => s + r.failovers, 0)}, back to the preferred one ${reports.reduce((s, r) => s + r.failbacks, 0)}, away from it at the end ${reports.reduce((s, r) => s + r.awayAtEnd, 0)}; streams ended by ${JSON.stringify(sumCounts(reports.map((r) => r.streamEnds)))}`,
+    `watch events missed: ${watchMissed} over ${watcherDiffs.length} watchers (${watchersOff} differ from the final list); events applied ${reports.reduce((s, r) => s + r.watchEvents, 0)}, relists ${reports.reduce((s, r) => s + r.relists, 0)} (OUT_OF_RANGE after the flush), moves to the other replica ${reports.reduce((s, r) => s + r.failovers, 0)}, back to the preferred one ${reports.reduce((s, r) => s + r.failbacks, 0)}, away from it at the end ${reports.reduce((s, r) => s + r.awayAtEnd, 0)}, watch calls they held open at the end on A ${reports.reduce((s, r) => s + (r.watchCallsOpen[0] ?? 0), 0)} and B ${reports.reduce((s, r) => s + (r.watchCallsOpen[1] ?? 0), 0)}; streams ended by ${JSON.stringify(sumCounts(reports.map((r) => r.streamEnds)))}`,
   );
   const kinds = reports.reduce(
     (sum, r) => ({
@@ -554,7 +575,7 @@ async function main(): Promise<void> {
     `  single readings at the soak's start and end: A ${rssStart[0]!.toFixed(1)} → ${rssEnd[0]!.toFixed(1)} MiB (${rssGrowthSingle.toFixed(1)}%); B (restarted) ${rssBStart.toFixed(1)} → ${rssEnd[1]!.toFixed(1)} MiB (${rssGrowthB.toFixed(1)}%)`,
   );
   console.log(
-    `  replica A's JavaScript heap in use ${startA.heapUsedMiB.toFixed(1)} → ${endA.heapUsedMiB.toFixed(1)} MiB, heap committed ${startA.heapTotalMiB.toFixed(1)} → ${endA.heapTotalMiB.toFixed(1)} MiB, memory outside it (Buffers) ${startA.externalMiB.toFixed(1)} → ${endA.externalMiB.toFixed(1)} MiB; watch streams open on it ${startA.watchers} → ${endA.watchers}`,
+    `  replica A's JavaScript heap in use ${startA.heapUsedMiB.toFixed(1)} → ${endA.heapUsedMiB.toFixed(1)} MiB, heap committed ${startA.heapTotalMiB.toFixed(1)} → ${endA.heapTotalMiB.toFixed(1)} MiB, memory outside it (Buffers) ${startA.externalMiB.toFixed(1)} → ${endA.externalMiB.toFixed(1)} MiB; watch streams open on it ${startA.watchers} → ${endA.watchers} (Watch calls gRPC holds open ${startA.watchCallsOpen} → ${endA.watchCallsOpen})`,
   );
   console.log(
     `CPU over the soak, in cores: ${(Object.keys(cpuEnd) as (keyof typeof cpuEnd)[]).map((name) => `${name} ${cores(name).toFixed(2)}`).join(', ')}; directory B not counted (restarted); load average at the end ${loadavg()

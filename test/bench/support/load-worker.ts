@@ -68,6 +68,11 @@ export interface WorkerReport {
   readonly streamEnds: Record<string, number>;
   /** Watchers on another replica than their preferred one when the report was made. */
   readonly awayAtEnd: number;
+  /**
+   * Watch calls the watchers had started and not yet seen a status for, by replica, when the
+   * report was made: against the replica's own count, it tells whose side holds a stream.
+   */
+  readonly watchCallsOpen: number[];
   readonly watchEvents: number;
   /** This process's event-loop delay over the soak (ms): a Resolve's answer waits that long to be read. */
   readonly loopDelayP99Ms: number;
@@ -176,6 +181,8 @@ class Watcher {
   relists = 0;
   failovers = 0;
   failbacks = 0;
+  /** Watch calls started and not yet ended with a status, by replica. */
+  readonly openCalls: number[];
   readonly ends: Record<string, number> = {};
   private failingBack = false;
   private failbackTimer: NodeJS.Timeout | undefined;
@@ -190,6 +197,7 @@ class Watcher {
     private replica = preferred,
   ) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
+    this.openCalls = clients.map(() => 0);
   }
 
   start(): void {
@@ -291,6 +299,9 @@ class Watcher {
       );
       const call = client.makeServerStreamRequest(WATCH_PATH, raw, raw, request) as ClientReadableStream<Buffer>;
       this.call = call;
+      const replica = this.replica;
+      this.openCalls[replica]!++;
+      call.on('status', () => this.openCalls[replica]!--);
       if (this.failingBack) call.cancel();
       call.on('data', (bytes: Buffer) => {
         const response = decodeWatchResponse(bytes);
@@ -476,6 +487,9 @@ async function main(): Promise<void> {
             if (!listed.has(peerId)) note('extra', `${peerId} held at ${held}, not listed`);
           return diff;
         });
+        const watchCallsOpen = watchClients.map((_, replica) =>
+          watchers.reduce((sum, w) => sum + w.openCalls[replica]!, 0),
+        );
         watchers.forEach((w) => w.stop());
         const stats = fleet!.stats();
         const report: WorkerReport = {
@@ -504,6 +518,7 @@ async function main(): Promise<void> {
           failovers: watchers.reduce((sum, w) => sum + w.failovers, 0),
           failbacks: watchers.reduce((sum, w) => sum + w.failbacks, 0),
           awayAtEnd: watchers.filter((w) => w.away).length,
+          watchCallsOpen,
           streamEnds: sumCounts(watchers.map((w) => w.ends)),
           watchEvents: watchers.reduce((sum, w) => sum + w.events, 0),
           loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
