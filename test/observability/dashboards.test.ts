@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DASHBOARDS, dashboardJson } from '../../deploy/grafana/src/dashboards';
+import { MAX_WATCHERS } from '../../services/common/limits';
+import { DEFAULT_MAX_CONCURRENT_DIAL_BACKS } from '../../services/introducer/config';
 import { OVERVIEW_MAIN_PANELS } from '../../deploy/grafana/src/overview';
 import { dataPanels, GRAFANA_DIR, labelVariables, readDashboard } from './dashboard-queries';
 
@@ -33,6 +35,15 @@ test('the overview has the panels the issue asks for, and the ones the picture d
   const titles = dataPanels(readDashboard('grapevine-overview.json')).map((p) => p.title);
   expect(titles).toEqual(expect.arrayContaining([...OVERVIEW_MAIN_PANELS]));
   expect(titles).toEqual(expect.arrayContaining(['Directory server-error ratio', 'Registrations and expiries']));
+});
+
+test('panels that show a value with a limit draw the limit at its default, in red', () => {
+  const redFrom = (file: string, title: string) =>
+    dataPanels(readDashboard(file))
+      .find((p) => p.title === title)
+      ?.fieldConfig?.defaults?.thresholds?.steps.find((step) => step.color === 'red')?.value;
+  expect(redFrom('grapevine-directory.json', 'Watchers')).toBe(MAX_WATCHERS);
+  expect(redFrom('grapevine-introducer.json', 'Dial-backs in flight')).toBe(DEFAULT_MAX_CONCURRENT_DIAL_BACKS);
 });
 
 describe.each(DASHBOARDS.map((d) => [d.file] as const))('%s', (file) => {
