@@ -17,11 +17,12 @@ import {
   timeseriesPanel,
 } from './panels';
 
-const INSTANCE = NETWORK_AND_INSTANCE;
+/** The network and instances chosen on the dashboard: every series here carries both labels. */
+const SELECTED = NETWORK_AND_INSTANCE;
 
-const sumRate = (metric: string, legend: string) => q(`sum(${rate(metric, INSTANCE)})`, legend);
+const sumRate = (metric: string, legend: string) => q(`sum(${rate(metric, SELECTED)})`, legend);
 const sumRateBy = (by: string, metric: string, legend: string) =>
-  q(`sum by (${by}) (${rate(metric, INSTANCE)})`, legend);
+  q(`sum by (${by}) (${rate(metric, SELECTED)})`, legend);
 
 export function hostDashboard(): dashboard.Dashboard {
   const ids = new PanelIds();
@@ -45,7 +46,7 @@ export function hostDashboard(): dashboard.Dashboard {
       unit: 'short',
       min: 0,
       width: 8,
-      queries: [q(`grapevine_host_view_peers{${INSTANCE}}`, '{{instance}} {{view}}')],
+      queries: [q(`grapevine_host_view_peers{${SELECTED}}`, '{{instance}} {{view}}')],
     }),
   );
   builder.withPanel(
@@ -58,7 +59,7 @@ export function hostDashboard(): dashboard.Dashboard {
       max: 1,
       width: 8,
       thresholds: rising(1),
-      queries: [q(`grapevine_host_isolated{${INSTANCE}}`, '{{instance}}')],
+      queries: [q(`grapevine_host_isolated{${SELECTED}}`, '{{instance}}')],
     }),
   );
   builder.withPanel(
@@ -114,7 +115,7 @@ export function hostDashboard(): dashboard.Dashboard {
       min: 0,
       width: 8,
       thresholds: rising(1),
-      queries: [q(`sum by (instance) (${rate('grapevine_host_refutations_total', INSTANCE)}) * 60`, '{{instance}}')],
+      queries: [q(`sum by (instance) (${rate('grapevine_host_refutations_total', SELECTED)}) * 60`, '{{instance}}')],
     }),
   );
   builder.withPanel(
@@ -126,7 +127,7 @@ export function hostDashboard(): dashboard.Dashboard {
       min: 0,
       width: 12,
       thresholds: rising(2, 5),
-      queries: [q(`grapevine_host_awareness_score{${INSTANCE}}`, '{{instance}}')],
+      queries: [q(`grapevine_host_awareness_score{${SELECTED}}`, '{{instance}}')],
     }),
   );
   builder.withPanel(
@@ -231,8 +232,8 @@ export function hostDashboard(): dashboard.Dashboard {
       min: 0,
       width: 8,
       queries: [
-        q(`sum(grapevine_host_receivers{${INSTANCE}})`, 'receivers'),
-        q(`sum(increase(grapevine_host_receive_dropped_total{${INSTANCE}}[$__rate_interval]))`, 'dropped'),
+        q(`sum(grapevine_host_receivers{${SELECTED}})`, 'receivers'),
+        q(`sum(increase(grapevine_host_receive_dropped_total{${SELECTED}}[$__rate_interval]))`, 'dropped'),
       ],
     }),
   );

@@ -20,7 +20,8 @@ import {
   timeseriesPanel,
 } from './panels';
 
-const INSTANCE = NETWORK_AND_INSTANCE;
+/** The network and instances chosen on the dashboard: every series here carries both labels. */
+const SELECTED = NETWORK_AND_INSTANCE;
 
 export function introducerDashboard(): dashboard.Dashboard {
   const ids = new PanelIds();
@@ -46,7 +47,7 @@ export function introducerDashboard(): dashboard.Dashboard {
       unit: 'ops',
       min: 0,
       width: 8,
-      queries: [q(`sum by (outcome) (${rate('grapevine_introducer_joins_total', INSTANCE)})`, '{{outcome}}')],
+      queries: [q(`sum by (outcome) (${rate('grapevine_introducer_joins_total', SELECTED)})`, '{{outcome}}')],
     }),
   );
   builder.withPanel(
@@ -61,7 +62,7 @@ export function introducerDashboard(): dashboard.Dashboard {
       thresholds: falling(0.5),
       queries: [
         q(
-          `sum(${rate('grapevine_introducer_joins_total', `outcome="ok", ${INSTANCE}`)}) / sum(${rate('grapevine_introducer_joins_total', INSTANCE)})`,
+          `sum(${rate('grapevine_introducer_joins_total', `outcome="ok", ${SELECTED}`)}) / sum(${rate('grapevine_introducer_joins_total', SELECTED)})`,
           'ok',
         ),
       ],
@@ -77,8 +78,8 @@ export function introducerDashboard(): dashboard.Dashboard {
       width: 8,
       thresholds: rising(1),
       queries: [
-        q(quantile(0.5, 'grapevine_introducer_dial_back_seconds', INSTANCE, ['outcome']), 'p50 {{outcome}}'),
-        q(quantile(0.99, 'grapevine_introducer_dial_back_seconds', INSTANCE, ['outcome']), 'p99 {{outcome}}'),
+        q(quantile(0.5, 'grapevine_introducer_dial_back_seconds', SELECTED, ['outcome']), 'p50 {{outcome}}'),
+        q(quantile(0.99, 'grapevine_introducer_dial_back_seconds', SELECTED, ['outcome']), 'p99 {{outcome}}'),
       ],
     }),
   );
@@ -92,7 +93,7 @@ export function introducerDashboard(): dashboard.Dashboard {
       // 75% and 100% of the default maxConcurrentDialBacks (services/introducer/config.ts).
       thresholds: rising(48, 64),
       width: 8,
-      queries: [q(`grapevine_introducer_dial_backs_in_flight{${INSTANCE}}`, '{{instance}}')],
+      queries: [q(`grapevine_introducer_dial_backs_in_flight{${SELECTED}}`, '{{instance}}')],
     }),
   );
   builder.withPanel(
@@ -104,8 +105,8 @@ export function introducerDashboard(): dashboard.Dashboard {
       min: 0,
       width: 8,
       queries: [
-        q(`sum(${rate('grapevine_introducer_introductions_total', INSTANCE)})`, 'introductions'),
-        q(`sum(${rate('grapevine_introducer_deaths_reported_total', INSTANCE)})`, 'deaths reported'),
+        q(`sum(${rate('grapevine_introducer_introductions_total', SELECTED)})`, 'introductions'),
+        q(`sum(${rate('grapevine_introducer_deaths_reported_total', SELECTED)})`, 'deaths reported'),
       ],
     }),
   );
@@ -119,7 +120,7 @@ export function introducerDashboard(): dashboard.Dashboard {
       width: 8,
       queries: [
         q(
-          `sum by (op, outcome) (${rate('grapevine_introducer_directory_writes_total', INSTANCE)})`,
+          `sum by (op, outcome) (${rate('grapevine_introducer_directory_writes_total', SELECTED)})`,
           '{{op}} {{outcome}}',
         ),
       ],
@@ -135,7 +136,7 @@ export function introducerDashboard(): dashboard.Dashboard {
       unit: 'ops',
       min: 0,
       width: 8,
-      queries: [q(`sum by (outcome) (${rate('grapevine_introducer_member_probes_total', INSTANCE)})`, '{{outcome}}')],
+      queries: [q(`sum by (outcome) (${rate('grapevine_introducer_member_probes_total', SELECTED)})`, '{{outcome}}')],
     }),
   );
   builder.withPanel(
@@ -147,7 +148,7 @@ export function introducerDashboard(): dashboard.Dashboard {
       min: 0,
       thresholds: rising(10, 50),
       width: 8,
-      queries: [q(`grapevine_introducer_suspects{${INSTANCE}}`, '{{instance}}')],
+      queries: [q(`grapevine_introducer_suspects{${SELECTED}}`, '{{instance}}')],
     }),
   );
   builder.withPanel(
@@ -159,7 +160,7 @@ export function introducerDashboard(): dashboard.Dashboard {
       min: 0,
       max: 1,
       width: 8,
-      queries: [q(`grapevine_introducer_probe_share_ratio{${INSTANCE}}`, '{{instance}}')],
+      queries: [q(`grapevine_introducer_probe_share_ratio{${SELECTED}}`, '{{instance}}')],
     }),
   );
   builder.withPanel(
@@ -171,9 +172,9 @@ export function introducerDashboard(): dashboard.Dashboard {
       min: 0,
       width: 24,
       queries: [
-        q(`grapevine_introducer_replicas{${INSTANCE}}`, 'replicas seen by {{instance}}'),
-        q(`grapevine_introducer_directory_members{${INSTANCE}}`, 'members known to {{instance}}'),
-        q(`grapevine_introducer_probe_share_members{${INSTANCE}}`, 'members probed by {{instance}}'),
+        q(`grapevine_introducer_replicas{${SELECTED}}`, 'replicas seen by {{instance}}'),
+        q(`grapevine_introducer_directory_members{${SELECTED}}`, 'members known to {{instance}}'),
+        q(`grapevine_introducer_probe_share_members{${SELECTED}}`, 'members probed by {{instance}}'),
       ],
     }),
   );
