@@ -49,7 +49,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryClient } from '../../services/client/directory-client';
 import { fixedPort } from '../faults/support/roles';
-import { seriesValues } from '../support/metrics-text';
+import { scrape, seriesOf, seriesValue, seriesValues } from '../support/metrics-text';
 import { startRedisServer } from '../support/redis-server';
 import { cpuSeconds, startChild, type Child } from './support/child';
 import type { WorkerConfig, WorkerReport } from './support/load-worker';
@@ -153,14 +153,13 @@ const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 
 /** One scrape of a replica's /metrics, read once for everything the bench wants from it. */
 async function readReplica(metricsPort: number): Promise<ReplicaReading> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+  const text = await scrape(metricsPort);
+  const metric = (name: string) => seriesValue(text, name) ?? NaN;
   const resolveBuckets = new Map<number, number>();
-  for (const [, labels, count] of text.matchAll(/^grpc_server_handling_seconds_bucket\{([^}]*)\} (\S+)$/gm)) {
-    if (!labels!.includes('grpc_method="Resolve"')) continue;
-    const le = /le="([^"]+)"/.exec(labels!)![1]!;
-    const bound = le === '+Inf' ? Infinity : Number(le);
-    resolveBuckets.set(bound, (resolveBuckets.get(bound) ?? 0) + Number(count));
+  for (const { labels, value } of seriesOf(text, 'grpc_server_handling_seconds_bucket')) {
+    if (labels.grpc_method !== 'Resolve') continue;
+    const bound = labels.le === '+Inf' ? Infinity : Number(labels.le);
+    resolveBuckets.set(bound, (resolveBuckets.get(bound) ?? 0) + value);
   }
   return {
     heapUsedMiB: metric('nodejs_heap_size_used_bytes') / 1_048_576,
