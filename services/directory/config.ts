@@ -23,6 +23,12 @@ export const DEFAULT_SWEEP_INTERVAL_MS = 500;
 export const DEFAULT_LOG_RETENTION = 10_000;
 /** How often an idle Watch stream gets a progress notification (its current revision). */
 export const DEFAULT_WATCH_PROGRESS_MS = 10_000;
+/**
+ * Longest a Watch stream lives before the directory ends it (OK) and the client resumes from its
+ * last revision, as Kubernetes ends watches and Consul its blocking queries: a stream whose client
+ * is gone without a word (a client library that lost its cancel) holds its place this long at most.
+ */
+export const DEFAULT_WATCH_MAX_LIFETIME_MS = 1_800_000;
 /** Least time between two messages on one Watch stream: batches a busy network's events. */
 export const DEFAULT_WATCH_BATCH_MS = 20;
 /** How long SIGTERM waits for calls in flight before cancelling them. */
@@ -85,6 +91,12 @@ export const directoryConfigSchema = z
       .ms(100, 600_000)
       .default(DEFAULT_WATCH_PROGRESS_MS)
       .describe('how often an idle Watch gets a progress message carrying the current revision'),
+    watchMaxLifetimeMs: fields
+      .ms(0, 86_400_000)
+      .default(DEFAULT_WATCH_MAX_LIFETIME_MS)
+      .describe(
+        'longest a Watch stream lives: each ends (OK) at a random time between half of this and all of it, and clients resume from their last revision; 0: no limit',
+      ),
     watchBatchMs: fields
       .ms(0, 1_000)
       .default(DEFAULT_WATCH_BATCH_MS)

@@ -1,6 +1,6 @@
 /**
- * The typed client's watch survives the loss of its directory replica: it reconnects, resumes
- * from its last revision, and yields every change once.
+ * The typed client's watch survives the loss of its directory replica, and the end of a stream
+ * that lived its time: it reconnects, resumes from its last revision, and yields every change once.
  */
 import { status } from '@grpc/grpc-js';
 import { PeerChange } from '../../services/client/directory-client';
@@ -24,28 +24,7 @@ test('watch resumes from its last revision on a restarted replica, with nothing 
   const writer = new DirectoryClient(`127.0.0.1:${port}`);
   const watcher = new DirectoryClient(`127.0.0.1:${port}`);
   const abort = new AbortController();
-  const seen: PeerChange[] = [];
-  let wake = () => {};
-  const watching = (async () => {
-    for await (const change of watcher.watch('default', {
-      fromRevision: undefined,
-      signal: abort.signal,
-      retryDelayMs: 50,
-    })) {
-      seen.push(change);
-      wake();
-    }
-  })();
-  const until = async (count: number) => {
-    const deadline = Date.now() + 10_000;
-    while (seen.length < count && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, 100);
-      });
-    }
-    return seen.length;
-  };
+  const { seen, until, watching } = watchFromNow(watcher, abort.signal);
 
   // The watch starts "from now": give it a moment to be established before the first change.
   await new Promise((resolve) => setTimeout(resolve, 300));
@@ -71,6 +50,59 @@ test('watch resumes from its last revision on a restarted replica, with nothing 
   const revisions = seen.map((change) => change.revision);
   expect(revisions).toEqual([revisions[0], revisions[0] + 1, revisions[0] + 2]);
 });
+
+test('watch resumes from its last revision when the directory ends a stream that lived its time', async () => {
+  const t = await startTestDirectory({ redisUrl: redis.url, watchMaxLifetimeMs: 300 });
+  const writer = new DirectoryClient(t.address);
+  const watcher = new DirectoryClient(t.address);
+  const abort = new AbortController();
+  const { seen, until, watching } = watchFromNow(watcher, abort.signal);
+  const peers = Array.from({ length: 10 }, () => generateIdentity());
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // 1.2 s of changes: each stream lives 150 to 300 ms, so several end in between.
+    for (const peer of peers) {
+      await writer.register(signed(peer));
+      await new Promise((resolve) => setTimeout(resolve, 120));
+    }
+    expect(await until(peers.length)).toBe(peers.length);
+  } finally {
+    abort.abort();
+    await watching;
+    writer.close();
+    watcher.close();
+  }
+  const metrics = await (await fetch(`http://127.0.0.1:${t.directory.metricsPort}/metrics`)).text();
+  await t.stop();
+  const endedOk = /^grpc_server_handled_total\{[^}]*grpc_method="Watch",grpc_code="OK"\} (\d+)$/m.exec(metrics);
+  expect(Number(endedOk?.[1])).toBeGreaterThanOrEqual(3);
+  expect(seen.map((change) => change.peerId)).toEqual(peers.map((peer) => peer.peerId));
+  const revisions = seen.map((change) => change.revision);
+  expect(revisions).toEqual(revisions.map((_, i) => revisions[0] + i));
+});
+
+/** A watch "from now" collecting every change; `until(n)` waits up to 10 s for n of them. */
+function watchFromNow(watcher: DirectoryClient, signal: AbortSignal) {
+  const seen: PeerChange[] = [];
+  let wake = () => {};
+  const watching = (async () => {
+    for await (const change of watcher.watch('default', { fromRevision: undefined, signal, retryDelayMs: 50 })) {
+      seen.push(change);
+      wake();
+    }
+  })();
+  const until = async (count: number) => {
+    const deadline = Date.now() + 10_000;
+    while (seen.length < count && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, 100);
+      });
+    }
+    return seen.length;
+  };
+  return { seen, until, watching };
+}
 
 /** Registers, retrying UNAVAILABLE for up to 10 s while the client reconnects. */
 async function registerOnceUp(client: DirectoryClient, record: ReturnType<typeof signed>): Promise<void> {

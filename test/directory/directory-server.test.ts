@@ -91,12 +91,13 @@ describe('Directory server', () => {
     expect(text).toMatch(/process_cpu_seconds_total/);
   });
 
-  test('a Watch cancelled by its client frees its place, however early it is cancelled', async () => {
+  test('a Watch cancelled by its client frees its place, however early the cancel is sent', async () => {
     t = await startTestDirectory();
     const client = new DirectoryServiceClient(t.address, ChannelCredentials.createInsecure());
     try {
-      // Cancelled at once (the request and the cancel may reach the server together), and after
-      // the stream has answered.
+      // Cancelled at once while the channel connects (the request and the cancel may reach the
+      // server together), and after the stream has answered. (On a connected channel grpc-js
+      // sends a call cancelled in the tick it was made and never its cancel: the next test.)
       for (let i = 0; i < 50; i++)
         client
           .watch({ network: 'default', fromRevision: 0 })
@@ -106,6 +107,31 @@ describe('Directory server', () => {
       await Promise.all(answered.map((call) => new Promise((resolve) => call.once('data', resolve))));
       expect(await watcherCount(t)).toBeGreaterThanOrEqual(50);
       for (const call of answered) call.on('error', () => {}).cancel();
+      expect(await watchersOnceAt(t, 0)).toBe(0);
+    } finally {
+      client.close();
+    }
+  });
+
+  test('a Watch ends with OK once it has lived watchMaxLifetimeMs, freeing the place of a client that lost its cancel', async () => {
+    t = await startTestDirectory({ watchMaxLifetimeMs: 600 });
+    const client = new DirectoryServiceClient(t.address, ChannelCredentials.createInsecure());
+    try {
+      const kept = client.watch({ network: 'default', fromRevision: 0 });
+      await new Promise((resolve) => kept.once('data', resolve));
+      const started = Date.now();
+      kept.on('error', () => {});
+      const ended = new Promise<number>((resolve) => kept.on('status', ({ code }) => resolve(code)));
+      // Cancelled in the tick they were made, on a connected channel: grpc-js 1.14.7 sends these
+      // calls and never their cancel, so only their lifetime ends them on the directory.
+      for (let i = 0; i < 20; i++)
+        client
+          .watch({ network: 'default', fromRevision: 0 })
+          .on('error', () => {})
+          .cancel();
+      expect(await ended).toBe(status.OK);
+      // Between half the lifetime and all of it (and the time this thread took to notice).
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
       expect(await watchersOnceAt(t, 0)).toBe(0);
     } finally {
       client.close();

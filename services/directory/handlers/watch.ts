@@ -17,11 +17,13 @@ export async function watch(
   let ended = false;
   let stream: WatchStream | undefined;
   let progress: NodeJS.Timeout | undefined;
+  let lifetime: NodeJS.Timeout | undefined;
   let release = () => {};
   function end(error?: Error) {
     if (ended) return;
     ended = true;
     clearInterval(progress);
+    clearTimeout(lifetime);
     stream?.close();
     release();
     if (error) call.emit('error', errorToStatus(error, context.log, 'Watch'));
@@ -31,6 +33,8 @@ export async function watch(
   release = context.watches.admit(sourceOf(call.getPeer()), { end });
   onCallGone(call, () => end());
   if (ended) return;
+  const lifetimeMs = streamLifetimeMs(context.config.watchMaxLifetimeMs, Math.random);
+  if (lifetimeMs > 0) lifetime = setTimeout(() => end(), lifetimeMs);
   // The stream tells the watcher where it starts at once, so it can resume from there even if
   // nothing changes, then sends every change after it (see watch-fanout.ts).
   const opening = context.watchFanout.open(network, fromRevision, {
@@ -40,4 +44,12 @@ export async function watch(
   progress = setInterval(() => stream?.progressTick(), context.config.watchProgressMs);
   stream = await opening;
   if (ended) stream?.close();
+}
+
+/**
+ * How long one stream may live: between half the limit and all of it, so the streams a replica's
+ * restart opened together do not all come back at once. 0: no limit.
+ */
+export function streamLifetimeMs(maxLifetimeMs: number, random: () => number): number {
+  return maxLifetimeMs > 0 ? Math.ceil(maxLifetimeMs * (1 - random() / 2)) : 0;
 }

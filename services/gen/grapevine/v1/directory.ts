@@ -1884,7 +1884,8 @@ export const DirectoryServiceService = {
   },
   /**
    * Watch streams the changes of a network after a revision: List, then Watch from the list's
-   * revision, misses nothing and repeats nothing.
+   * revision, misses nothing and repeats nothing. A stream may end with OK at any time (each
+   * lives at most the directory's watchMaxLifetimeMs): watch again from the last revision seen.
    */
   watch: {
     path: "/grapevine.v1.DirectoryService/Watch" as const,
@@ -1942,7 +1943,8 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
   list: handleUnaryCall<ListRequest, ListResponse>;
   /**
    * Watch streams the changes of a network after a revision: List, then Watch from the list's
-   * revision, misses nothing and repeats nothing.
+   * revision, misses nothing and repeats nothing. A stream may end with OK at any time (each
+   * lives at most the directory's watchMaxLifetimeMs): watch again from the last revision seen.
    */
   watch: handleServerStreamingCall<WatchRequest, WatchResponse>;
   /**
@@ -2042,7 +2044,8 @@ export interface DirectoryServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Watch streams the changes of a network after a revision: List, then Watch from the list's
-   * revision, misses nothing and repeats nothing.
+   * revision, misses nothing and repeats nothing. A stream may end with OK at any time (each
+   * lives at most the directory's watchMaxLifetimeMs): watch again from the last revision seen.
    */
   watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchResponse>;
   watch(
