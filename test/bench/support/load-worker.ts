@@ -228,21 +228,33 @@ class Watcher {
     return this.replica !== this.preferred;
   }
 
+  /** Resumes on the preferred replica, from the same revision. */
+  private failBack(): void {
+    this.failingBack = false;
+    this.replica = this.preferred;
+    this.failbacks++;
+  }
+
   private async loop(): Promise<void> {
     while (!this.stopped) {
       try {
         if (this.after === undefined) await this.list();
         this.markReady();
+        // The time to go back came between two streams: go back before starting one, never start
+        // one only to cancel it. grpc-js (1.14.7) sends a call cancelled in the tick it was made
+        // on a connected channel anyway, and never cancels it on the server (a stream held open
+        // there until the connection closes).
+        if (this.failingBack) this.failBack();
         const code = await this.watch();
         if (this.stopped) return;
         if (this.failingBack) {
-          // Cancelled here to resume on the preferred replica, from the same revision.
-          this.failingBack = false;
-          this.replica = this.preferred;
-          this.failbacks++;
+          // Cancelled by the failback timer.
+          this.failBack();
           continue;
         }
         this.ended(status[code]);
+        // The stream lived its time (watchMaxLifetimeMs): resume on the same replica.
+        if (code === status.OK) continue;
         if (code === status.OUT_OF_RANGE) {
           this.after = undefined;
           this.relists++;
@@ -302,7 +314,6 @@ class Watcher {
       const replica = this.replica;
       this.openCalls[replica]!++;
       call.on('status', () => this.openCalls[replica]!--);
-      if (this.failingBack) call.cancel();
       call.on('data', (bytes: Buffer) => {
         const response = decodeWatchResponse(bytes);
         for (const event of response.events) {
@@ -319,7 +330,8 @@ class Watcher {
         }
       });
       call.on('error', (error: ServiceError) => resolve(error.code));
-      call.on('end', () => resolve(status.UNAVAILABLE));
+      // A failed call emits 'error' first; 'end' alone is the directory ending the stream (OK).
+      call.on('end', () => resolve(status.OK));
     });
   }
 }
