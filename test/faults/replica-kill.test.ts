@@ -109,6 +109,12 @@ describe('replicas killed one at a time under joins and lookups', () => {
     // Likewise a dial-back answered late by a joiner in this busy process is not a replica fault.
     '--dial-back-timeout-ms',
     '8000',
+    // And the WAN profile's timings: a connection to a peer is dropped once a keepalive ping goes
+    // unanswered for twice the probe interval, 2 s on the default profile (10 s on WAN), and a
+    // joiner here stalled that long when another suite ran beside this one (dial-backs failed
+    // with "Connection dropped").
+    '--profile',
+    'wan',
     '--shutdown-grace-ms',
     '1000',
   ];
