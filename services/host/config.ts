@@ -19,6 +19,12 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 32 * 1_024;
 export const DEFAULT_MAX_FLOOD_TTL_HOPS = 32;
 /** Calls one peer may make per second, sustained; gossip needs a few per probe period. */
 export const DEFAULT_PEER_CALLS_PER_SECOND = 200;
+/**
+ * Receive streams one host serves at once. An application needs one or a few; the bound keeps
+ * callers that open streams and never read them (or lose their cancel) from multiplying every
+ * message the host receives.
+ */
+export const DEFAULT_MAX_RECEIVE_STREAMS = 16;
 /** Least time between two peer cache writes while the view churns. */
 export const DEFAULT_CACHE_WRITE_INTERVAL_MS = 5_000;
 /** How long SIGTERM waits for calls in flight before cancelling them. */
@@ -97,6 +103,10 @@ export const memberFields = {
     .describe(
       'calls one peer may make per second (twice as many at once), membership calls and application messages (Send, Flood) each; more answer RESOURCE_EXHAUSTED',
     ),
+  maxReceiveStreams: fields
+    .count(1, 10_000)
+    .default(DEFAULT_MAX_RECEIVE_STREAMS)
+    .describe('Receive streams open at once; more answer RESOURCE_EXHAUSTED'),
   callTimeoutMs: fields
     .ms(50, 60_000)
     .default(2_000)

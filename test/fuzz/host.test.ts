@@ -74,7 +74,7 @@ const ALLOWED: Record<string, ReadonlySet<status>> = {
     'PERMISSION_DENIED',
   ),
   Flood: codes('OK', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED', 'PERMISSION_DENIED'),
-  Receive: codes('OK', 'INVALID_ARGUMENT'),
+  Receive: codes('OK', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED'),
   Peers: codes('OK', 'INVALID_ARGUMENT'),
 };
 const METHODS = Object.keys(ALLOWED);

@@ -433,3 +433,45 @@ describe('Host service refuses bad input', () => {
     expect(peers.peerId).toBe(a.peerId);
   });
 });
+
+describe('Receive streams', () => {
+  it('are served up to maxReceiveStreams at once; one more answers RESOURCE_EXHAUSTED, and an ended one frees its place', async () => {
+    const host = await startTestHost({ maxReceiveStreams: 2 });
+    const client = hostClient(host.address);
+    const open = () => {
+      const stream = client.receive({});
+      const outcome = new Promise<string>((resolve) => {
+        stream.on('metadata', () => resolve('open'));
+        stream.on('error', (error: { code: number; details: string }) =>
+          resolve(`${status[error.code]}: ${error.details}`),
+        );
+      });
+      return { stream, outcome };
+    };
+    try {
+      const first = open();
+      const second = open();
+      expect([await first.outcome, await second.outcome]).toEqual(['open', 'open']);
+      const third = open();
+      expect(await third.outcome).toMatch(/^RESOURCE_EXHAUSTED: 2 Receive streams are open.*maxReceiveStreams/);
+
+      first.stream.cancel();
+      let again = '';
+      await waitUntil(
+        async () => {
+          const attempt = open();
+          again = await attempt.outcome;
+          if (again === 'open') attempt.stream.cancel();
+          return again === 'open';
+        },
+        5_000,
+        'a Receive stream to open once another ended',
+      );
+      expect(again).toBe('open');
+      second.stream.cancel();
+    } finally {
+      client.close();
+      await host.stop();
+    }
+  });
+});
