@@ -3,6 +3,7 @@
  * to each open Receive stream. A stream that does not keep up loses messages rather than making
  * the host buffer without bound; the loss is counted.
  */
+import { ResourceExhaustedError } from '../common/errors';
 import type { ReceiveResponse } from '../gen/grapevine/v1/host';
 
 export interface Receiver {
@@ -16,12 +17,22 @@ export class Inbox {
   private readonly receivers = new Set<Receiver>();
 
   constructor(
+    /** Receivers at once (maxReceiveStreams): each gets a copy of every message. */
+    private readonly capacity: number,
     private readonly onCount: (receivers: number) => void,
     private readonly onDropped: () => void,
   ) {}
 
-  /** Adds a receiver; the returned function removes it. */
+  /**
+   * Adds a receiver; the returned function removes it. Throws ResourceExhaustedError when
+   * `capacity` receivers are subscribed already.
+   */
   subscribe(receiver: Receiver): () => void {
+    if (this.receivers.size >= this.capacity) {
+      throw new ResourceExhaustedError(
+        `${this.receivers.size} Receive streams are open, the most this host serves (maxReceiveStreams): end one, or share one stream in the application`,
+      );
+    }
     this.receivers.add(receiver);
     this.onCount(this.receivers.size);
     return () => {

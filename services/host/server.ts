@@ -168,6 +168,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
     { config: membership, record, incarnation: Math.floor(Date.now() / 1_000) },
   );
   const inbox = new Inbox(
+    config.maxReceiveStreams,
     (count) => metrics.receivers.set(count),
     () => metrics.receiveDropped.inc(),
   );

@@ -437,12 +437,6 @@ class HostHandlers {
   }
 
   receive(call: ServerWritableStream<ReceiveRequest, ReceiveResponse>): Promise<void> {
-    const { maxReceiveStreams } = this.c.config;
-    if (this.c.inbox.size >= maxReceiveStreams) {
-      throw new ResourceExhaustedError(
-        `${this.c.inbox.size} Receive streams are open, the most this host serves (maxReceiveStreams): end one, or share one stream in the application`,
-      );
-    }
     return new Promise((resolve) => {
       const unsubscribe = this.c.inbox.subscribe({
         write: (message) => {

@@ -497,13 +497,13 @@ async function main(): Promise<void> {
     `fault windows: ${windows.map((w) => `${w.name} at +${Math.round((w.from - soakStart) / 1_000)} s for ${Math.round((w.to - w.from) / 1_000)} s`).join('; ')}`,
   );
   console.log(
-    `renewals: ${renewRps.toFixed(1)}/s held outside the fault windows (the fleet asks ${expectedRenewRps.toFixed(1)}/s); ${reports.reduce((s, r) => s + r.fleet.renewals, 0)} in all`,
+    `renewals: ${renewRps.toFixed(1)}/s held outside the fault windows (the fleet asks ${expectedRenewRps.toFixed(1)}/s); ${sum(reports.map((r) => r.fleet.renewals))} in all`,
   );
   console.log(
-    `  leases lost (NOT_FOUND) and registered again: ${reports.reduce((s, r) => s + r.fleet.leasesLost, 0)}, back in p50 ${percentile(restore, 50).toFixed(0)} ms, p99 ${percentile(restore, 99).toFixed(0)} ms; every host listed again ${restoredMs} ms after Redis returned`,
+    `  leases lost (NOT_FOUND) and registered again: ${sum(reports.map((r) => r.fleet.leasesLost))}, back in p50 ${percentile(restore, 50).toFixed(0)} ms, p99 ${percentile(restore, 99).toFixed(0)} ms; every host listed again ${restoredMs} ms after Redis returned`,
   );
   console.log(
-    `  calls the simulated hosts retried on the other replica: ${reports.reduce((s, r) => s + r.fleet.fixedByRetry, 0)}; failed on both: ${JSON.stringify(fleetFailed)} (Redis down)`,
+    `  calls the simulated hosts retried on the other replica: ${sum(reports.map((r) => r.fleet.fixedByRetry))}; failed on both: ${JSON.stringify(fleetFailed)} (Redis down)`,
   );
   console.log(
     `resolves: ${(outcomeCounts.ok + outcomeCounts.notFound + outcomeCounts.error) / soakSeconds} /s; ok ${outcomeCounts.ok}, NOT_FOUND ${outcomeCounts.notFound} (hosts between leave and rejoin, or not yet back), failed on both replicas ${outcomeCounts.error} (${outcomeCounts.errorOutside} outside the fault windows); retried on the other replica ${resolveRetried}; not issued (the load processes were ${MAX_IN_FLIGHT_NOTE}) ${resolveShed}`,
@@ -536,13 +536,13 @@ async function main(): Promise<void> {
     `leases lost for good: ${lostForGood.length} of ${live.length} live hosts; listed but not live: ${extra.length}`,
   );
   console.log(
-    `watch events missed: ${watchMissed} over ${watcherDiffs.length} watchers (${watchersOff} differ from the final list); events applied ${reports.reduce((s, r) => s + r.watchEvents, 0)}, relists ${reports.reduce((s, r) => s + r.relists, 0)} (OUT_OF_RANGE after the flush), moves to the other replica ${reports.reduce((s, r) => s + r.failovers, 0)}, back to the preferred one ${reports.reduce((s, r) => s + r.failbacks, 0)}, away from it at the end ${reports.reduce((s, r) => s + r.awayAtEnd, 0)}, watch calls they held open at the end on A ${reports.reduce((s, r) => s + (r.watchCallsOpen[0] ?? 0), 0)} and B ${reports.reduce((s, r) => s + (r.watchCallsOpen[1] ?? 0), 0)}; streams ended by ${JSON.stringify(sumCounts(reports.map((r) => r.streamEnds)))}`,
+    `watch events missed: ${watchMissed} over ${watcherDiffs.length} watchers (${watchersOff} differ from the final list); events applied ${sum(reports.map((r) => r.watchEvents))}, relists ${sum(reports.map((r) => r.relists))} (OUT_OF_RANGE after the flush), moves to the other replica ${sum(reports.map((r) => r.failovers))}, back to the preferred one ${sum(reports.map((r) => r.failbacks))}, away from it at the end ${sum(reports.map((r) => r.awayAtEnd))}, watch calls they held open at the end on A ${sum(reports.map((r) => r.watchCallsOpen[0] ?? 0))} and B ${sum(reports.map((r) => r.watchCallsOpen[1] ?? 0))}; streams ended by ${JSON.stringify(sumCounts(reports.map((r) => r.streamEnds)))}`,
   );
   const kinds = reports.reduce(
-    (sum, r) => ({
-      missing: sum.missing + r.diffKinds.missing,
-      extra: sum.extra + r.diffKinds.extra,
-      otherRevision: sum.otherRevision + r.diffKinds.otherRevision,
+    (total, r) => ({
+      missing: total.missing + r.diffKinds.missing,
+      extra: total.extra + r.diffKinds.extra,
+      otherRevision: total.otherRevision + r.diffKinds.otherRevision,
     }),
     { missing: 0, extra: 0, otherRevision: 0 },
   );
