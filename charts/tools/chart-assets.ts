@@ -46,6 +46,7 @@ export const MANAGED_KEYS: Readonly<Record<Role, readonly string[]>> = {
   host: [
     'host',
     'grpcPort',
+    'appPort',
     'metricsHost',
     'metricsPort',
     'metrics',

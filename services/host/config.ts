@@ -13,6 +13,8 @@ import { parseHostPort } from '../common/records';
 export const DEFAULT_HOST_GRPC_PORT = 7_600;
 /** Port of /metrics. */
 export const DEFAULT_HOST_METRICS_PORT = 9_600;
+/** Port of the application listener (Send, Flood, Receive, Peers), on loopback by default. */
+export const DEFAULT_HOST_APP_PORT = 7_700;
 /** Largest application payload (Send, Flood); the gRPC frame around it must fit the message bound. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 32 * 1_024;
 /** Highest flood TTL a caller may ask for. */
@@ -140,7 +142,25 @@ export function checkMemberFields(
   }
 }
 
-export const hostConfigSchema = z.object(memberFields).superRefine(checkMemberFields);
+/**
+ * The listener of the local application, apart from the peers' port (as Serf keeps its RPC
+ * address apart from its gossip port): a peer that reaches the host cannot read its messages or
+ * flood in its name. Only hosts have one; an introducer has no application.
+ */
+export const applicationFields = {
+  appHost: fields
+    .host()
+    .default('127.0.0.1')
+    .describe(
+      'address the application listener (Send, Flood, Receive, Peers) binds to; keep it on loopback unless the application runs elsewhere',
+    ),
+  appPort: fields
+    .port()
+    .default(DEFAULT_HOST_APP_PORT)
+    .describe('port of the application listener (0 picks a free one)'),
+};
+
+export const hostConfigSchema = z.object({ ...memberFields, ...applicationFields }).superRefine(checkMemberFields);
 
 export type HostConfig = z.infer<typeof hostConfigSchema>;
 

@@ -9,7 +9,7 @@ import { Metadata, ServiceError, status } from '@grpc/grpc-js';
 import { DirectoryClient } from '../client/directory-client';
 import { IntroducerClient } from '../client/introducer-client';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
-import { OpenClientStreams, startGrpcServer, type ServiceBinding } from '../common/grpc-server';
+import { OpenClientStreams, startGrpcServer, type RunningGrpcServer, type ServiceBinding } from '../common/grpc-server';
 import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
 import { createRegistry, MetricsServer, Registry, serveMetrics } from '../common/metrics';
@@ -45,7 +45,7 @@ import { createHostMetrics, type HostMetrics } from './metrics';
 import { PeerTransport } from './peer-transport';
 import { RateLimiter } from './rate-limiter';
 import { RecordChecker } from './record-checks';
-import { floodMessage, HOST_SERVICE_NAME, hostService, type HostContext } from './service';
+import { floodMessage, HOST_SERVICE_NAME, hostApplicationService, hostService, type HostContext } from './service';
 import { fromWireUpdates, type PeerMethod } from './wire';
 
 export const PEER_CACHE_FILE = 'peers.json';
@@ -68,6 +68,8 @@ export interface HostComponents {
   readonly services?: readonly ServiceBinding[];
   /** Sees every membership event after the host has acted on it. */
   readonly onEvent?: (event: MembershipEvent) => void;
+  /** Serve the application listener (appHost:appPort); false for a member with no application (an introducer). */
+  readonly application?: boolean;
 }
 
 /**
@@ -93,6 +95,8 @@ export interface RunningHost {
   /** host:port peers dial. */
   readonly address: string;
   readonly grpcPort: number;
+  /** host:port of the application listener (Send, Flood, Receive, Peers), when it has one. */
+  readonly appAddress?: string;
   readonly metricsPort?: number;
   /** The membership core, for tests and benchmarks that look at views. */
   readonly node: MembershipNode;
@@ -127,6 +131,24 @@ export async function startHost(config: HostConfig, components: HostComponents):
     registry,
     log,
   });
+  let application: RunningGrpcServer | undefined;
+  try {
+    application =
+      components.application === false
+        ? undefined
+        : await startGrpcServer({
+            host: config.appHost,
+            port: config.appPort,
+            credentials: serverCredentials(config),
+            services: [hostApplicationService(log, metrics, () => context)],
+            registry,
+            log,
+          });
+  } catch (error) {
+    await grpc.shutdown(0);
+    throw error;
+  }
+  const appAddress = application && `${hostForAddress(config.appHost)}:${application.port}`;
   const address = config.advertiseAddress || `${hostForAddress(config.host)}:${grpc.port}`;
   const self = { peerId: identity.peerId, address };
   // The seq only grows, across restarts too: the wall clock in ms is newer than any earlier record.
@@ -402,6 +424,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
     {
       peerId: identity.peerId,
       address,
+      application: appAddress ?? 'off',
       network: config.network,
       metrics: metricsServer ? `${config.metricsHost}:${metricsServer.port}` : 'off',
       sources: {
@@ -419,6 +442,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
     peerId: identity.peerId,
     address,
     grpcPort: grpc.port,
+    appAddress,
     metricsPort: metricsServer?.port,
     node,
     metrics,
@@ -464,7 +488,8 @@ export async function startHost(config: HostConfig, components: HostComponents):
     // would wait out the whole grace period for streams that have nothing left in flight.
     pushStreams.endAll();
     // The grace period counts from the signal: what the steps above took comes out of it.
-    await grpc.shutdown(Math.max(0, config.shutdownGraceMs - (performance.now() - stopStarted)));
+    const graceLeftMs = Math.max(0, config.shutdownGraceMs - (performance.now() - stopStarted));
+    await Promise.all([grpc.shutdown(graceLeftMs), application?.shutdown(graceLeftMs)]);
     transport.close();
     directory?.close();
     await metricsServer?.close();

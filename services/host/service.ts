@@ -1,8 +1,9 @@
 /**
- * The Host gRPC handlers. Peer calls are checked (sender, rate, records) before the core sees
- * them, so a bad call gets a status that names the problem and never reaches the protocol.
- * Application calls (Send and Flood without a sender, Receive, Peers) come from the local
- * application.
+ * The Host gRPC handlers, on two listeners. The peer port takes the peers' calls, checked
+ * (sender, rate, records) before the core sees them, so a bad call gets a status that names the
+ * problem and never reaches the protocol. The application port takes the local application's
+ * (Send and Flood without a sender, Receive, Peers). Each refuses the other's calls, so a peer
+ * can neither read the host's messages nor send in its name.
  */
 import { randomUUID } from 'node:crypto';
 import { Metadata, ServiceError, ServerWritableStream, status } from '@grpc/grpc-js';
@@ -101,9 +102,9 @@ export interface HostContext {
 }
 
 /**
- * The binding is made before the server binds and the context once it has (the host's record
- * needs the bound port); calls before that answer UNAVAILABLE. Peers' Push streams are listed in
- * `pushStreams`, so a stopping host can end them rather than wait for the peers to.
+ * The peer port's binding. It is made before the server binds and the context once it has (the
+ * host's record needs the bound port); calls before that answer UNAVAILABLE. Peers' Push streams
+ * are listed in `pushStreams`, so a stopping host can end them rather than wait for the peers to.
  */
 export function hostService(
   log: Logger,
@@ -128,8 +129,47 @@ export function hostService(
         () => ({}),
         pushStreams,
       ),
-      send: unaryHandler(log, 'Send', (request: SendRequest) => h.send(request)),
-      flood: unaryHandler(log, 'Flood', (request: FloodRequest) => h.flood(request)),
+      send: unaryHandler(log, 'Send', (request: SendRequest) =>
+        request.sender ? h.relayedSend(request) : applicationCall('Send without a sender'),
+      ),
+      flood: unaryHandler(log, 'Flood', (request: FloodRequest) =>
+        request.sender ? h.relayedFlood(request) : applicationCall('Flood without a sender'),
+      ),
+      receive: streamHandler(log, 'Receive', () => applicationCall('Receive')),
+      peers: unaryHandler(log, 'Peers', () => applicationCall('Peers')),
+    },
+  };
+}
+
+/** The application port's binding: the application's own calls; the peers' are refused. */
+export function hostApplicationService(
+  log: Logger,
+  metrics: HostMetrics,
+  context: () => HostContext | undefined,
+): ServiceBinding {
+  const h = new HostHandlers(context);
+  const ownMessage = <T extends { sender?: Sender }>(request: T): T => {
+    if (request.sender) {
+      throw new InvalidArgumentError(
+        "sender is set, but the application port takes the application's own messages only: leave sender empty (peers relay on the peer port)",
+      );
+    }
+    return request;
+  };
+  return {
+    name: HOST_SERVICE_NAME,
+    definition: countingReceivedBytes(metrics.bytesReceived),
+    implementation: {
+      handshake: unaryHandler(log, 'Handshake', () => peerCall('Handshake')),
+      ping: unaryHandler(log, 'Ping', () => peerCall('Ping')),
+      indirectPing: unaryHandler(log, 'IndirectPing', () => peerCall('IndirectPing')),
+      exchangePeers: unaryHandler(log, 'ExchangePeers', () => peerCall('ExchangePeers')),
+      gossip: unaryHandler(log, 'Gossip', () => peerCall('Gossip')),
+      // Answered at once: no message of the stream is read.
+      push: (_call: unknown, callback: (error: Partial<ServiceError>) => void) =>
+        void peerCall('Push').catch((error: unknown) => callback(errorToStatus(error, log, 'Push'))),
+      send: unaryHandler(log, 'Send', (request: SendRequest) => h.applicationSend(ownMessage(request))),
+      flood: unaryHandler(log, 'Flood', (request: FloodRequest) => h.applicationFlood(ownMessage(request))),
       receive: streamHandler(log, 'Receive', (call: ServerWritableStream<ReceiveRequest, ReceiveResponse>) =>
         h.receive(call),
       ),
@@ -353,7 +393,7 @@ class HostHandlers {
         return this.gossip(message.value);
       case 'flood':
         if (!message.value.sender) throw new InvalidArgumentError('a pushed flood must name its sender');
-        return this.flood(message.value);
+        return this.relayedFlood(message.value);
       case 'exchangePeers':
         if (message.value.kind === ExchangeKind.EXCHANGE_KIND_PUSH_PULL) {
           throw new InvalidArgumentError('push-pull expects an answer: call ExchangePeers, not Push');
@@ -364,26 +404,27 @@ class HostHandlers {
     }
   }
 
-  async send(request: SendRequest): Promise<SendResponse> {
-    this.payload(request.payload);
-    if (request.messageId.length > MAX_MESSAGE_ID_LENGTH) {
-      throw new InvalidArgumentError(`message_id is longer than ${MAX_MESSAGE_ID_LENGTH} characters`);
-    }
+  /** A direct message a peer sent here: delivered to Receive. */
+  async relayedSend(request: SendRequest): Promise<SendResponse> {
+    this.messageChecks(request);
+    const sender = this.admit(request.sender, 'send');
     const self = this.c.self.peerId;
-    if (request.sender) {
-      const sender = this.admit(request.sender, 'send');
-      if (request.toPeerId !== self) {
-        throw new FailedPreconditionError(`message is for ${request.toPeerId}, but this host is ${self}`);
-      }
-      this.deliverDirect(sender.peerId, request);
-      return { messageId: request.messageId };
+    if (request.toPeerId !== self) {
+      throw new FailedPreconditionError(`message is for ${request.toPeerId}, but this host is ${self}`);
     }
+    this.deliverDirect(sender.peerId, request);
+    return { messageId: request.messageId };
+  }
+
+  /** A direct message from the application: forwarded to its peer. */
+  async applicationSend(request: SendRequest): Promise<SendResponse> {
+    this.messageChecks(request);
     if (!isPeerId(request.toPeerId)) {
       throw new InvalidArgumentError(`to_peer_id "${request.toPeerId.slice(0, 80)}" is not a peer id`);
     }
     const messageId = request.messageId || randomUUID();
-    if (request.toPeerId === self) {
-      this.deliverDirect(self, { ...request, messageId });
+    if (request.toPeerId === this.c.self.peerId) {
+      this.deliverDirect(this.c.self.peerId, { ...request, messageId });
       return { messageId };
     }
     const address = await this.addressOf(request.toPeerId);
@@ -401,37 +442,36 @@ class HostHandlers {
     return { messageId };
   }
 
-  async flood(request: FloodRequest): Promise<FloodResponse> {
-    this.payload(request.payload);
-    const { maxFloodTtlHops } = this.c.config;
-    if (request.ttl > maxFloodTtlHops) {
-      throw new InvalidArgumentError(`ttl ${request.ttl} is above the maximum of ${maxFloodTtlHops} hops`);
+  /** A flood a peer relayed here: into the core, which delivers it once and passes it on. */
+  async relayedFlood(request: FloodRequest): Promise<FloodResponse> {
+    this.messageChecks(request);
+    this.floodTtl(request.ttl);
+    const sender = this.admit(request.sender, 'flood');
+    if (request.messageId === '') throw new InvalidArgumentError('message_id is required on a relayed flood');
+    if (!isPeerId(request.originPeerId)) throw new InvalidArgumentError('origin_peer_id must be a peer id');
+    if (request.hops < 1 || request.hops > request.ttl) {
+      throw new InvalidArgumentError(`hops ${request.hops} must be between 1 and ttl (${request.ttl})`);
     }
-    if (request.messageId.length > MAX_MESSAGE_ID_LENGTH) {
-      throw new InvalidArgumentError(`message_id is longer than ${MAX_MESSAGE_ID_LENGTH} characters`);
-    }
-    if (request.sender) {
-      const sender = this.admit(request.sender, 'flood');
-      if (request.messageId === '') throw new InvalidArgumentError('message_id is required on a relayed flood');
-      if (!isPeerId(request.originPeerId)) throw new InvalidArgumentError('origin_peer_id must be a peer id');
-      if (request.hops < 1 || request.hops > request.ttl) {
-        throw new InvalidArgumentError(`hops ${request.hops} must be between 1 and ttl (${request.ttl})`);
-      }
-      this.c.driver.deliver({
-        type: 'flood',
-        from: sender.peerId,
-        fromAddress: sender.address,
-        id: request.messageId,
-        origin: request.originPeerId,
-        ttl: request.ttl,
-        hops: request.hops,
-        payload: request.payload,
-      });
-      return { messageId: request.messageId };
-    }
+    this.c.driver.deliver({
+      type: 'flood',
+      from: sender.peerId,
+      fromAddress: sender.address,
+      id: request.messageId,
+      origin: request.originPeerId,
+      ttl: request.ttl,
+      hops: request.hops,
+      payload: request.payload,
+    });
+    return { messageId: request.messageId };
+  }
+
+  /** A flood the application starts from this host. */
+  async applicationFlood(request: FloodRequest): Promise<FloodResponse> {
+    this.messageChecks(request);
+    this.floodTtl(request.ttl);
     const messageId = request.messageId || randomUUID();
     // The default must not exceed what this network's hosts accept from a relay.
-    const ttl = request.ttl || Math.min(this.c.membership.floodTtlHops, maxFloodTtlHops);
+    const ttl = request.ttl || Math.min(this.c.membership.floodTtlHops, this.c.config.maxFloodTtlHops);
     this.c.driver.flood(messageId, request.payload, ttl);
     return { messageId };
   }
@@ -514,13 +554,23 @@ class HostHandlers {
     if (ttl > MAX_WALK_TTL) throw new InvalidArgumentError(`ttl ${ttl} is above the walk maximum of ${MAX_WALK_TTL}`);
   }
 
-  private payload(payload: Uint8Array): void {
+  /** The checks every Send and Flood passes first: payload size and message id length. */
+  private messageChecks(request: { payload: Uint8Array; messageId: string }): void {
     const max = this.c.config.maxPayloadBytes;
-    if (payload.length > max) {
+    if (request.payload.length > max) {
       throw new ResourceExhaustedError(
-        `payload is ${payload.length} bytes; at most ${max} are allowed (maxPayloadBytes)`,
+        `payload is ${request.payload.length} bytes; at most ${max} are allowed (maxPayloadBytes)`,
       );
     }
+    if (request.messageId.length > MAX_MESSAGE_ID_LENGTH) {
+      throw new InvalidArgumentError(`message_id is longer than ${MAX_MESSAGE_ID_LENGTH} characters`);
+    }
+  }
+
+  private floodTtl(ttl: number): void {
+    const { maxFloodTtlHops } = this.c.config;
+    if (ttl > maxFloodTtlHops)
+      throw new InvalidArgumentError(`ttl ${ttl} is above the maximum of ${maxFloodTtlHops} hops`);
   }
 
   private knownSeq(peerId: string): number | undefined {
@@ -550,6 +600,24 @@ class HostHandlers {
       receivedAtMs: this.c.wallClock(),
     });
   }
+}
+
+/** The refusal of an application call made on the peer port. */
+function applicationCall(what: string): Promise<never> {
+  return Promise.reject(
+    new PermissionDeniedError(
+      `${what} is an application call: make it on this host's application port (appPort, on loopback by default), not on the peer port`,
+    ),
+  );
+}
+
+/** The refusal of a peer call made on the application port. */
+function peerCall(what: string): Promise<never> {
+  return Promise.reject(
+    new PermissionDeniedError(
+      `${what} is a peer call: peers make it on the host's peer port (grpcPort), not on the application port`,
+    ),
+  );
 }
 
 /** The answer to an exchange that has none to give (a shuffle, a notice, a push-pull unanswered). */

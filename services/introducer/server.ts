@@ -88,6 +88,7 @@ export async function startIntroducer(
     seed: components.seed,
     services: [introducerService(log, () => context)],
     onEvent,
+    application: false,
   });
 
   const directory = new DirectoryClient(config.directory, {

@@ -82,6 +82,7 @@ function startOneHost(seeds: string[], seed: number): Promise<RunningHost> {
     // Plaintext on loopback, as in development: the bench measures the protocol, not TLS.
     hostConfig({
       grpcPort: 0,
+      appPort: 0,
       metrics: false,
       profile: PROFILE,
       seeds,
@@ -347,7 +348,7 @@ async function realRun(run: number): Promise<RealRun> {
 
   // Floods: one Receive stream per host, as an application would hold.
   const credentials = ChannelCredentials.createInsecure();
-  const clients = hosts.map((h) => new HostServiceClient(h.address, credentials));
+  const clients = hosts.map((h) => new HostServiceClient(h.appAddress!, credentials));
   interface Pending {
     readonly id: string;
     readonly sentAt: number;

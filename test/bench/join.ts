@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < HOSTS; i++) {
     const identity = generateIdentity();
     const host = await startHost(
-      hostConfig({ grpcPort: 0, metrics: false, profile: 'local', logLevel: 'silent', plaintext: true }),
+      hostConfig({ grpcPort: 0, appPort: 0, metrics: false, profile: 'local', logLevel: 'silent', plaintext: true }),
       {
         log: silentLogger(),
         registry: new Registry(),

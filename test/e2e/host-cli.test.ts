@@ -7,15 +7,20 @@ import { GrapevineProcess, runGrapevine, runGrapevineSync } from '../support/pro
 
 interface DevHost {
   readonly peerId: string;
+  /** The peer port. */
   readonly address: string;
 }
 
+interface DevAppHost extends DevHost {
+  /** The application listener, where `grapevine host peers|send|flood|receive` go. */
+  readonly app: string;
+}
+
 /** The hosts `grapevine dev` lists in its banner. */
-function bannerHosts(output: string): DevHost[] {
-  return [...output.matchAll(/^ {2}host \d+\s+grpc (\S+)\s+peer (\S+)/gm)].map(([, address, peerId]) => ({
-    address,
-    peerId,
-  }));
+function bannerHosts(output: string): DevAppHost[] {
+  return [...output.matchAll(/^ {2}host \d+\s+grpc (\S+)\s+application (\S+)\s+peer (\S+)/gm)].map(
+    ([, address, app, peerId]) => ({ address, app, peerId }),
+  );
 }
 
 /** The introducer `grapevine dev` lists in its banner: a gossip member too. */
@@ -60,7 +65,7 @@ const activePeers = (stdout: string) =>
 describe('grapevine dev with its hosts', () => {
   let dev: GrapevineProcess;
   let directory: string;
-  let hosts: DevHost[];
+  let hosts: DevAppHost[];
   let introducer: DevHost;
 
   beforeAll(async () => {
@@ -76,6 +81,8 @@ describe('grapevine dev with its hosts', () => {
       '--introducer-metrics-port',
       '0',
       '--host-ports',
+      '0,0,0',
+      '--host-app-ports',
       '0,0,0',
       '--host-metrics-ports',
       '0,0,0',
@@ -97,15 +104,15 @@ describe('grapevine dev with its hosts', () => {
     expect(hosts).toHaveLength(3);
     for (const host of hosts) expect(host.peerId).toMatch(/^b[a-z2-7]{52}$/);
     const output = dev.output();
-    expect(output).toContain(`npx grapevine host peers --host-address ${hosts[0].address}`);
-    expect(output).toContain(`npx grapevine host receive --host-address ${hosts[1].address}`);
-    expect(output).toContain(`npx grapevine host flood hello --host-address ${hosts[0].address}`);
-    expect(output).toContain(`npx grapevine host send ${hosts[1].peerId} hi --host-address ${hosts[0].address}`);
+    expect(output).toContain(`npx grapevine host peers --host-address ${hosts[0].app}`);
+    expect(output).toContain(`npx grapevine host receive --host-address ${hosts[1].app}`);
+    expect(output).toContain(`npx grapevine host flood hello --host-address ${hosts[0].app}`);
+    expect(output).toContain(`npx grapevine host send ${hosts[1].peerId} hi --host-address ${hosts[0].app}`);
   });
 
   test('the hosts find each other: host peers lists active neighbours, as JSON and as a table', () => {
     const json = retrySync(
-      ['host', 'peers', '--json', '--host-address', hosts[0].address],
+      ['host', 'peers', '--json', '--host-address', hosts[0].app],
       (result) => result.code === 0 && activePeers(result.stdout).length >= 1,
       20_000,
     );
@@ -117,7 +124,7 @@ describe('grapevine dev with its hosts', () => {
     expect(members.map((member) => member.peerId)).toContain(neighbour.peerId);
     expect(neighbour.address).toBe(members.find((member) => member.peerId === neighbour.peerId)?.address);
 
-    const table = runGrapevineSync(['host', 'peers', '--host-address', hosts[0].address]);
+    const table = runGrapevineSync(['host', 'peers', '--host-address', hosts[0].app]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^PEER ID\s+ADDRESS\s+VIEW\s+SUSPECTED\s+INCARNATION/);
     expect(table.stdout).toContain(`${neighbour.peerId}  ${neighbour.address}`);
@@ -125,13 +132,13 @@ describe('grapevine dev with its hosts', () => {
   });
 
   test('a flood from host 1 reaches a receiver on host 2', async () => {
-    const receiver = runGrapevine(['host', 'receive', '--count', '1', '--json', '--host-address', hosts[1].address]);
+    const receiver = runGrapevine(['host', 'receive', '--count', '1', '--json', '--host-address', hosts[1].app]);
     // Receive does not say when the host has taken the stream in: flood until the receiver
     // has printed one message and exited.
     const until = Date.now() + 30_000;
     let code: number | string | undefined;
     while (code === undefined && Date.now() < until) {
-      const flood = runGrapevineSync(['host', 'flood', 'hello', '--host-address', hosts[0].address]);
+      const flood = runGrapevineSync(['host', 'flood', 'hello', '--host-address', hosts[0].app]);
       expect(flood.code).toBe(0);
       expect(flood.stdout.trim()).not.toBe('');
       code = await exitWithin(receiver, 1_000);
@@ -143,12 +150,12 @@ describe('grapevine dev with its hosts', () => {
   }, 60_000);
 
   test('host send delivers to one peer and prints the message id', async () => {
-    const receiver = runGrapevine(['host', 'receive', '--count', '1', '--host-address', hosts[2].address]);
+    const receiver = runGrapevine(['host', 'receive', '--count', '1', '--host-address', hosts[2].app]);
     const until = Date.now() + 30_000;
     let code: number | string | undefined;
     let messageId = '';
     while (code === undefined && Date.now() < until) {
-      const send = runGrapevineSync(['host', 'send', hosts[2].peerId, 'hi there', '--host-address', hosts[0].address]);
+      const send = runGrapevineSync(['host', 'send', hosts[2].peerId, 'hi there', '--host-address', hosts[0].app]);
       expect(send.code).toBe(0);
       messageId = send.stdout.trim();
       code = await exitWithin(receiver, 1_000);
@@ -159,9 +166,16 @@ describe('grapevine dev with its hosts', () => {
   }, 60_000);
 
   test('host send to a peer nobody knows exits 1 with the status and the host', () => {
-    const result = runGrapevineSync(['host', 'send', 'b' + 'a'.repeat(52), 'x', '--host-address', hosts[0].address]);
+    const result = runGrapevineSync(['host', 'send', 'b' + 'a'.repeat(52), 'x', '--host-address', hosts[0].app]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`error: host ${hosts[0].address}: NOT_FOUND: `);
+    expect(result.stderr).toContain(`error: host ${hosts[0].app}: NOT_FOUND: `);
+  });
+
+  test("a host's peer port refuses the application's calls, naming the port to use", () => {
+    const result = runGrapevineSync(['host', 'peers', '--host-address', hosts[0].address]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`error: host ${hosts[0].address}: PERMISSION_DENIED: Peers is an application call`);
+    expect(result.stderr).toContain('appPort');
   });
 
   test('the hosts register with the directory: peers list shows all three', () => {
@@ -184,12 +198,15 @@ describe('grapevine host subcommands against a grapevine host process', () => {
   let host: GrapevineProcess;
   let peerId: string;
   let address: string;
+  let app: string;
 
   beforeAll(async () => {
     // The role runs with its own flags in front of no subcommand.
-    host = runGrapevine(['host', '--grpc-port', '0', '--metrics', 'false', '--profile', 'local']);
+    host = runGrapevine(['host', '--grpc-port', '0', '--app-port', '0', '--metrics', 'false', '--profile', 'local']);
     const line = await host.waitFor(/^\{"peerId"/, 30_000);
-    ({ peerId, address } = JSON.parse(line) as { peerId: string; address: string });
+    const started = JSON.parse(line) as { peerId: string; address: string; application: string };
+    ({ peerId, address } = started);
+    app = started.application;
   }, 40_000);
 
   afterAll(async () => {
@@ -199,22 +216,22 @@ describe('grapevine host subcommands against a grapevine host process', () => {
   });
 
   test('host peers takes its address from --host-address or GRAPEVINE_HOST_ADDRESS', () => {
-    const peers = runGrapevineSync(['host', 'peers', '--host-address', address, '--json']);
+    const peers = runGrapevineSync(['host', 'peers', '--host-address', app, '--json']);
     expect(peers.code).toBe(0);
     expect(JSON.parse(peers.stdout)).toEqual({ peerId, address, peers: [] });
-    const fromEnv = runGrapevineSync(['host', 'peers', '--json'], { GRAPEVINE_HOST_ADDRESS: address });
+    const fromEnv = runGrapevineSync(['host', 'peers', '--json'], { GRAPEVINE_HOST_ADDRESS: app });
     expect(fromEnv.code).toBe(0);
     expect(JSON.parse(fromEnv.stdout)).toMatchObject({ peerId });
   });
 
   test("the role's flags after a subcommand are refused, not taken as the role's", () => {
-    const result = runGrapevineSync(['host', 'peers', '--grpc-port', '1', '--host-address', address]);
+    const result = runGrapevineSync(['host', 'peers', '--grpc-port', '1', '--host-address', app]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/unknown option '--grpc-port'/);
   });
 
   test('a bad --ttl is refused before any call', () => {
-    const result = runGrapevineSync(['host', 'flood', 'x', '--ttl', '0', '--host-address', address]);
+    const result = runGrapevineSync(['host', 'flood', 'x', '--ttl', '0', '--host-address', app]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/--ttl <hops>.*must be a whole number from 1 to 255/);
   });

@@ -36,7 +36,7 @@ async function stopAll(hosts: readonly (HostProcess | undefined)[]): Promise<voi
   await Promise.all(hosts.map((h) => h?.process.exited()));
 }
 
-const activeOf = async (host: HostProcess) => activePeers(await call(host.client, host.client.peers, {}));
+const activeOf = async (host: HostProcess) => activePeers(await call(host.app, host.app.peers, {}));
 
 describe('eight host processes joining through one seed', () => {
   const dir = mkdtempSync(join(tmpdir(), 'grapevine-hosts-'));
@@ -54,7 +54,7 @@ describe('eight host processes joining through one seed', () => {
     );
     hosts.forEach((host, i) => {
       received[i] = [];
-      const stream = host.client.receive({});
+      const stream = host.app.receive({});
       stream.on('data', (m: ReceiveResponse) => {
         if (m.kind === MessageKind.MESSAGE_KIND_FLOOD) received[i].push(m.payload.toString());
       });
@@ -84,7 +84,7 @@ describe('eight host processes joining through one seed', () => {
   });
 
   test('a flood from one host reaches all the others, once each', async () => {
-    await call(hosts[3].client, hosts[3].client.flood, {
+    await call(hosts[3].app, hosts[3].app.flood, {
       messageId: '',
       ttl: 0,
       hops: 0,
@@ -116,7 +116,7 @@ describe('eight host processes joining through one seed', () => {
     // from the passive view when it does not answer: it holds nothing left to declare dead.
     const standing = async (n: HostProcess): Promise<string> => {
       if (declared(n)) return 'declared dead';
-      const entry = (await call(n.client, n.client.peers, {})).peers.find((p) => p.peerId === victim.peerId);
+      const entry = (await call(n.app, n.app.peers, {})).peers.find((p) => p.peerId === victim.peerId);
       return entry ? `${PeerView[entry.view]}${entry.suspected ? ', suspected' : ''}` : 'forgotten';
     };
     let standings: string[] = [];
@@ -214,12 +214,12 @@ describe('hosts with a directory', () => {
     directory!.child.kill('SIGKILL');
     await directory!.exited();
     directory = undefined;
-    const stream = hosts[1].client.receive({});
+    const stream = hosts[1].app.receive({});
     const got: string[] = [];
     stream.on('data', (m: ReceiveResponse) => got.push(m.payload.toString()));
     stream.on('error', () => {});
     await new Promise((resolve) => setTimeout(resolve, 200));
-    await call(hosts[0].client, hosts[0].client.flood, {
+    await call(hosts[0].app, hosts[0].app.flood, {
       messageId: '',
       ttl: 0,
       hops: 0,

@@ -193,7 +193,7 @@ describe('a directory, two introducers and six hosts as processes', () => {
     const live = hosts.filter((h) => isRunning(h.process));
     const [sender, receiver] = live;
     const got: string[] = [];
-    const stream: ClientReadableStream<ReceiveResponse> = receiver.client.receive({});
+    const stream: ClientReadableStream<ReceiveResponse> = receiver.app.receive({});
     stream.on('data', (m: ReceiveResponse) => {
       if (m.kind === MessageKind.MESSAGE_KIND_FLOOD) got.push(m.payload.toString());
     });
@@ -213,7 +213,7 @@ describe('a directory, two introducers and six hosts as processes', () => {
       10_000,
       'the directory to answer UNAVAILABLE',
     );
-    await call(sender.client, sender.client.flood, {
+    await call(sender.app, sender.app.flood, {
       messageId: '',
       ttl: 0,
       hops: 0,

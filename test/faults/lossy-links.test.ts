@@ -41,7 +41,7 @@ describe('hosts over slow, lossy links', () => {
     const proxied = await startProxiedHost({ index, seed, faults: LINK, args: ['--profile', 'lan'] });
     // The application end: on the host's own port, not through the proxy.
     const received = new Set<string>();
-    const stream = proxied.host.client.receive({}, new Metadata());
+    const stream = proxied.host.app.receive({}, new Metadata());
     stream.on('data', (m: ReceiveResponse) => received.add(m.messageId));
     stream.on('error', () => undefined);
     return { ...proxied, received, stream };
@@ -49,7 +49,7 @@ describe('hosts over slow, lossy links', () => {
 
   /** Groups of hosts joined by links both ends hold. */
   async function components(): Promise<number> {
-    const views = await Promise.all(hosts.map((h) => call(h.host.client, h.host.client.peers, {})));
+    const views = await Promise.all(hosts.map((h) => call(h.host.app, h.host.app.peers, {})));
     const index = new Map(hosts.map((h, i) => [h.host.peerId, i]));
     const active = views.map((v) => new Set(activePeers(v).map((id) => index.get(id) ?? -1)));
     const seen = new Set<number>();
@@ -145,7 +145,7 @@ describe('hosts over slow, lossy links', () => {
 
     const floods: string[] = [];
     for (const h of hosts) {
-      const { messageId } = await call(h.host.client, h.host.client.flood, {
+      const { messageId } = await call(h.host.app, h.host.app.flood, {
         messageId: '',
         ttl: 0,
         hops: 0,

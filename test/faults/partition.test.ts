@@ -64,6 +64,8 @@ interface Host {
   readonly child: ChildProcess;
   readonly peerId: string;
   readonly address: string;
+  /** The application listener, on the namespace's loopback. */
+  readonly application: string;
   readonly metricsPort: number;
   /** Deaths this host declared: when, and of whom. */
   readonly deaths: { at: number; peer: string; cause: string }[];
@@ -179,7 +181,7 @@ describe('a minute-long partition between namespaces, then healed', () => {
       createInterface({ input: child.stdout! }).on('line', (text) => {
         if (text.startsWith('{"peerId"')) {
           clearTimeout(timer);
-          const started = JSON.parse(text) as { peerId: string; address: string; metricsPort: number };
+          const started = JSON.parse(text) as Pick<Host, 'peerId' | 'address' | 'application' | 'metricsPort'>;
           resolve({ index, child, log, deaths, ...started });
           return;
         }
@@ -198,7 +200,7 @@ describe('a minute-long partition between namespaces, then healed', () => {
 
   async function startAgent(index: number): Promise<Agent> {
     const host = hosts[index]!;
-    const child = net().exec(index, TSX, [AGENT, host.address, String(host.metricsPort)], {
+    const child = net().exec(index, TSX, [AGENT, host.application, String(host.metricsPort)], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
     });

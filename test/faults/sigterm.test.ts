@@ -180,8 +180,8 @@ describe('SIGTERM under load: every role drains, deregisters, saves its cache an
         while (loading) {
           const request =
             worker % 2 === 0
-              ? call(victim.client, victim.client.peers, {})
-              : call(victim.client, victim.client.flood, {
+              ? call(victim.app, victim.app.peers, {})
+              : call(victim.app, victim.app.flood, {
                   messageId: '',
                   ttl: 0,
                   hops: 0,

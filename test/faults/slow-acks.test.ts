@@ -30,7 +30,7 @@ describe('acks slower than the probe timeout', () => {
     hosts.push(await startProxiedHost({ index: 1, seed: hosts[0]!.proxy.address }));
     await waitUntil(
       async () => {
-        const views = await Promise.all(hosts.map((h) => call(h.host.client, h.host.client.peers, {})));
+        const views = await Promise.all(hosts.map((h) => call(h.host.app, h.host.app.peers, {})));
         return views.every((v, i) => activePeers(v).includes(hosts[1 - i]!.host.peerId));
       },
       20_000,

@@ -74,8 +74,9 @@ const ALLOWED: Record<string, ReadonlySet<status>> = {
     'PERMISSION_DENIED',
   ),
   Flood: codes('OK', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED', 'PERMISSION_DENIED'),
-  Receive: codes('OK', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED'),
-  Peers: codes('OK', 'INVALID_ARGUMENT'),
+  // PERMISSION_DENIED: on the peer port, which takes no application call.
+  Receive: codes('OK', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED', 'PERMISSION_DENIED'),
+  Peers: codes('OK', 'INVALID_ARGUMENT', 'PERMISSION_DENIED'),
 };
 const METHODS = Object.keys(ALLOWED);
 
@@ -333,6 +334,23 @@ function incarnationsFor(count: number, plan: 'each' | 'none' | 'mismatched'): n
   return plan === 'each' ? each : [...each, 1];
 }
 
+/**
+ * Which listener a case goes to: mostly the one its call belongs on (an application's Send or
+ * Flood has no sender), sometimes the other, whose refusal must be as clean.
+ */
+type Listener = 'peer' | 'application';
+const listenerChoice = fc.oneof(
+  { arbitrary: fc.constant('own' as const), weight: 4 },
+  { arbitrary: fc.constant('other' as const), weight: 1 },
+);
+
+function ownListener(c: Case): Listener {
+  const method = c.rpc === 'raw' ? c.method : c.rpc === 'mutate' ? c.inner.rpc : c.rpc;
+  if (method === 'Receive' || method === 'Peers') return 'application';
+  if (c.rpc === 'Send' || c.rpc === 'Flood') return c.sender && c.sender.kind !== 'missing' ? 'peer' : 'application';
+  return 'peer';
+}
+
 const hostCase: fc.Arbitrary<Case> = fc.oneof(
   { arbitrary: wellFormed, weight: 20 },
   {
@@ -352,12 +370,15 @@ describe('fuzz: Host', () => {
   const settings = fuzzSettings('host');
   let host: RunningHost;
   let neighbour: RunningHost;
+  /** Clients of the host's two listeners. */
   let raw: RawClient;
+  let rawApp: RawClient;
 
   const start = (seeds: string[] = []) =>
     startHost(
       hostConfig({
         grpcPort: 0,
+        appPort: 0,
         metrics: false,
         plaintext: true,
         network: NETWORK,
@@ -383,10 +404,12 @@ describe('fuzz: Host', () => {
     neighbour = await start([host.address]);
     await waitUntil(() => host.node.activeView().includes(neighbour.peerId), 10_000, 'the neighbour to join');
     raw = new RawClient(host.address);
+    rawApp = new RawClient(host.appAddress!);
   });
 
   afterAll(async () => {
     raw?.close();
+    rawApp?.close();
     await neighbour?.stop();
     await host?.stop();
   });
@@ -598,13 +621,15 @@ describe('fuzz: Host', () => {
         }
       };
 
-      const send = (method: string, messages: Buffer[]): Promise<Outcome> => {
-        if (method === 'Push') return raw.clientStream(SERVICE + method, messages);
-        if (method === 'Receive') return raw.openStream(SERVICE + method, messages[0]);
-        return raw.unary(SERVICE + method, messages[0]);
+      const send = (to: RawClient, method: string, messages: Buffer[]): Promise<Outcome> => {
+        if (method === 'Push') return to.clientStream(SERVICE + method, messages);
+        if (method === 'Receive') return to.openStream(SERVICE + method, messages[0]);
+        return to.unary(SERVICE + method, messages[0]);
       };
 
-      const runCase = async (c: Case) => {
+      const runCase = async (c: Case, choice: 'own' | 'other') => {
+        const own = ownListener(c);
+        const listener: Listener = choice === 'own' ? own : own === 'peer' ? 'application' : 'peer';
         let method: string;
         let messages: Buffer[];
         let label: string;
@@ -622,20 +647,20 @@ describe('fuzz: Host', () => {
           label = method;
         }
 
-        const outcome = await send(method, messages);
-        tally.add(method, outcome.code, outcome.details);
+        const outcome = await send(listener === 'peer' ? raw : rawApp, method, messages);
+        tally.add(listener === 'peer' ? method : `${method} (application port)`, outcome.code, outcome.details);
         // A stream is judged message by message: only its first decides whether the bound is hit first.
         expectAllowed(label, outcome, ALLOWED[method], messages[0].length);
 
         expect(await raw.health()).toBe('SERVING');
-        const peers = await raw.unary(`${SERVICE}Peers`, Buffer.alloc(0));
+        const peers = await rawApp.unary(`${SERVICE}Peers`, Buffer.alloc(0));
         expect(status[peers.code]).toBe('OK');
         expect(PeersResponse.decode(peers.response!).peerId).toBe(host.peerId);
         const problems = viewProblems(host.node, NETWORK);
         if (problems.length > 0) throw new Error(`after ${label} (${status[outcome.code]}): ${problems.join('; ')}`);
       };
 
-      await fc.assert(fc.asyncProperty(hostCase, runCase), {
+      await fc.assert(fc.asyncProperty(hostCase, listenerChoice, runCase), {
         seed: settings.seed,
         numRuns: settings.runs,
         endOnFailure: true,
@@ -645,6 +670,8 @@ describe('fuzz: Host', () => {
       expect(
         tally.count('Handshake', 'PERMISSION_DENIED') + tally.count('Gossip', 'PERMISSION_DENIED'),
       ).toBeGreaterThan(0);
+      // Both listeners served their own calls.
+      expect(tally.count('Peers (application port)', 'OK')).toBeGreaterThan(0);
       // The honest neighbour is still a neighbour: the fuzzing did not cut the host off.
       expect(viewProblems(neighbour.node, NETWORK)).toEqual([]);
     },

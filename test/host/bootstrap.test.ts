@@ -184,7 +184,7 @@ describe('a host process that reaches nobody', () => {
 
     seed = await startHostProcess(['--grpc-port', String(seedPort)]);
     await waitUntil(
-      async () => activePeers(await call(lonely!.client, lonely!.client.peers, {})).includes(seed!.peerId),
+      async () => activePeers(await call(lonely!.app, lonely!.app.peers, {})).includes(seed!.peerId),
       40_000,
       'the lonely host to join the seed once it is up',
     );

@@ -13,7 +13,7 @@ async function processCluster(size: number): Promise<ComplianceCluster> {
   const hosts: HostProcess[] = [first, ...rest];
   const received: string[][] = hosts.map(() => []);
   const streams: ClientReadableStream<ReceiveResponse>[] = hosts.map((host, i) => {
-    const stream = host.client.receive({});
+    const stream = host.app.receive({});
     stream.on('data', (message: ReceiveResponse) => {
       if (message.kind === MessageKind.MESSAGE_KIND_FLOOD) received[i].push(message.payload.toString());
     });
@@ -24,12 +24,12 @@ async function processCluster(size: number): Promise<ComplianceCluster> {
     ids: hosts.map((h) => h.peerId),
     settle: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     views: async (i) => {
-      const response = await call(hosts[i].client, hosts[i].client.peers, {});
+      const response = await call(hosts[i].app, hosts[i].app.peers, {});
       const of = (view: PeerView) => response.peers.filter((p) => p.view === view).map((p) => p.peerId);
       return { active: of(PeerView.PEER_VIEW_ACTIVE), passive: of(PeerView.PEER_VIEW_PASSIVE) };
     },
     flood: async (i, text) => {
-      await call(hosts[i].client, hosts[i].client.flood, {
+      await call(hosts[i].app, hosts[i].app.flood, {
         messageId: '',
         ttl: 0,
         hops: 0,

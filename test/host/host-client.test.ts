@@ -88,7 +88,7 @@ describe('HostClient against three hosts', () => {
     // refuse every flood sent without a ttl.
     hosts = await startTestHosts(3, { maxPayloadBytes: MAX_PAYLOAD_BYTES, shutdownGraceMs: 500 });
     [a, b, c] = hosts;
-    clients = hosts.map((host) => new HostClient(host.address, { deadlineMs: 3_000 }));
+    clients = hosts.map((host) => new HostClient(host.appAddress!, { deadlineMs: 3_000 }));
     await waitUntil(
       () => a.node.activeView().includes(b.peerId) && a.node.activeView().includes(c.peerId),
       15_000,
@@ -204,7 +204,7 @@ describe('HostClient.receive', () => {
 
   it('ends cleanly on abort, and throws the gRPC error when the host goes away', async () => {
     const host = await startTestHost({ shutdownGraceMs: 200 });
-    const client = new HostClient(host.address);
+    const client = new HostClient(host.appAddress!);
     const aborted = startReceiving(client);
     await untilSubscribed(client, host.peerId, aborted);
     await expect(aborted.stop()).resolves.toBeUndefined();

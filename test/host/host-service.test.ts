@@ -16,7 +16,7 @@ import {
   type Sender,
 } from '../../services/gen/grapevine/v1/host';
 import type { RunningHost } from '../../services/host/server';
-import { activePeers, call, callError, hostClient, startTestHost, waitUntil } from '../support/hosts';
+import { activePeers, appClient, call, callError, hostClient, startTestHost, waitUntil } from '../support/hosts';
 import { recordFields, signUnchecked } from '../support/records';
 import { PeerRecord } from '../../services/common/records';
 
@@ -25,18 +25,22 @@ describe('Host service refuses bad input', () => {
   let a: RunningHost;
   let b: RunningHost;
   let client: HostServiceClient;
+  /** The application listener's client: Send and Flood without a sender, Receive, Peers. */
+  let app: HostServiceClient;
   let bSender: Sender;
 
   beforeAll(async () => {
     a = await startTestHost({ peerCallsPerSecond: 50, maxPayloadBytes: 1_024, maxFloodTtlHops: 8 });
     b = await startTestHost({ seeds: [a.address] }, bIdentity);
     client = hostClient(a.address);
+    app = appClient(a);
     bSender = { peerId: b.peerId, address: b.address };
     await waitUntil(() => a.node.activeView().includes(b.peerId), 10_000, 'a and b to become neighbours');
   });
 
   afterAll(async () => {
     client.close();
+    app.close();
     await Promise.all([a.stop(), b.stop()]);
   });
 
@@ -217,7 +221,7 @@ describe('Host service refuses bad input', () => {
   });
 
   it('refuses a flood TTL above the maximum with INVALID_ARGUMENT, from the application and from a peer', async () => {
-    const local = await callError(client, client.flood, {
+    const local = await callError(app, app.flood, {
       messageId: '',
       ttl: 9,
       hops: 0,
@@ -256,7 +260,7 @@ describe('Host service refuses bad input', () => {
 
   it('refuses over-size payloads and messages with RESOURCE_EXHAUSTED', async () => {
     const big = Buffer.alloc(2_000);
-    const flood = await callError(client, client.flood, {
+    const flood = await callError(app, app.flood, {
       messageId: '',
       ttl: 0,
       hops: 0,
@@ -265,10 +269,10 @@ describe('Host service refuses bad input', () => {
     });
     expect(flood.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(flood.details).toMatch(/at most 1024/);
-    const send = await callError(client, client.send, { toPeerId: b.peerId, payload: big, messageId: '' });
+    const send = await callError(app, app.send, { toPeerId: b.peerId, payload: big, messageId: '' });
     expect(send.code).toBe(status.RESOURCE_EXHAUSTED);
     // Past the gRPC message bound the transport itself refuses.
-    const huge = await callError(client, client.send, {
+    const huge = await callError(app, app.send, {
       toPeerId: b.peerId,
       payload: Buffer.alloc(200_000),
       messageId: '',
@@ -346,14 +350,14 @@ describe('Host service refuses bad input', () => {
       messageId: 'm',
     });
     expect(misrouted.code).toBe(status.FAILED_PRECONDITION);
-    const unknown = await callError(client, client.send, {
+    const unknown = await callError(app, app.send, {
       toPeerId: s.identity.peerId,
       payload: Buffer.from('x'),
       messageId: '',
     });
     expect(unknown.code).toBe(status.NOT_FOUND);
     expect(unknown.details).toMatch(/not in this host's views/);
-    const malformed = await callError(client, client.send, {
+    const malformed = await callError(app, app.send, {
       toPeerId: 'nope',
       payload: Buffer.from('x'),
       messageId: '',
@@ -428,7 +432,7 @@ describe('Host service refuses bad input', () => {
   });
 
   it('still serves after all of it: b is still its neighbour', async () => {
-    const peers = await call(client, client.peers, {});
+    const peers = await call(app, app.peers, {});
     expect(activePeers(peers)).toContain(b.peerId);
     expect(peers.peerId).toBe(a.peerId);
   });
@@ -437,7 +441,7 @@ describe('Host service refuses bad input', () => {
 describe('Receive streams', () => {
   it('are served up to maxReceiveStreams at once; one more answers RESOURCE_EXHAUSTED, and an ended one frees its place', async () => {
     const host = await startTestHost({ maxReceiveStreams: 2 });
-    const client = hostClient(host.address);
+    const client = appClient(host);
     const open = () => {
       const stream = client.receive({});
       const outcome = new Promise<string>((resolve) => {
@@ -473,5 +477,108 @@ describe('Receive streams', () => {
       client.close();
       await host.stop();
     }
+  });
+});
+
+describe('the peer port and the application listener', () => {
+  let a: RunningHost;
+  let b: RunningHost;
+  let peerPort: HostServiceClient;
+  let app: HostServiceClient;
+  let bApp: HostServiceClient;
+
+  beforeAll(async () => {
+    // The peers' port on another loopback address: the application listener stays on 127.0.0.1.
+    a = await startTestHost({ host: '127.0.0.2' });
+    b = await startTestHost({ seeds: [a.address] });
+    peerPort = hostClient(a.address);
+    app = appClient(a);
+    bApp = appClient(b);
+    await waitUntil(() => a.node.activeView().includes(b.peerId), 10_000, 'a and b to become neighbours');
+  });
+
+  afterAll(async () => {
+    for (const c of [peerPort, app, bApp]) c.close();
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('binds the application listener to loopback, apart from the peer port', async () => {
+    expect(a.address).toMatch(/^127\.0\.0\.2:\d+$/);
+    expect(a.appAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+    const appPort = a.appAddress!.split(':')[1];
+    const elsewhere = hostClient(`127.0.0.2:${appPort}`);
+    try {
+      expect((await callError(elsewhere, elsewhere.peers, {})).code).toBe(status.UNAVAILABLE);
+    } finally {
+      elsewhere.close();
+    }
+  });
+
+  it("refuses the application's calls on the peer port with PERMISSION_DENIED, starting nothing", async () => {
+    const peers = await callError(peerPort, peerPort.peers, {});
+    expect(peers.code).toBe(status.PERMISSION_DENIED);
+    expect(peers.details).toMatch(/^Peers is an application call: make it on this host's application port \(appPort/);
+    const send = await callError(peerPort, peerPort.send, {
+      toPeerId: b.peerId,
+      payload: Buffer.from('x'),
+      messageId: 'from-the-peer-port',
+    });
+    expect(send.code).toBe(status.PERMISSION_DENIED);
+    expect(send.details).toMatch(/^Send without a sender is an application call/);
+    const flood = await callError(peerPort, peerPort.flood, {
+      messageId: 'flood-from-the-peer-port',
+      ttl: 0,
+      hops: 0,
+      payload: Buffer.from('x'),
+      originPeerId: '',
+    });
+    expect(flood.code).toBe(status.PERMISSION_DENIED);
+    const receive = await new Promise<{ code: number; details: string }>((resolve) =>
+      peerPort.receive({}).on('error', resolve),
+    );
+    expect(receive.code).toBe(status.PERMISSION_DENIED);
+    expect(receive.details).toMatch(/^Receive is an application call/);
+
+    // Nothing of the refused calls went out: b's first message is the one sent through the listener.
+    const stream = bApp.receive({});
+    stream.on('error', () => {}); // the cancel below
+    const first = new Promise<string>((resolve) =>
+      stream.on('data', (message: { messageId: string }) => resolve(message.messageId)),
+    );
+    await new Promise((resolve) => stream.once('metadata', resolve));
+    await call(app, app.send, { toPeerId: b.peerId, payload: Buffer.from('x'), messageId: 'from-the-app' });
+    expect(await first).toBe('from-the-app');
+    stream.cancel();
+  });
+
+  it("refuses the peers' calls on the application listener, and a sender on its messages", async () => {
+    const ping = await callError(app, app.ping, {
+      sender: { peerId: b.peerId, address: b.address },
+      seq: 1,
+      neighbor: false,
+      updates: [],
+    });
+    expect(ping.code).toBe(status.PERMISSION_DENIED);
+    expect(ping.details).toBe(
+      "Ping is a peer call: peers make it on the host's peer port (grpcPort), not on the application port",
+    );
+    const push = await new Promise<{ code: number; details: string }>((resolve) => {
+      const stream = app.push(new Metadata(), (error) =>
+        resolve(error as unknown as { code: number; details: string }),
+      );
+      stream.write({ message: { $case: 'gossip', value: { sender: { peerId: b.peerId, address: b.address } } } });
+    });
+    expect(push.code).toBe(status.PERMISSION_DENIED);
+    expect(push.details).toMatch(/^Push is a peer call/);
+    const relayed = await callError(app, app.flood, {
+      sender: { peerId: b.peerId, address: b.address },
+      messageId: 'relayed-to-the-app-port',
+      ttl: 2,
+      hops: 1,
+      payload: Buffer.from('x'),
+      originPeerId: b.peerId,
+    });
+    expect(relayed.code).toBe(status.INVALID_ARGUMENT);
+    expect(relayed.details).toMatch(/^sender is set, but the application port takes the application's own messages/);
   });
 });

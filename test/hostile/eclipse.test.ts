@@ -24,7 +24,16 @@ const ROUNDS = 40;
 
 function lanHost(bind: string, seeds: string[] = []): Promise<RunningHost> {
   return startHost(
-    hostConfig({ host: bind, grpcPort: 0, metrics: false, plaintext: true, logLevel: 'silent', profile: 'lan', seeds }),
+    hostConfig({
+      host: bind,
+      grpcPort: 0,
+      appPort: 0,
+      metrics: false,
+      plaintext: true,
+      logLevel: 'silent',
+      profile: 'lan',
+      seeds,
+    }),
     {
       log: silentLogger(),
       registry: new Registry(),

@@ -44,7 +44,7 @@ describe('a peer flooding with the largest TTL', () => {
     );
     // Each host's application counts the flood ids it receives.
     for (const host of hosts) {
-      const app = new HostClient(host.address, { deadlineMs: 5_000 });
+      const app = new HostClient(host.appAddress!, { deadlineMs: 5_000 });
       const abort = new AbortController();
       const ids = new Map<string, number>();
       apps.push(app);

@@ -77,6 +77,8 @@ interface HostHandle {
   readonly child: ChildProcess;
   readonly peerId: string;
   readonly address: string;
+  /** The application listener, on the namespace's loopback. */
+  readonly application: string;
   readonly metricsPort: number;
   /** The last lines it printed (its warnings and errors), for failure messages. */
   readonly log: string[];
@@ -202,7 +204,7 @@ describe('hosts in three sites across network namespaces', () => {
           return;
         }
         clearTimeout(timer);
-        const started = JSON.parse(text) as { peerId: string; address: string; metricsPort: number };
+        const started = JSON.parse(text) as Pick<HostHandle, 'peerId' | 'address' | 'application' | 'metricsPort'>;
         resolve({ child, log, ...started });
       });
       child.once('exit', (code, signal) => {
@@ -214,7 +216,7 @@ describe('hosts in three sites across network namespaces', () => {
 
   async function startAgent(index: number): Promise<Agent> {
     const host = hosts[index]!;
-    const child = net().exec(index, TSX, [AGENT, host.address, String(host.metricsPort)], {
+    const child = net().exec(index, TSX, [AGENT, host.application, String(host.metricsPort)], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
     });

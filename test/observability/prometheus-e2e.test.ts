@@ -137,6 +137,8 @@ describe('Prometheus against a running grapevine dev', () => {
       '0',
       '--host-ports',
       '0,0,0',
+      '--host-app-ports',
+      '0,0,0',
       '--host-metrics-ports',
       '0,0,0',
       '--prometheus-targets',
@@ -144,9 +146,10 @@ describe('Prometheus against a running grapevine dev', () => {
     ]);
     await dev.waitFor(/Ctrl-C stops everything/, 60_000);
     const directory = `127.0.0.1:${directoryPort}`;
-    const hosts = [...dev.output().matchAll(/^ {2}host \d+\s+grpc (\S+)\s+peer (\S+)/gm)].map(
-      ([, address, peerId]) => ({
+    const hosts = [...dev.output().matchAll(/^ {2}host \d+\s+grpc (\S+)\s+application (\S+)\s+peer (\S+)/gm)].map(
+      ([, address, appAddress, peerId]) => ({
         address,
+        appAddress,
         peerId,
       }),
     );
@@ -229,8 +232,8 @@ describe('Prometheus against a running grapevine dev', () => {
     await client.listAll(NETWORK);
     await Promise.all(announces.map((announce) => announce.waitFor(/^registered /, 30_000)));
 
-    const first = new HostClient(hosts[0].address);
-    const second = new HostClient(hosts[1].address);
+    const first = new HostClient(hosts[0].appAddress);
+    const second = new HostClient(hosts[1].appAddress);
     cleanups.push(
       () => first.close(),
       () => second.close(),
@@ -254,6 +257,8 @@ describe('Prometheus against a running grapevine dev', () => {
       'host',
       '--grpc-port',
       '0',
+      '--app-port',
+      '0',
       '--metrics-port',
       '0',
       '--profile',
@@ -272,12 +277,12 @@ describe('Prometheus against a running grapevine dev', () => {
     cleanups.push(() => stopProcess(extra, 'SIGKILL'));
     const started = JSON.parse(await extra.waitFor(/^\{"peerId"/, 60_000)) as {
       peerId: string;
-      address: string;
+      application: string;
       metricsPort: number;
     };
     const extraMetrics = `127.0.0.1:${started.metricsPort}`;
     writeFileSync(extraTargets, `${JSON.stringify([{ targets: [extraMetrics], labels: { role: 'host' } }])}\n`);
-    const extraClient = new HostClient(started.address);
+    const extraClient = new HostClient(started.application);
     cleanups.push(() => extraClient.close());
     await until('the extra host to have a neighbour', 30_000, async () =>
       (await extraClient.peers()).peers.some((peer) => peer.view === 'active') ? true : undefined,

@@ -82,8 +82,8 @@ describe('the roles over mutual TLS', () => {
 
   it('a host carries a flood to the other over TLS', async () => {
     const [from, to] = hosts;
-    const receiver = new HostClient(to.address, { credentials: channelCredentials(tls) });
-    const sender = new HostClient(from.address, { credentials: channelCredentials(tls) });
+    const receiver = new HostClient(to.appAddress!, { credentials: channelCredentials(tls) });
+    const sender = new HostClient(from.appAddress!, { credentials: channelCredentials(tls) });
     const abort = new AbortController();
     const got: string[] = [];
     const receiving = (async () => {

@@ -11,7 +11,7 @@ import { runGrapevine, type GrapevineProcess } from './processes';
 type HostOverrides = Parameters<typeof hostConfig>[0];
 
 /**
- * Starts a host in this process on a free loopback port, metrics off, the local profile;
+ * Starts a host in this process on free loopback ports (peer and application), metrics off, the local profile;
  * `components` may give it membership settings or a registry the test reads.
  */
 export function startTestHost(
@@ -20,7 +20,15 @@ export function startTestHost(
   components: Partial<Pick<HostComponents, 'membership' | 'registry'>> = {},
 ): Promise<RunningHost> {
   return startHost(
-    hostConfig({ grpcPort: 0, metrics: false, profile: 'local', logLevel: 'silent', plaintext: true, ...overrides }),
+    hostConfig({
+      grpcPort: 0,
+      appPort: 0,
+      metrics: false,
+      profile: 'local',
+      logLevel: 'silent',
+      plaintext: true,
+      ...overrides,
+    }),
     {
       log: createLogger({ level: 'silent', role: 'test' }),
       registry: new Registry(),
@@ -41,6 +49,12 @@ export async function startTestHosts(count: number, overrides: HostOverrides = {
 
 export function hostClient(address: string): HostServiceClient {
   return new HostServiceClient(address, ChannelCredentials.createInsecure());
+}
+
+/** A raw client of a host's application listener (Send, Flood, Receive, Peers). */
+export function appClient(host: { readonly appAddress?: string }): HostServiceClient {
+  if (!host.appAddress) throw new Error('this host has no application listener');
+  return hostClient(host.appAddress);
 }
 
 type Unary<Req, Res> = (
@@ -94,17 +108,42 @@ export async function waitUntil(
 export interface HostProcess {
   readonly process: GrapevineProcess;
   readonly peerId: string;
+  /** The peer port. */
   readonly address: string;
+  /** A client of the peer port (peer calls). */
   readonly client: HostServiceClient;
+  readonly appAddress: string;
+  /** A client of the application listener (Send, Flood, Receive, Peers). */
+  readonly app: HostServiceClient;
 }
 
 /** Runs a real `grapevine host` process (local profile, free ports) and waits until it serves. */
 export async function startHostProcess(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<HostProcess> {
   const process = runGrapevine(
-    ['host', '--grpc-port', '0', '--metrics-port', '0', '--profile', 'local', '--log-level', 'info', ...args],
+    [
+      'host',
+      '--grpc-port',
+      '0',
+      '--app-port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--profile',
+      'local',
+      '--log-level',
+      'info',
+      ...args,
+    ],
     env,
   );
   const line = await process.waitFor(/^\{"peerId"/, 30_000);
-  const { peerId, address } = JSON.parse(line) as { peerId: string; address: string };
-  return { process, peerId, address, client: hostClient(address) };
+  const { peerId, address, application } = JSON.parse(line) as { peerId: string; address: string; application: string };
+  return {
+    process,
+    peerId,
+    address,
+    client: hostClient(address),
+    appAddress: application,
+    app: hostClient(application),
+  };
 }

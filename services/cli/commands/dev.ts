@@ -18,6 +18,8 @@ import { stopOnSignals } from '../signals';
 
 /** gRPC ports of the dev hosts; 7600 is left for a `grapevine host` of one's own. */
 const DEFAULT_HOST_PORTS = '7601,7602,7603';
+/** Application ports of the dev hosts (Send, Flood, Receive, Peers); 7700 is left for one's own host. */
+const DEFAULT_HOST_APP_PORTS = '7701,7702,7703';
 /** /metrics ports of the dev hosts, in the same order (deploy/prometheus/prometheus.yml scrapes them). */
 const DEFAULT_HOST_METRICS_PORTS = '9601,9602,9603';
 
@@ -72,6 +74,11 @@ export function devCommand(): Command {
         .default(parsePorts(DEFAULT_HOST_PORTS), DEFAULT_HOST_PORTS),
     )
     .addOption(
+      new Option('--host-app-ports <ports>', 'application ports of the hosts, in the same order (0: any free port)')
+        .argParser(parsePorts)
+        .default(parsePorts(DEFAULT_HOST_APP_PORTS), DEFAULT_HOST_APP_PORTS),
+    )
+    .addOption(
       new Option('--host-metrics-ports <ports>', '/metrics ports of the hosts, in the same order (0: any free port)')
         .argParser(parsePorts)
         .default(parsePorts(DEFAULT_HOST_METRICS_PORTS), DEFAULT_HOST_METRICS_PORTS),
@@ -90,6 +97,7 @@ export function devCommand(): Command {
         introducerPort: string;
         introducerMetricsPort: string;
         hostPorts: number[];
+        hostAppPorts: number[];
         hostMetricsPorts: number[];
         prometheusTargets?: string;
         logLevel: LogLevel;
@@ -138,13 +146,15 @@ export function devCommand(): Command {
 
         const hosts: RunningHost[] = [];
         const stopHosts = () => Promise.all(hosts.map((host) => host.stop()));
-        const startDevHost = async (port: number, metricsPort: number, seeds: string[]) => {
+        const startDevHost = async (port: number, appPort: number, metricsPort: number, seeds: string[]) => {
           const host = await startHost(
             hostConfig({
               host: options.host,
               grpcPort: port,
               // Peers cannot dial a wildcard: advertise loopback (a free port is only known later).
               advertiseAddress: isWildcard(options.host) && port !== 0 ? `127.0.0.1:${port}` : '',
+              appHost: options.host,
+              appPort,
               metricsHost: options.host,
               metricsPort,
               profile: 'local',
@@ -162,9 +172,12 @@ export function devCommand(): Command {
         };
         try {
           const metricsPortOf = (i: number) => options.hostMetricsPorts[i] ?? 0;
+          const appPortOf = (i: number) => options.hostAppPorts[i] ?? 0;
           // Every host joins through the introducer, which dials it back and registers it.
           await Promise.all(
-            options.hostPorts.map((port, i) => startDevHost(port, metricsPortOf(i), [introducer.address])),
+            options.hostPorts.map((port, i) =>
+              startDevHost(port, appPortOf(i), metricsPortOf(i), [introducer.address]),
+            ),
           );
           if (options.prometheusTargets) {
             const targets = [
@@ -183,15 +196,15 @@ export function devCommand(): Command {
 
         const hostLines = hosts.map(
           (host, i) =>
-            `  host ${i + 1}     grpc ${host.address}   peer ${host.peerId}   metrics http://${options.host}:${host.metricsPort}/metrics`,
+            `  host ${i + 1}     grpc ${host.address}   application ${host.appAddress}   peer ${host.peerId}   metrics http://${options.host}:${host.metricsPort}/metrics`,
         );
         const [first, second] = [hosts[0], hosts[1] ?? hosts[0]];
         const hostTries = first
           ? [
-              `  npx grapevine host peers --host-address ${first.address}`,
-              `  npx grapevine host receive --host-address ${second.address}`,
-              `  npx grapevine host flood hello --host-address ${first.address}`,
-              `  npx grapevine host send ${second.peerId} hi --host-address ${first.address}`,
+              `  npx grapevine host peers --host-address ${first.appAddress}`,
+              `  npx grapevine host receive --host-address ${second.appAddress}`,
+              `  npx grapevine host flood hello --host-address ${first.appAddress}`,
+              `  npx grapevine host send ${second.peerId} hi --host-address ${first.appAddress}`,
             ]
           : [];
         process.stdout.write(

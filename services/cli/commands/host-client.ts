@@ -2,10 +2,12 @@
 import { ServiceError, status } from '@grpc/grpc-js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { HostClient, HostPeer, ReceivedMessage } from '../../client/host-client';
+import { DEFAULT_HOST_APP_PORT } from '../../host/config';
 import { formatTable } from '../output';
 import { addTlsOptions, credentialsFrom, type TlsOptions } from '../tls-options';
 
-const DEFAULT_HOST_ADDRESS = '127.0.0.1:7600';
+/** A host's application listener, where these calls go (its peer port refuses them). */
+const DEFAULT_HOST_ADDRESS = `127.0.0.1:${DEFAULT_HOST_APP_PORT}`;
 /** Highest --ttl the terminal accepts; the host refuses anything above its own maxFloodTtlHops. */
 const MAX_TTL_HOPS = 255;
 
@@ -17,7 +19,7 @@ interface CommonOptions extends TlsOptions {
 function withCommon(command: Command): Command {
   return addTlsOptions(command)
     .addOption(
-      new Option('--host-address <host:port>', 'gRPC address of the running host')
+      new Option('--host-address <host:port>', "the running host's application address (its appHost:appPort)")
         .default(DEFAULT_HOST_ADDRESS)
         .env('GRAPEVINE_HOST_ADDRESS'),
     )

@@ -21,7 +21,12 @@ export function hostCommand(): Command {
     const log = createLogger({ level: config.logLevel, role: 'host' });
     const host = await startHost(config, { log });
     process.stdout.write(
-      `${JSON.stringify({ peerId: host.peerId, address: host.address, metricsPort: host.metricsPort ?? null })}\n`,
+      `${JSON.stringify({
+        peerId: host.peerId,
+        address: host.address,
+        application: host.appAddress,
+        metricsPort: host.metricsPort ?? null,
+      })}\n`,
     );
     stopOnSignals(() => host.stop(), log, config.shutdownGraceMs);
   });

@@ -17,6 +17,7 @@ async function main(): Promise<void> {
       startHost(
         hostConfig({
           grpcPort: 0,
+          appPort: 0,
           metrics: false,
           profile: 'local',
           plaintext: true,

@@ -3737,9 +3737,11 @@ export const PeersResponse: MessageFns<PeersResponse> = {
 };
 
 /**
- * HostService is the port-listening peer. Peers call the membership RPCs on each other
- * (Handshake, Ping, IndirectPing, ExchangePeers, Gossip, and Send and Flood with a sender set);
- * the local application calls Send, Flood (without a sender), Receive and Peers.
+ * HostService is the port-listening peer, served on two listeners. On the peer port peers call
+ * the membership RPCs on each other (Handshake, Ping, IndirectPing, ExchangePeers, Gossip, Push,
+ * and Send and Flood with a sender set). On the application port (loopback by default) the local
+ * application calls Send, Flood (without a sender), Receive and Peers. Each listener answers the
+ * other's calls with PERMISSION_DENIED, naming the port to use.
  *
  * Every record in a call must verify (PERMISSION_DENIED otherwise); a sender's own record older
  * than the one this host holds answers FAILED_PRECONDITION.
