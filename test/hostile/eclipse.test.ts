@@ -8,37 +8,20 @@
  * Real lan-profile hosts on loopback, each honest one in a /24 of its own; the attacker speaks the
  * Host protocol directly.
  */
-import { silentLogger } from '../../services/common/logging';
-import { Registry } from '../../services/common/metrics';
 import type { SignedRecord } from '../../services/common/records';
 import { ExchangeKind } from '../../services/gen/grapevine/v1/host';
-import { hostConfig } from '../../services/host/config';
-import { startHost, type RunningHost } from '../../services/host/server';
+import type { RunningHost } from '../../services/host/server';
 import { addressGroup } from '../../services/membership';
-import { waitUntil } from '../support/hosts';
+import { startTestHost, waitUntil } from '../support/hosts';
 import { viewProblems } from '../fuzz/view-invariants';
 import { attempt, AttackerLink, Sybils } from './attacker';
 
 const HONEST = 5;
 const ROUNDS = 40;
 
+/** A host on the lan profile (its view rules, not the local profile's) bound to `bind`. */
 function lanHost(bind: string, seeds: string[] = []): Promise<RunningHost> {
-  return startHost(
-    hostConfig({
-      host: bind,
-      grpcPort: 0,
-      appPort: 0,
-      metrics: false,
-      plaintext: true,
-      logLevel: 'silent',
-      profile: 'lan',
-      seeds,
-    }),
-    {
-      log: silentLogger(),
-      registry: new Registry(),
-    },
-  );
+  return startTestHost({ host: bind, profile: 'lan', seeds });
 }
 
 describe('an eclipse attempt', () => {

@@ -10,13 +10,10 @@
  * Real hosts on loopback (127.0.0.0/8 is all loopback, so every /24 is dialable without set-up),
  * on the lan profile; the attacker speaks the Host protocol directly.
  */
-import { silentLogger } from '../../services/common/logging';
 import type { SignedRecord } from '../../services/common/records';
-import { Registry } from '../../services/common/metrics';
-import { hostConfig } from '../../services/host/config';
-import { startHost, type RunningHost } from '../../services/host/server';
+import type { RunningHost } from '../../services/host/server';
 import { addressGroup } from '../../services/membership';
-import { waitUntil } from '../support/hosts';
+import { startTestHost, waitUntil } from '../support/hosts';
 import { viewProblems } from '../fuzz/view-invariants';
 import { AttackerLink, countCodes, formatCounts, Sybils } from './attacker';
 
@@ -33,23 +30,9 @@ async function inBatches<T>(count: number, run: (i: number) => Promise<T>): Prom
   return out;
 }
 
+/** A host on the lan profile (its view rules, not the local profile's) bound to `bind`. */
 function lanHost(bind: string, seeds: string[] = []): Promise<RunningHost> {
-  return startHost(
-    hostConfig({
-      host: bind,
-      grpcPort: 0,
-      appPort: 0,
-      metrics: false,
-      plaintext: true,
-      logLevel: 'silent',
-      profile: 'lan',
-      seeds,
-    }),
-    {
-      log: silentLogger(),
-      registry: new Registry(),
-    },
-  );
+  return startTestHost({ host: bind, profile: 'lan', seeds });
 }
 
 /** How many of `ids` sit in each view, and the most of them in one address group. */
