@@ -31,6 +31,12 @@ export interface DirectoryClientOptions {
    * directory's per-source limit on registrations (an introducer registers on many peers' behalf).
    */
   readonly introducerToken?: string;
+  /**
+   * Decodes and verifies each record the directory returns (throwing when one does not verify);
+   * defaults to openRecord. A role that already verifies records behind a cache (an introducer,
+   * which has just checked the records it registers) passes its own and skips verifying twice.
+   */
+  readonly openRecord?: (signed: SignedRecord) => PeerRecord;
 }
 
 export interface Peer {
@@ -81,6 +87,7 @@ export class DirectoryClient {
   private readonly client: DirectoryServiceClient;
   private readonly deadlineMs: number;
   private readonly introducerToken: string | undefined;
+  private readonly open: (signed: SignedRecord) => PeerRecord;
 
   constructor(address: string, options: DirectoryClientOptions = {}) {
     const interceptors: Interceptor[] = options.registry ? [grpcClientMetricsInterceptor(options.registry)] : [];
@@ -90,6 +97,7 @@ export class DirectoryClient {
     });
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.introducerToken = options.introducerToken || undefined;
+    this.open = options.openRecord ?? openRecord;
   }
 
   close(): void {
@@ -148,7 +156,7 @@ export class DirectoryClient {
     const response = await this.unary<{ peer?: PeerEntry }>((cb) =>
       this.client.resolve(request, this.meta(), this.callOptions(), cb),
     );
-    return toPeer(response.peer);
+    return toPeer(response.peer, this.open);
   }
 
   /** One page; pass its nextPageToken back for the next. */
@@ -169,7 +177,11 @@ export class DirectoryClient {
         cb,
       ),
     );
-    return { peers: response.peers.map(toPeer), nextPageToken: response.nextPageToken, revision: response.revision };
+    return {
+      peers: response.peers.map((entry) => toPeer(entry, this.open)),
+      nextPageToken: response.nextPageToken,
+      revision: response.revision,
+    };
   }
 
   /**
@@ -207,7 +219,7 @@ export class DirectoryClient {
           for (const event of response.events) {
             if (after !== undefined && event.revision <= after) continue;
             after = event.revision;
-            yield toChange(event);
+            yield toChange(event, this.open);
           }
           // A progress notification moves the resume point even when nothing changed.
           if (response.events.length === 0 && (after === undefined || response.revision > after)) {
@@ -244,23 +256,23 @@ export class DirectoryClient {
   }
 }
 
-function toPeer(entry: PeerEntry | undefined): Peer {
+function toPeer(entry: PeerEntry | undefined, open: (signed: SignedRecord) => PeerRecord): Peer {
   if (!entry?.record) throw new Error('directory answered without a record');
   return {
-    record: openRecord(entry.record),
+    record: open(entry.record),
     signed: entry.record,
     revision: entry.revision,
     ttlRemainingMs: entry.ttlRemainingMs,
   };
 }
 
-function toChange(event: WatchResponse['events'][number]): PeerChange {
+function toChange(event: WatchResponse['events'][number], open: (signed: SignedRecord) => PeerRecord): PeerChange {
   if (!event.record) throw new Error('directory sent a change without a record');
   return {
     type: event.type === WatchEvent_Type.TYPE_DELETE ? 'delete' : 'put',
     revision: event.revision,
     peerId: event.peerId,
-    record: openRecord(event.record),
+    record: open(event.record),
     signed: event.record,
     reason: event.reason,
   };

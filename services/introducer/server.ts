@@ -95,6 +95,8 @@ export async function startIntroducer(
     registry,
     credentials: channelCredentials(config),
     introducerToken: config.introducerToken,
+    // The host's verified-record cache: the mirror's watch returns the records joins just checked.
+    openRecord: (signed) => host.member.open(signed, 'record'),
   });
   const mirror: DirectoryMirror = new DirectoryMirror(
     directory,

@@ -5,6 +5,8 @@
 import { status } from '@grpc/grpc-js';
 import { PeerChange } from '../../services/client/directory-client';
 import { DirectoryClient } from '../../services/client/directory-client';
+import { PermissionDeniedError } from '../../services/common/errors';
+import { openRecord } from '../../services/common/records';
 import { freePort } from '../support/free-port';
 import { scrape, seriesValue } from '../support/metrics-text';
 import { RedisServer, startRedisServer } from '../support/redis-server';
@@ -17,6 +19,41 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await redis.stop();
+});
+
+test('a client given openRecord opens every record the directory returns with it, and its refusal fails the call', async () => {
+  const t = await startTestDirectory({ redisUrl: redis.url });
+  const opened: string[] = [];
+  const counting = new DirectoryClient(t.address, {
+    openRecord: (record) => {
+      const peer = openRecord(record);
+      opened.push(peer.peerId);
+      return peer;
+    },
+  });
+  const refusing = new DirectoryClient(t.address, {
+    openRecord: () => {
+      throw new PermissionDeniedError('refused by the caller');
+    },
+  });
+  const a = generateIdentity();
+  const abort = new AbortController();
+  try {
+    const { revision } = await counting.register(signed(a));
+    expect((await counting.resolve('default', { peerId: a.peerId })).record.peerId).toBe(a.peerId);
+    expect((await counting.listPage('default')).peers.map((peer) => peer.record.peerId)).toContain(a.peerId);
+    for await (const change of counting.watch('default', { fromRevision: revision - 1, signal: abort.signal })) {
+      expect(change.peerId).toBe(a.peerId);
+      break;
+    }
+    expect(opened.filter((id) => id === a.peerId)).toHaveLength(3);
+    await expect(refusing.resolve('default', { peerId: a.peerId })).rejects.toThrow('refused by the caller');
+  } finally {
+    abort.abort();
+    counting.close();
+    refusing.close();
+    await t.stop();
+  }
 });
 
 test('watch resumes from its last revision on a restarted replica, with nothing missed or repeated', async () => {
