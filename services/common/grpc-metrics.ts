@@ -3,7 +3,8 @@
  * provider), added once by an interceptor rather than by hand in each handler.
  */
 import { InterceptingCall, Interceptor, ServerInterceptingCall, ServerInterceptor, status } from '@grpc/grpc-js';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Histogram, Registry } from 'prom-client';
+import { BatchedCounter, type CounterChild } from './batched-counter';
 
 type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
 
@@ -64,6 +65,15 @@ const LATENCY_BUCKETS_S = [
 
 const BASE_LABELS = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
 
+/** The counters of one method on one side, resolved once: every call and message of it only adds. */
+interface MethodCounters {
+  readonly labels: ReturnType<typeof methodLabels>;
+  readonly started: CounterChild;
+  readonly inbound: CounterChild;
+  readonly outbound: CounterChild;
+  handled(code: status | undefined): CounterChild;
+}
+
 type Counters = ReturnType<typeof makeCounters>;
 const made = new WeakMap<Registry, Partial<Record<'server' | 'client', Counters>>>();
 
@@ -75,31 +85,32 @@ function counters(registry: Registry, side: 'server' | 'client'): Counters {
 }
 
 function makeCounters(registry: Registry, side: 'server' | 'client') {
+  const started = new BatchedCounter({
+    name: `grpc_${side}_started_total`,
+    help: `RPCs started on the ${side}.`,
+    labelNames: BASE_LABELS,
+    registers: [registry],
+  });
+  const handled = new BatchedCounter({
+    name: `grpc_${side}_handled_total`,
+    help: `RPCs completed on the ${side}, by status code.`,
+    labelNames: [...BASE_LABELS, 'grpc_code'],
+    registers: [registry],
+  });
+  const inbound = new BatchedCounter({
+    name: `grpc_${side}_msg_received_total`,
+    help: `Messages received by the ${side} (requests on a server, responses on a client).`,
+    labelNames: BASE_LABELS,
+    registers: [registry],
+  });
+  const outbound = new BatchedCounter({
+    name: `grpc_${side}_msg_sent_total`,
+    help: `Messages sent by the ${side} (responses from a server, requests from a client).`,
+    labelNames: BASE_LABELS,
+    registers: [registry],
+  });
+  const byPath = new Map<string, MethodCounters>();
   return {
-    started: new Counter({
-      name: `grpc_${side}_started_total`,
-      help: `RPCs started on the ${side}.`,
-      labelNames: BASE_LABELS,
-      registers: [registry],
-    }),
-    handled: new Counter({
-      name: `grpc_${side}_handled_total`,
-      help: `RPCs completed on the ${side}, by status code.`,
-      labelNames: [...BASE_LABELS, 'grpc_code'],
-      registers: [registry],
-    }),
-    inbound: new Counter({
-      name: `grpc_${side}_msg_received_total`,
-      help: `Messages received by the ${side} (requests on a server, responses on a client).`,
-      labelNames: BASE_LABELS,
-      registers: [registry],
-    }),
-    outbound: new Counter({
-      name: `grpc_${side}_msg_sent_total`,
-      help: `Messages sent by the ${side} (responses from a server, requests from a client).`,
-      labelNames: BASE_LABELS,
-      registers: [registry],
-    }),
     seconds: new Histogram({
       name: side === 'server' ? 'grpc_server_handling_seconds' : 'grpc_client_handling_seconds',
       help: `Seconds from the start of an RPC to its status, on the ${side}.`,
@@ -107,37 +118,54 @@ function makeCounters(registry: Registry, side: 'server' | 'client') {
       buckets: LATENCY_BUCKETS_S,
       registers: [registry],
     }),
+    method(info: MethodInfo): MethodCounters {
+      let m = byPath.get(info.path);
+      if (!m) {
+        const labels = methodLabels(info);
+        const byCode = new Map<number, CounterChild>();
+        m = {
+          labels,
+          started: started.child(labels),
+          inbound: inbound.child(labels),
+          outbound: outbound.child(labels),
+          handled: (code) => {
+            const known = code ?? status.UNKNOWN;
+            let child = byCode.get(known);
+            if (!child) byCode.set(known, (child = handled.child({ ...labels, grpc_code: grpcCodeLabel(known) })));
+            return child;
+          },
+        };
+        byPath.set(info.path, m);
+      }
+      return m;
+    },
   };
 }
 
 export function grpcServerMetricsInterceptor(registry: Registry): ServerInterceptor {
   const m = counters(registry, 'server');
   return (descriptor, call) => {
-    const labels = methodLabels(descriptor);
-    // Bound children: a streaming call may send thousands of messages, and resolving labels on
-    // every one of them costs more than the count itself.
-    const inbound = m.inbound.labels(labels);
-    const outbound = m.outbound.labels(labels);
-    m.started.inc(labels);
-    const stopTimer = m.seconds.startTimer(labels);
+    const method = m.method(descriptor);
+    method.started.inc();
+    const stopTimer = m.seconds.startTimer(method.labels);
     let finished = false;
     const finish = (code: status | undefined) => {
       if (finished) return;
       finished = true;
       stopTimer();
-      m.handled.inc({ ...labels, grpc_code: grpcCodeLabel(code) });
+      method.handled(code).inc();
     };
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
           onReceiveMessage: (message, nextMessage) => {
-            inbound.inc();
+            method.inbound.inc();
             nextMessage(message);
           },
           onCancel: () => finish(status.CANCELLED),
         }),
       sendMessage: (message, next) => {
-        outbound.inc();
+        method.outbound.inc();
         next(message);
       },
       sendStatus: (statusObject, next) => {
@@ -151,27 +179,25 @@ export function grpcServerMetricsInterceptor(registry: Registry): ServerIntercep
 export function grpcClientMetricsInterceptor(registry: Registry): Interceptor {
   const m = counters(registry, 'client');
   return (options, nextCall) => {
-    const labels = methodLabels(options.method_definition);
-    const inbound = m.inbound.labels(labels);
-    const outbound = m.outbound.labels(labels);
+    const method = m.method(options.method_definition);
     return new InterceptingCall(nextCall(options), {
       start: (metadata, listener, next) => {
-        m.started.inc(labels);
-        const stopTimer = m.seconds.startTimer(labels);
+        method.started.inc();
+        const stopTimer = m.seconds.startTimer(method.labels);
         next(metadata, {
           onReceiveMessage: (message, nextMessage) => {
-            inbound.inc();
+            method.inbound.inc();
             nextMessage(message);
           },
           onReceiveStatus: (statusObject, nextStatus) => {
             stopTimer();
-            m.handled.inc({ ...labels, grpc_code: grpcCodeLabel(statusObject.code) });
+            method.handled(statusObject.code).inc();
             nextStatus(statusObject);
           },
         });
       },
       sendMessage: (message, next) => {
-        outbound.inc();
+        method.outbound.inc();
         next(message);
       },
     });

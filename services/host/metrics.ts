@@ -3,16 +3,18 @@
  * read at scrape time; transport counters are counted where the bytes move.
  */
 import { Counter, Gauge } from 'prom-client';
+import { BatchedCounter } from '../common/batched-counter';
 import { Registry } from '../common/metrics';
 import type { MembershipNode, MembershipStats } from '../membership';
 
 export type BootstrapSource = 'cache' | 'static' | 'dns' | 'directory';
 
 export interface HostMetrics {
-  readonly messagesSent: Counter<'type'>;
-  readonly messagesReceived: Counter<'type'>;
-  readonly bytesSent: Counter<'type'>;
-  readonly bytesReceived: Counter<'type'>;
+  /** Counted per message: batched (see BatchedCounter). */
+  readonly messagesSent: BatchedCounter<'type'>;
+  readonly messagesReceived: BatchedCounter<'type'>;
+  readonly bytesSent: BatchedCounter<'type'>;
+  readonly bytesReceived: BatchedCounter<'type'>;
   readonly callFailures: Counter<'type' | 'code'>;
   readonly unroutable: Counter<'type'>;
   readonly bootstrapAttempts: Counter<'source' | 'outcome'>;
@@ -102,11 +104,13 @@ export function createHostMetrics(registry: Registry, node: () => MembershipNode
     },
   });
   const byType = (name: string, help: string) => new Counter({ name, help, labelNames: ['type'], registers });
+  const perMessage = (name: string, help: string) =>
+    new BatchedCounter({ name, help, labelNames: ['type'], registers });
   return {
-    messagesSent: byType('grapevine_host_messages_sent_total', 'Peer calls sent, by type.'),
-    messagesReceived: byType('grapevine_host_messages_received_total', 'Peer calls received, by type.'),
-    bytesSent: byType('grapevine_host_sent_bytes_total', 'Encoded bytes of peer calls sent, by type.'),
-    bytesReceived: byType('grapevine_host_received_bytes_total', 'Encoded bytes of peer calls received, by type.'),
+    messagesSent: perMessage('grapevine_host_messages_sent_total', 'Peer calls sent, by type.'),
+    messagesReceived: perMessage('grapevine_host_messages_received_total', 'Peer calls received, by type.'),
+    bytesSent: perMessage('grapevine_host_sent_bytes_total', 'Encoded bytes of peer calls sent, by type.'),
+    bytesReceived: perMessage('grapevine_host_received_bytes_total', 'Encoded bytes of peer calls received, by type.'),
     callFailures: new Counter({
       name: 'grapevine_host_call_failures_total',
       help: 'Peer calls that failed (deadline, unreachable, refused), by type and gRPC code. Lost calls are lost packets to the protocol.',

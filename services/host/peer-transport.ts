@@ -122,7 +122,7 @@ export class PeerTransport implements Transport {
   invoke(address: string, method: PeerMethod | 'send', request: unknown, deadlineMs?: number): Promise<unknown> {
     const { metrics } = this.options;
     const type = typeLabel(method);
-    metrics.messagesSent.inc({ type });
+    metrics.messagesSent.child({ type }).inc();
     const client = this.client(address) as unknown as Record<string, UnaryMethod>;
     const deadline = Date.now() + (deadlineMs ?? this.options.deadlineMs(method === 'send' ? 'gossip' : method));
     return new Promise((resolve, reject) =>
@@ -213,7 +213,7 @@ export class PeerTransport implements Transport {
       metrics.callFailures.inc({ type, code: 'BUFFER_FULL' });
       return;
     }
-    metrics.messagesSent.inc({ type });
+    metrics.messagesSent.child({ type }).inc();
     stream.write(request);
   }
 

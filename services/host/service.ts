@@ -524,7 +524,7 @@ class HostHandlers {
    */
   private admit(sender: Sender | undefined, type: string): Sender {
     const s = requireSender(sender);
-    this.c.metrics.messagesReceived.inc({ type });
+    this.c.metrics.messagesReceived.child({ type }).inc();
     if (s.peerId === this.c.self.peerId) {
       throw new PermissionDeniedError(`sender claims to be this host (${s.peerId})`);
     }

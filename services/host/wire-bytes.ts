@@ -3,7 +3,7 @@
  * codec wrapped, for the client (bytes sent) and for the server (bytes received).
  */
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import type { Counter } from 'prom-client';
+import type { BatchedCounter } from '../common/batched-counter';
 import { HostServiceService } from '../gen/grapevine/v1/host';
 
 /** Snake-case type labels, as an operator reads them in Prometheus. */
@@ -33,14 +33,14 @@ function requestType(method: string, value: unknown): string {
 }
 
 /** Counts each encoded request the client sends. */
-export function countingSentBytes(bytes: Counter<'type'>): ServiceDefinition {
+export function countingSentBytes(bytes: BatchedCounter<'type'>): ServiceDefinition {
   return mapMethods((name, method) => {
     const serialize = method.requestSerialize as (value: unknown) => Buffer;
     return {
       ...method,
       requestSerialize: (value: unknown) => {
         const buffer = serialize(value);
-        bytes.inc({ type: requestType(name, value) }, buffer.length);
+        bytes.child({ type: requestType(name, value) }).inc(buffer.length);
         return buffer;
       },
     };
@@ -48,14 +48,14 @@ export function countingSentBytes(bytes: Counter<'type'>): ServiceDefinition {
 }
 
 /** Counts each encoded request the server receives, before it is decoded. */
-export function countingReceivedBytes(bytes: Counter<'type'>): ServiceDefinition {
+export function countingReceivedBytes(bytes: BatchedCounter<'type'>): ServiceDefinition {
   return mapMethods((name, method) => {
     const deserialize = method.requestDeserialize as (buffer: Buffer) => unknown;
     return {
       ...method,
       requestDeserialize: (buffer: Buffer) => {
         const value = deserialize(buffer);
-        bytes.inc({ type: requestType(name, value) }, buffer.length);
+        bytes.child({ type: requestType(name, value) }).inc(buffer.length);
         return value;
       },
     };
