@@ -64,6 +64,8 @@ export class DirectoryKeeper {
    * and writing it through again would only be refused as stale.
    */
   private readonly written = new Map<string, number>();
+  /** Seqs that Joins under way will register themselves, by peer. */
+  private readonly joining = new Map<string, number>();
   private introducers: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
@@ -123,6 +125,19 @@ export class DirectoryKeeper {
     this.place(entry.peerId);
   }
 
+  /**
+   * A Join of this record is under way and will register it. A rejoining peer gossips its newer
+   * record too, and the introducer hears it while the Join dials back: written through then, it
+   * was a second write the Join's Register made moot, or refused as stale once the Register won.
+   * Call the returned function when the Join ends, whichever way.
+   */
+  joinStarted(peerId: string, seq: number): () => void {
+    if ((this.joining.get(peerId) ?? 0) < seq) this.joining.set(peerId, seq);
+    return () => {
+      if (this.joining.get(peerId) === seq) this.joining.delete(peerId);
+    };
+  }
+
   /** Gossip says a member died: probe it now (only a failed probe of our own evicts). */
   onRumouredDead(peerId: string): void {
     this.probes.expedite(peerId, this.o.clock());
@@ -132,7 +147,8 @@ export class DirectoryKeeper {
   async onNewerRecord(peerId: string, signed: SignedRecord, seq: number): Promise<void> {
     const held = this.o.mirror.get(peerId);
     if (!held || this.ownerOf(peerId) !== this.selfId) return;
-    if (Math.max(held.record.seq, this.written.get(peerId) ?? 0) >= seq) return;
+    const covered = Math.max(held.record.seq, this.written.get(peerId) ?? 0, this.joining.get(peerId) ?? 0);
+    if (covered >= seq) return;
     try {
       this.wrote(peerId, seq);
       await this.o.directory.updateRecord(signed);

@@ -9,11 +9,13 @@ import { IntroducerClient } from '../../services/client/introducer-client';
 import { generateIdentity } from '../../services/common/identity';
 import { Registry } from '../../services/common/metrics';
 import { PeerRecord, openRecord, signRecord } from '../../services/common/records';
+import { UpdateKind } from '../../services/gen/grapevine/v1/host';
 import type { RunningHost } from '../../services/host/server';
 import type { RunningIntroducer } from '../../services/introducer/server';
 import { codeOf, snapshot, startTestDirectory, type TestDirectory } from '../support/directory';
 import { freePort } from '../support/free-port';
-import { startTestHost, waitUntil } from '../support/hosts';
+import { startFaultProxy } from '../support/fault-proxy';
+import { call, hostClient, startTestHost, waitUntil } from '../support/hosts';
 import { startTestIntroducer, TEST_INTRODUCER_TOKEN } from '../support/introducers';
 import { recordFields, signUnchecked } from '../support/records';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
@@ -133,6 +135,55 @@ describe('Join', () => {
     // it would be under way now. Give it time to be answered, then count.
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await writes('update')).toEqual(updatesBefore);
+  });
+
+  it('leaves a newer record that gossip brings while its own Join is under way to that Join', async () => {
+    const identity = generateIdentity();
+    const host = await loneHost(identity);
+    // The host's records advertise a slow path to it: each dial-back takes a while.
+    const proxy = await startFaultProxy({ target: host.address, faults: { latencyMs: 150 } });
+    const peer = hostClient(introducer.address);
+    const recordAt = (seq: number) => signRecord(identity, recordFields({ addresses: [proxy.address], seq }));
+    try {
+      await client.join(recordAt(Date.now()));
+      await waitUntil(
+        () => introducer.host.node.recordOf(host.peerId) !== undefined,
+        5_000,
+        "the introducer's views to hold the host",
+      );
+      const newer = recordAt(Date.now() + 60_000);
+      const updatesBefore = await writes('update');
+      const joining = client.join(newer);
+      // Meanwhile a peer gossips the newer record to the introducer.
+      const gossiper = generateIdentity();
+      await call(peer, peer.gossip, {
+        sender: { peerId: gossiper.peerId, address: '127.0.0.1:1' },
+        body: {
+          $case: 'updates',
+          value: {
+            updates: [
+              {
+                kind: UpdateKind.UPDATE_KIND_ALIVE,
+                peerId: host.peerId,
+                incarnation: (introducer.host.node.peerState(host.peerId)?.incarnation ?? 0) + 1,
+                fromPeerId: host.peerId,
+                record: newer,
+              },
+            ],
+          },
+        },
+      });
+      expect(introducer.host.node.recordOf(host.peerId)).toEqual(newer);
+      expect(introducer.dialBacksInFlight()).toBe(1);
+      await joining;
+      const resolved = await dir.client.resolve('default', { peerId: host.peerId });
+      expect(resolved.record.seq).toBe(PeerRecord.decode(newer.record).seq);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await writes('update')).toEqual(updatesBefore);
+    } finally {
+      peer.close();
+      await proxy.close();
+    }
   });
 
   it('refuses a forged record with PERMISSION_DENIED', async () => {

@@ -78,17 +78,20 @@ async function admit(c: IntroducerContext, request: JoinRequest, source: string)
 
   let answered: PeerRecord;
   let registered: Awaited<ReturnType<typeof register>>;
+  const joinEnded = c.keeper.joinStarted(record.peerId, record.seq);
   try {
     answered = await dialBack(c, address, record.peerId);
     await checkNotLiveElsewhere(c, record, address);
     registered = await register(c, signed!, record);
   } catch (error) {
+    joinEnded();
     release();
     throw error;
   }
   // The keeper first: introducing the newcomer makes gossip report its record, which the keeper
   // must know it has just written.
   c.keeper.onAdmitted({ peerId: record.peerId, record, signed: signed! }, registered?.leaseId);
+  joinEnded();
   const { sample: fromViews, told } = c.member.introduce(signed!);
   c.metrics.introductions.inc(told);
   c.log.info(
