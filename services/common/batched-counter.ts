@@ -12,14 +12,15 @@ export interface CounterChild {
   inc(value?: number): void;
 }
 
-interface Pending<T extends string> {
+interface Entry<T extends string> {
   readonly labels: LabelValues<T>;
+  /** Added since the last read. */
   value: number;
+  readonly child: CounterChild;
 }
 
 export class BatchedCounter<T extends string = string> extends Counter<T> {
-  private readonly pending = new Map<string, Pending<T>>();
-  private readonly children = new Map<string, CounterChild>();
+  private readonly entries = new Map<string, Entry<T>>();
 
   constructor(config: CounterConfiguration<T>) {
     const collect = config.collect;
@@ -38,23 +39,21 @@ export class BatchedCounter<T extends string = string> extends Counter<T> {
    */
   child(labels: LabelValues<T>): CounterChild {
     const key = keyOf(labels);
-    let child = this.children.get(key);
-    if (!child) {
-      const entry: Pending<T> = { labels: { ...labels }, value: 0 };
-      this.inc(entry.labels, 0);
-      this.pending.set(key, entry);
-      child = {
-        inc: (value = 1) => {
-          entry.value += value;
-        },
+    let entry = this.entries.get(key);
+    if (!entry) {
+      const made: Entry<T> = {
+        labels: { ...labels },
+        value: 0,
+        child: { inc: (value = 1) => void (made.value += value) },
       };
-      this.children.set(key, child);
+      this.inc(made.labels, 0);
+      this.entries.set(key, (entry = made));
     }
-    return child;
+    return entry.child;
   }
 
   private flush(): void {
-    for (const entry of this.pending.values()) {
+    for (const entry of this.entries.values()) {
       if (entry.value === 0) continue;
       const value = entry.value;
       entry.value = 0;

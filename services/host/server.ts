@@ -9,7 +9,7 @@ import { Metadata, ServiceError, status } from '@grpc/grpc-js';
 import { DirectoryClient } from '../client/directory-client';
 import { IntroducerClient } from '../client/introducer-client';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
-import { OpenClientStreams, startGrpcServer, type RunningGrpcServer, type ServiceBinding } from '../common/grpc-server';
+import { OpenClientStreams, startGrpcServer, type ServiceBinding } from '../common/grpc-server';
 import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
 import { createRegistry, MetricsServer, Registry, serveMetrics } from '../common/metrics';
@@ -131,23 +131,20 @@ export async function startHost(config: HostConfig, components: HostComponents):
     registry,
     log,
   });
-  let application: RunningGrpcServer | undefined;
-  try {
-    application =
-      components.application === false
-        ? undefined
-        : await startGrpcServer({
-            host: config.appHost,
-            port: config.appPort,
-            credentials: serverCredentials(config),
-            services: [hostApplicationService(log, metrics, () => context)],
-            registry,
-            log,
-          });
-  } catch (error) {
-    await grpc.shutdown(0);
-    throw error;
-  }
+  const application =
+    components.application === false
+      ? undefined
+      : await startGrpcServer({
+          host: config.appHost,
+          port: config.appPort,
+          credentials: serverCredentials(config),
+          services: [hostApplicationService(log, metrics, () => context)],
+          registry,
+          log,
+        }).catch(async (error: unknown) => {
+          await grpc.shutdown(0);
+          throw error;
+        });
   const appAddress = application && `${hostForAddress(config.appHost)}:${application.port}`;
   const address = config.advertiseAddress || `${hostForAddress(config.host)}:${grpc.port}`;
   const self = { peerId: identity.peerId, address };

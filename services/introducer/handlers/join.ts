@@ -84,14 +84,15 @@ async function admit(c: IntroducerContext, request: JoinRequest, source: string)
     await checkNotLiveElsewhere(c, record, address);
     registered = await register(c, signed!, record);
   } catch (error) {
-    joinEnded();
     release();
     throw error;
+  } finally {
+    // Nothing awaits between here and onAdmitted below, which records the write from then on.
+    joinEnded();
   }
   // The keeper first: introducing the newcomer makes gossip report its record, which the keeper
   // must know it has just written.
   c.keeper.onAdmitted({ peerId: record.peerId, record, signed: signed! }, registered?.leaseId);
-  joinEnded();
   const { sample: fromViews, told } = c.member.introduce(signed!);
   c.metrics.introductions.inc(told);
   c.log.info(
