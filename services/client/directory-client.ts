@@ -6,6 +6,7 @@
 import { ChannelCredentials, Interceptor, Metadata, ServiceError, status } from '@grpc/grpc-js';
 import { OutOfRangeError } from '../common/errors';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
+import { COMMON_GRPC_OPTIONS } from '../common/grpc-options';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import { defaultChannelCredentials } from '../common/tls';
 import { Registry } from '../common/metrics';
@@ -92,6 +93,7 @@ export class DirectoryClient {
   constructor(address: string, options: DirectoryClientOptions = {}) {
     const interceptors: Interceptor[] = options.registry ? [grpcClientMetricsInterceptor(options.registry)] : [];
     this.client = new DirectoryServiceClient(address, options.credentials ?? defaultChannelCredentials(), {
+      ...COMMON_GRPC_OPTIONS,
       interceptors,
       'grpc.max_receive_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,
     });

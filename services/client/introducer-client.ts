@@ -5,6 +5,7 @@
 import { ChannelCredentials, ChannelOptions, Interceptor, Metadata, ServiceError } from '@grpc/grpc-js';
 import { PermissionDeniedError } from '../common/errors';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
+import { COMMON_GRPC_OPTIONS } from '../common/grpc-options';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import { defaultChannelCredentials } from '../common/tls';
 import { Registry } from '../common/metrics';
@@ -54,6 +55,7 @@ export class IntroducerClient {
   ) {
     const interceptors: Interceptor[] = options.registry ? [grpcClientMetricsInterceptor(options.registry)] : [];
     this.client = new IntroducerServiceClient(address, options.credentials ?? defaultChannelCredentials(), {
+      ...COMMON_GRPC_OPTIONS,
       ...options.channelOptions,
       interceptors,
       'grpc.max_receive_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,

@@ -18,6 +18,7 @@ import { HealthImplementation, ServingStatus, protoPath as healthProtoPath } fro
 import { InvalidArgumentError } from './errors';
 import { errorToStatus } from './grpc-status';
 import { grpcServerMetricsInterceptor } from './grpc-metrics';
+import { COMMON_GRPC_OPTIONS } from './grpc-options';
 import { MAX_GRPC_MESSAGE_BYTES } from './limits';
 import { Logger } from './logging';
 import { Registry } from './metrics';
@@ -58,6 +59,7 @@ export interface RunningGrpcServer {
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const server = new Server({
+    ...COMMON_GRPC_OPTIONS,
     interceptors: [grpcServerMetricsInterceptor(options.registry)],
     'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
     'grpc.max_send_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,
@@ -85,7 +87,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   let healthServer: Server | undefined;
   let healthPort: number | undefined;
   if (options.healthPort) {
-    healthServer = new Server();
+    healthServer = new Server(COMMON_GRPC_OPTIONS);
     health.addToServer(healthServer);
     try {
       healthPort = await bind(healthServer, options.healthPort, ServerCredentials.createInsecure());

@@ -19,6 +19,7 @@ import {
 } from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 import { codeName } from '../common/grpc-metrics';
+import { COMMON_GRPC_OPTIONS } from '../common/grpc-options';
 import { parseHostPort } from '../common/records';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import type { Logger } from '../common/logging';
@@ -246,6 +247,7 @@ export class PeerTransport implements Transport {
       evicted.close();
     }
     client = new this.ClientClass(channelTarget(address), this.options.credentials, {
+      ...COMMON_GRPC_OPTIONS,
       interceptors: [...this.options.interceptors],
       'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,

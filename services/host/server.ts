@@ -9,6 +9,7 @@ import { Metadata, ServiceError, status } from '@grpc/grpc-js';
 import { DirectoryClient } from '../client/directory-client';
 import { IntroducerClient } from '../client/introducer-client';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
+import { COMMON_GRPC_OPTIONS } from '../common/grpc-options';
 import { OpenClientStreams, startGrpcServer, type ServiceBinding } from '../common/grpc-server';
 import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
@@ -298,7 +299,10 @@ export async function startHost(config: HostConfig, components: HostComponents):
     serverName && !config.plaintext ? { 'grpc.ssl_target_name_override': serverName } : undefined;
   /** A records-only handshake with a DNS seed, on a connection of its own checked against its name. */
   const handshakeNamed = (peerAddress: string, serverName: string, request: HandshakeRequest) => {
-    const client = new HostServiceClient(peerAddress, credentials, nameOverride(serverName));
+    const client = new HostServiceClient(peerAddress, credentials, {
+      ...COMMON_GRPC_OPTIONS,
+      ...nameOverride(serverName),
+    });
     return new Promise<HandshakeResponse>((resolve, reject) =>
       client.handshake(request, new Metadata(), { deadline: Date.now() + contactTimeoutMs }, (error, response) => {
         client.close();
