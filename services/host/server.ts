@@ -160,9 +160,9 @@ export async function startHost(config: HostConfig, components: HostComponents):
     issuedAtMs: Date.now(),
     withdrawn: false,
   });
-  const record = signRecord(identity, recordFields());
-
   const checker = new RecordChecker(config.network);
+  const record = signRecord(identity, recordFields());
+  checker.trustOwn(record);
   let driver: MembershipDriver | undefined;
   const credentials = channelCredentials(config);
   const transport = new PeerTransport({
@@ -391,6 +391,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
   const reissueRecord = (): SignedRecord => {
     seq = Math.max(seq + 1, Date.now());
     const fresher = signRecord(identity, recordFields());
+    checker.trustOwn(fresher);
     liveDriver.updateRecord(fresher);
     return fresher;
   };
