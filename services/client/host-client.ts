@@ -6,6 +6,7 @@
 import { ChannelCredentials, Interceptor, Metadata, ServiceError } from '@grpc/grpc-js';
 import { PermissionDeniedError } from '../common/errors';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
+import { bearerMetadata } from '../common/bearer-token';
 import { COMMON_GRPC_OPTIONS } from '../common/grpc-options';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import { defaultChannelCredentials } from '../common/tls';
@@ -29,6 +30,8 @@ export interface HostClientOptions {
   readonly credentials?: ChannelCredentials;
   /** When given, grpc_client_* metrics are recorded in it. */
   readonly registry?: Registry;
+  /** The host's appToken, sent with every call when the host requires one. */
+  readonly appToken?: string;
 }
 
 /** One peer in the host's views, with what the host believes of it. */
@@ -83,6 +86,7 @@ const DEFAULT_DEADLINE_MS = 5_000;
 export class HostClient {
   private readonly client: HostServiceClient;
   private readonly deadlineMs: number;
+  private readonly appToken: string | undefined;
 
   constructor(address: string, options: HostClientOptions = {}) {
     const interceptors: Interceptor[] = options.registry ? [grpcClientMetricsInterceptor(options.registry)] : [];
@@ -92,6 +96,7 @@ export class HostClient {
       'grpc.max_receive_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,
     });
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.appToken = options.appToken;
   }
 
   close(): void {
@@ -164,7 +169,7 @@ export class HostClient {
   }
 
   private meta(): Metadata {
-    return new Metadata();
+    return bearerMetadata(this.appToken);
   }
 
   private callOptions() {

@@ -158,6 +158,12 @@ export const applicationFields = {
     .port()
     .default(DEFAULT_HOST_APP_PORT)
     .describe('port of the application listener (0 picks a free one)'),
+  appToken: z
+    .string()
+    .default('')
+    .describe(
+      'shared secret every call on the application listener must carry (metadata "authorization: Bearer <token>"); empty: whoever reaches the listener may use it',
+    ),
 };
 
 export const hostConfigSchema = z.object({ ...memberFields, ...applicationFields }).superRefine(checkMemberFields);

@@ -139,7 +139,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
           host: config.appHost,
           port: config.appPort,
           credentials: serverCredentials(config),
-          services: [hostApplicationService(log, metrics, () => context)],
+          services: [hostApplicationService(log, metrics, () => context, config.appToken)],
           registry,
           log,
         }).catch(async (error: unknown) => {

@@ -7,12 +7,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Metadata, ServiceError, ServerWritableStream, status } from '@grpc/grpc-js';
+import { bearerTokenCheck } from '../common/bearer-token';
 import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
   PermissionDeniedError,
   ResourceExhaustedError,
+  UnauthenticatedError,
   UnavailableError,
 } from '../common/errors';
 import {
@@ -141,14 +143,43 @@ export function hostService(
   };
 }
 
-/** The application port's binding: the application's own calls; the peers' are refused. */
+/** How the application listener words a call without its appToken. */
+const APP_TOKEN_REFUSALS = {
+  missing: () =>
+    new UnauthenticatedError(
+      'this host\'s application listener needs its appToken: send metadata "authorization: Bearer <token>" (grapevine host --app-token, or GRAPEVINE_APP_TOKEN)',
+    ),
+  malformed: () =>
+    new UnauthenticatedError(
+      'the authorization metadata must be one "Bearer <token>" value carrying the host\'s appToken',
+    ),
+  mismatch: () => new PermissionDeniedError("the token does not match this host's appToken"),
+};
+
+/**
+ * The application port's binding: the application's own calls; the peers' are refused. With an
+ * appToken ('' for none) every call must carry it before anything else is looked at.
+ */
 export function hostApplicationService(
   log: Logger,
   metrics: HostMetrics,
   context: () => HostContext | undefined,
+  appToken = '',
 ): ServiceBinding {
   const h = new HostHandlers(context);
-  const ownMessage = <T extends { sender?: Sender }>(request: T): T => {
+  const refusal = bearerTokenCheck(appToken, APP_TOKEN_REFUSALS);
+  const authorize = (call: { metadata: Metadata }) => {
+    const refused = refusal(call.metadata);
+    if (refused) throw refused;
+  };
+  const refusePeerCall =
+    (what: string) =>
+    async (_request: unknown, call: { metadata: Metadata }): Promise<never> => {
+      authorize(call);
+      return peerCall(what);
+    };
+  const ownMessage = <T extends { sender?: Sender }>(request: T, call: { metadata: Metadata }): T => {
+    authorize(call);
     if (request.sender) {
       throw new InvalidArgumentError(
         "sender is set, but the application port takes the application's own messages only: leave sender empty (peers relay on the peer port)",
@@ -160,20 +191,26 @@ export function hostApplicationService(
     name: HOST_SERVICE_NAME,
     definition: countingReceivedBytes(metrics.bytesReceived),
     implementation: {
-      handshake: unaryHandler(log, 'Handshake', () => peerCall('Handshake')),
-      ping: unaryHandler(log, 'Ping', () => peerCall('Ping')),
-      indirectPing: unaryHandler(log, 'IndirectPing', () => peerCall('IndirectPing')),
-      exchangePeers: unaryHandler(log, 'ExchangePeers', () => peerCall('ExchangePeers')),
-      gossip: unaryHandler(log, 'Gossip', () => peerCall('Gossip')),
+      handshake: unaryHandler(log, 'Handshake', refusePeerCall('Handshake')),
+      ping: unaryHandler(log, 'Ping', refusePeerCall('Ping')),
+      indirectPing: unaryHandler(log, 'IndirectPing', refusePeerCall('IndirectPing')),
+      exchangePeers: unaryHandler(log, 'ExchangePeers', refusePeerCall('ExchangePeers')),
+      gossip: unaryHandler(log, 'Gossip', refusePeerCall('Gossip')),
       // Answered at once: no message of the stream is read.
-      push: (_call: unknown, callback: (error: Partial<ServiceError>) => void) =>
-        void peerCall('Push').catch((error: unknown) => callback(errorToStatus(error, log, 'Push'))),
-      send: unaryHandler(log, 'Send', (request: SendRequest) => h.applicationSend(ownMessage(request))),
-      flood: unaryHandler(log, 'Flood', (request: FloodRequest) => h.applicationFlood(ownMessage(request))),
-      receive: streamHandler(log, 'Receive', (call: ServerWritableStream<ReceiveRequest, ReceiveResponse>) =>
-        h.receive(call),
-      ),
-      peers: unaryHandler(log, 'Peers', async () => h.peers()),
+      push: (call: { metadata: Metadata }, callback: (error: Partial<ServiceError>) => void) =>
+        void refusePeerCall('Push')(undefined, call).catch((error: unknown) =>
+          callback(errorToStatus(error, log, 'Push')),
+        ),
+      send: unaryHandler(log, 'Send', (request: SendRequest, call) => h.applicationSend(ownMessage(request, call))),
+      flood: unaryHandler(log, 'Flood', (request: FloodRequest, call) => h.applicationFlood(ownMessage(request, call))),
+      receive: streamHandler(log, 'Receive', (call: ServerWritableStream<ReceiveRequest, ReceiveResponse>) => {
+        authorize(call);
+        return h.receive(call);
+      }),
+      peers: unaryHandler(log, 'Peers', async (_request: unknown, call) => {
+        authorize(call);
+        return h.peers();
+      }),
     },
   };
 }

@@ -243,3 +243,41 @@ describe('grapevine host subcommands against a grapevine host process', () => {
     expect(result.stderr).toContain(`error: host ${closed}: UNAVAILABLE`);
   });
 });
+
+describe('grapevine host subcommands against a host with an appToken', () => {
+  const TOKEN = 'terminal-s3cret';
+  let host: GrapevineProcess;
+  let app: string;
+
+  beforeAll(async () => {
+    // The role takes the token from its environment, where a deployment's secret would be.
+    host = runGrapevine(['host', '--grpc-port', '0', '--app-port', '0', '--metrics', 'false', '--profile', 'local'], {
+      GRAPEVINE_APP_TOKEN: TOKEN,
+    });
+    const line = await host.waitFor(/^\{"peerId"/, 30_000);
+    app = (JSON.parse(line) as { application: string }).application;
+  }, 40_000);
+
+  afterAll(async () => {
+    if (!host) return;
+    host.child.kill('SIGTERM');
+    expect(await host.exited()).toBe(0);
+  });
+
+  test('without the token: exit 1 with UNAUTHENTICATED and how to send it', () => {
+    const result = runGrapevineSync(['host', 'peers', '--host-address', app], { GRAPEVINE_APP_TOKEN: '' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`error: host ${app}: UNAUTHENTICATED`);
+    expect(result.stderr).toContain('--app-token');
+  });
+
+  test('with --app-token or GRAPEVINE_APP_TOKEN the calls go through', () => {
+    const flagged = runGrapevineSync(['host', 'peers', '--host-address', app, '--app-token', TOKEN, '--json'], {
+      GRAPEVINE_APP_TOKEN: '',
+    });
+    expect(flagged.code).toBe(0);
+    expect(JSON.parse(flagged.stdout)).toMatchObject({ peers: [] });
+    const fromEnv = runGrapevineSync(['host', 'flood', 'hello', '--host-address', app], { GRAPEVINE_APP_TOKEN: TOKEN });
+    expect(fromEnv.code).toBe(0);
+  });
+});

@@ -218,3 +218,60 @@ describe('HostClient.receive', () => {
     client.close();
   });
 });
+
+describe('a host with an appToken', () => {
+  const TOKEN = 'app-s3cret';
+  let host: RunningHost;
+
+  beforeAll(async () => {
+    host = await startTestHost({ appToken: TOKEN, shutdownGraceMs: 200 });
+  });
+  afterAll(async () => host?.stop());
+
+  const client = (appToken?: string) => new HostClient(host.appAddress!, { deadlineMs: 3_000, appToken });
+  const attempt = async <T>(appToken: string | undefined, call: (c: HostClient) => Promise<T>) => {
+    const c = client(appToken);
+    try {
+      return await call(c);
+    } finally {
+      c.close();
+    }
+  };
+
+  it('answers the application calls that carry the token', async () => {
+    const peers = await attempt(TOKEN, (c) => c.peers());
+    expect(peers.peerId).toBe(host.peerId);
+    const id = await attempt(TOKEN, (c) => c.send(host.peerId, Buffer.from('to myself')));
+    expect(id).not.toBe('');
+  });
+
+  it('refuses a call without the token with UNAUTHENTICATED, saying how to send it', async () => {
+    const error = await callError(attempt(undefined, (c) => c.peers()));
+    expect(error.code).toBe(status.UNAUTHENTICATED);
+    expect(error.details).toContain('authorization: Bearer <token>');
+    expect((await callError(attempt(undefined, (c) => c.flood(Buffer.from('x'))))).code).toBe(status.UNAUTHENTICATED);
+  });
+
+  it('refuses a wrong token with PERMISSION_DENIED, on Receive too', async () => {
+    expect((await callError(attempt('not-it', (c) => c.send(host.peerId, Buffer.from('x'))))).code).toBe(
+      status.PERMISSION_DENIED,
+    );
+    const error = await callError(
+      attempt('not-it', async (c) => {
+        for await (const message of c.receive()) return message;
+      }),
+    );
+    expect(error.code).toBe(status.PERMISSION_DENIED);
+    expect(error.details).toBe("the token does not match this host's appToken");
+  });
+
+  it('asks nothing of peers on the peer port', async () => {
+    // Peers never hold the application's secret: a records-only Handshake goes through.
+    const other = await startTestHost({ shutdownGraceMs: 200, seeds: [host.address] });
+    try {
+      await waitUntil(() => host.node.activeView().includes(other.peerId), 15_000, 'the peer to be taken in');
+    } finally {
+      await other.stop();
+    }
+  });
+});

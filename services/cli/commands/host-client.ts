@@ -13,6 +13,7 @@ const MAX_TTL_HOPS = 255;
 
 interface CommonOptions extends TlsOptions {
   hostAddress: string;
+  appToken?: string;
   json: boolean;
 }
 
@@ -22,6 +23,9 @@ function withCommon(command: Command): Command {
       new Option('--host-address <host:port>', "the running host's application address (its appHost:appPort)")
         .default(DEFAULT_HOST_ADDRESS)
         .env('GRAPEVINE_HOST_ADDRESS'),
+    )
+    .addOption(
+      new Option('--app-token <token>', "the host's appToken, when it requires one").env('GRAPEVINE_APP_TOKEN'),
     )
     .option('--json', 'print JSON instead of text', false);
 }
@@ -47,7 +51,7 @@ function callFailed(address: string, error: unknown): Error {
 /** Runs `use` with a client for the host, closing it after, and words any gRPC error for people. */
 async function withClient<T>(options: CommonOptions, use: (client: HostClient) => Promise<T>): Promise<T> {
   const address = options.hostAddress;
-  const client = new HostClient(address, { credentials: credentialsFrom(options) });
+  const client = new HostClient(address, { credentials: credentialsFrom(options), appToken: options.appToken });
   try {
     return await use(client);
   } catch (error) {
