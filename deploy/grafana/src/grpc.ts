@@ -83,7 +83,7 @@ function side(builder: dashboard.DashboardBuilder, ids: PanelIds, which: 'server
       queries: [0.5, 0.9, 0.99].map((quant) =>
         q(
           quantile(quant, m('handling_seconds'), `${SELECTED}, grpc_type="unary"`, ['grpc_service', 'grpc_method']),
-          `p${quant * 100} {{grpc_method}}`,
+          `p${quant * 100} {{grpc_service}}/{{grpc_method}}`,
         ),
       ),
     }),

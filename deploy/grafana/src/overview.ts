@@ -28,8 +28,8 @@ export const OVERVIEW_MAIN_PANELS = [
   'Joins by outcome',
   'Suspicions, refutations and deaths',
   'Directory requests by method',
-  'Non-OK answers by method and code',
-  'p99 latency by method',
+  'Non-OK answers by service, method and code',
+  'p99 latency by service and method',
 ] as const;
 
 const INSTANCE = 'instance=~"$instance"';
@@ -157,13 +157,13 @@ export function overviewDashboard(): dashboard.Dashboard {
     timeseriesPanel(ids, {
       title: OVERVIEW_MAIN_PANELS[4],
       description:
-        'Calls answered with anything but OK, on every service. NotFound and InvalidArgument answer what clients asked; Unavailable, Internal, Unknown and DeadlineExceeded are failures of the service: see the gRPC dashboard for the method.',
+        'Calls answered with anything but OK, on every service (the service is in the legend: hosts and introducers both answer HostService). NotFound and InvalidArgument answer what clients asked; Unavailable, Internal, Unknown and DeadlineExceeded are failures of the service: see the gRPC dashboard for the method.',
       unit: 'reqps',
       min: 0,
       queries: [
         q(
-          `sum by (grpc_method, grpc_code) (${rate('grpc_server_handled_total', `grpc_code!="OK", ${INSTANCE}`)})`,
-          '{{grpc_method}} {{grpc_code}}',
+          `sum by (grpc_service, grpc_method, grpc_code) (${rate('grpc_server_handled_total', `grpc_code!="OK", ${INSTANCE}`)})`,
+          '{{grpc_service}}/{{grpc_method}} {{grpc_code}}',
         ),
       ],
     }),
@@ -187,14 +187,17 @@ export function overviewDashboard(): dashboard.Dashboard {
     timeseriesPanel(ids, {
       title: OVERVIEW_MAIN_PANELS[5],
       description:
-        'The slowest 1% of unary calls, by method, on every service. Directory methods above 500 ms for ten minutes fire GrapevineDirectoryLatencyHigh: check Redis command latency on the directory dashboard, then the process CPU.',
+        'The slowest 1% of unary calls, by service and method (a method name alone would mix services that share it). Directory methods above 500 ms for ten minutes fire GrapevineDirectoryLatencyHigh: check Redis command latency on the directory dashboard, then the process CPU.',
       unit: 's',
       min: 0,
       thresholds: rising(0.5),
       queries: [
         q(
-          quantile(0.99, 'grpc_server_handling_seconds', `grpc_type="unary", ${INSTANCE}`, ['grpc_method']),
-          '{{grpc_method}}',
+          quantile(0.99, 'grpc_server_handling_seconds', `grpc_type="unary", ${INSTANCE}`, [
+            'grpc_service',
+            'grpc_method',
+          ]),
+          '{{grpc_service}}/{{grpc_method}}',
         ),
       ],
     }),
