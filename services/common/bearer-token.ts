@@ -43,9 +43,7 @@ export function bearerTokenCheck(
   const expected = configured === '' ? undefined : digest(configured);
   return (metadata) => {
     const why = refusal(expected, metadata);
-    if (why === undefined) return undefined;
-    const refused = refuse[why];
-    return refused?.();
+    return why === undefined ? undefined : refuse[why]?.();
   };
 }
 

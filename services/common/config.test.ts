@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { directoryConfigSchema } from '../directory/config';
+import { hostConfigSchema } from '../host/config';
 
 /** TLS is the default and needs certificate files; these tests choose plaintext explicitly. */
 const PLAINTEXT = { GRAPEVINE_PLAINTEXT: 'true' };
@@ -72,6 +73,15 @@ describe('configuration', () => {
       /redisUrl: must be a redis:\/\/ or rediss:\/\/ URL.*\(from flag --redis-url\)/,
     );
     expect(messageOf(() => loadConfig(directoryConfigSchema, { flags: { metrics: 'maybe' } }))).toMatch(/metrics/);
+  });
+
+  test("a host's appToken with a space is refused: no Bearer value could carry it", () => {
+    expect(
+      messageOf(() => loadConfig(hostConfigSchema, { env: { ...PLAINTEXT, GRAPEVINE_APP_TOKEN: 'two words' } })),
+    ).toMatch(/appToken: must not contain spaces or line breaks \(from env GRAPEVINE_APP_TOKEN\)/);
+    expect(loadConfig(hostConfigSchema, { env: { ...PLAINTEXT, GRAPEVINE_APP_TOKEN: 'one-word' } }).appToken).toBe(
+      'one-word',
+    );
   });
 
   test('contradictory settings are rejected, not resolved', () => {

@@ -160,6 +160,8 @@ export const applicationFields = {
     .describe('port of the application listener (0 picks a free one)'),
   appToken: z
     .string()
+    // A Bearer value is one run of non-space characters: a token with spaces could never match.
+    .regex(/^\S*$/, 'must not contain spaces or line breaks')
     .default('')
     .describe(
       'shared secret every call on the application listener must carry (metadata "authorization: Bearer <token>"); empty: whoever reaches the listener may use it',
