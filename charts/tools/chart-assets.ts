@@ -47,6 +47,7 @@ export const MANAGED_KEYS: Readonly<Record<Role, readonly string[]>> = {
     'host',
     'grpcPort',
     'appPort',
+    'appToken',
     'metricsHost',
     'metricsPort',
     'metrics',

@@ -639,13 +639,20 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
     for (const map of ofKind(objects, 'ConfigMap')) expect(map.metadata.namespace).toBe('monitoring');
   });
 
-  test('hosts scaled out: replicas, keys from a Secret per pod, zone spread, affinity and config as variables', () => {
+  test('hosts scaled out: replicas, keys and appToken from Secrets, zone spread, affinity and config as variables', () => {
     const objects = objectsFor('ci/hosts-scaled-values.yaml');
     const hosts = ofKind(objects, 'StatefulSet').find((set) => component(set) === 'host')!;
     expect(hosts.spec.replicas).toBe(12);
     const pod = hosts.spec.template.spec;
     const env = envOf(pod.containers[0]);
     expect(env.get('GRAPEVINE_KEY_FILE').value).toBe('/etc/grapevine/keys/$(POD_NAME).pem');
+    expect(env.get('GRAPEVINE_APP_TOKEN').valueFrom.secretKeyRef).toEqual({
+      name: 'grapevine-app-token',
+      key: 'token',
+    });
+    // Without a Secret named, the hosts have no token.
+    const plain = ofKind(objectsFor('default values'), 'StatefulSet').find((set) => component(set) === 'host')!;
+    expect(envOf(plain.spec.template.spec.containers[0]).has('GRAPEVINE_APP_TOKEN')).toBe(false);
     expect(pod.volumes).toContainEqual({
       name: 'keys',
       secret: { secretName: 'grapevine-host-keys', defaultMode: 0o440 },
