@@ -158,7 +158,8 @@ const APP_TOKEN_REFUSALS = {
 
 /**
  * The application port's binding: the application's own calls; the peers' are refused. With an
- * appToken ('' for none) every call must carry it before anything else is looked at.
+ * appToken ('' for none) every call must carry it before its handler acts on it (a malformed
+ * request is still INVALID_ARGUMENT first, as everywhere).
  */
 export function hostApplicationService(
   log: Logger,
