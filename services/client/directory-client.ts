@@ -4,6 +4,7 @@
  * after a disconnect.
  */
 import { ChannelCredentials, Interceptor, Metadata, ServiceError, status } from '@grpc/grpc-js';
+import { bearerMetadata } from '../common/bearer-token';
 import { OutOfRangeError } from '../common/errors';
 import { grpcClientMetricsInterceptor } from '../common/grpc-metrics';
 import { COMMON_GRPC_OPTIONS } from '../common/grpc-options';
@@ -142,10 +143,8 @@ export class DirectoryClient {
    * the directory's introducer token. Returns the revision of the delete.
    */
   async evict(network: string, peerId: string, seq: number, token = this.introducerToken): Promise<number> {
-    const metadata = new Metadata();
-    if (token) metadata.set('authorization', `Bearer ${token}`);
     const response = await this.unary<{ revision: number }>((cb) =>
-      this.client.evict({ network, peerId, seq }, metadata, this.callOptions(), cb),
+      this.client.evict({ network, peerId, seq }, bearerMetadata(token), this.callOptions(), cb),
     );
     return response.revision;
   }
@@ -244,9 +243,7 @@ export class DirectoryClient {
   }
 
   private meta(): Metadata {
-    const metadata = new Metadata();
-    if (this.introducerToken) metadata.set('authorization', `Bearer ${this.introducerToken}`);
-    return metadata;
+    return bearerMetadata(this.introducerToken);
   }
 
   private callOptions() {

@@ -15,7 +15,7 @@ import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
 import { createRegistry, MetricsServer, Registry, serveMetrics } from '../common/metrics';
 import { UnavailableError } from '../common/errors';
-import { signRecord, type PeerRecord } from '../common/records';
+import { signRecord, type PeerRecord, type RecordFields } from '../common/records';
 import { channelCredentials, serverCredentials } from '../common/tls';
 import {
   HandshakeIntent,
@@ -161,8 +161,13 @@ export async function startHost(config: HostConfig, components: HostComponents):
     withdrawn: false,
   });
   const checker = new RecordChecker(config.network);
-  const record = signRecord(identity, recordFields());
-  checker.trustOwn(record);
+  /** Signs a record of this host's; its own checker takes it without verifying it again. */
+  const signOwn = (fields: RecordFields): SignedRecord => {
+    const signed = signRecord(identity, fields);
+    checker.trustOwn(signed);
+    return signed;
+  };
+  const record = signOwn(recordFields());
   let driver: MembershipDriver | undefined;
   const credentials = channelCredentials(config);
   const transport = new PeerTransport({
@@ -390,8 +395,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
   /** Signs a record with a higher seq (same fields) and adopts it: gossip carries it from now on. */
   const reissueRecord = (): SignedRecord => {
     seq = Math.max(seq + 1, Date.now());
-    const fresher = signRecord(identity, recordFields());
-    checker.trustOwn(fresher);
+    const fresher = signOwn(recordFields());
     liveDriver.updateRecord(fresher);
     return fresher;
   };
@@ -404,7 +408,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
         fresherRecord: () => reissueRecord(),
         withdrawn: () => {
           seq = Math.max(seq + 1, Date.now());
-          return signRecord(identity, { ...recordFields(), withdrawn: true });
+          return signOwn({ ...recordFields(), withdrawn: true });
         },
         metrics,
         log,
