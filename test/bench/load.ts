@@ -10,7 +10,10 @@
  *   - 200 watchers keeping a list-then-watch view of the network;
  *   - 2,000 Resolve calls a second, open loop, for random hosts, from a third load process that
  *     does nothing else: raw gRPC calls on node's HTTP/2 client (support/raw-stream.ts), so that
- *     neither the load's own client library nor its other work is what the latency measures.
+ *     neither the load's own client library nor its other work is what the latency measures;
+ *   - and, as the baseline, 200 calls a second from that same process to a bare gRPC echo server
+ *     in a process of its own (support/echo-server.ts): the floor this machine, under this load,
+ *     puts under any answer's time, whatever the server does.
  *
  * Every client prefers one replica and makes a failed call once more on the other (UNAVAILABLE,
  * DEADLINE_EXCEEDED, CANCELLED); half prefer each. A watcher whose stream failed resumes on the
@@ -29,6 +32,7 @@
  *     listed at the end;
  *   - watch events missed: over every watcher, entries of its view that differ from the final
  *     list (a peer missing, one too many, or another revision);
+ *   - the floor's p50 and p99 over the same times, and Resolve p99 as a multiple of it;
  *   - where slow answers waited: replica A's own Resolve handling time (its histogram) and
  *     event-loop delay, and the load processes' event-loop delay;
  *   - directory RSS at the soak's start and end, from /proc: replica A's (it ran throughout) as
@@ -83,6 +87,12 @@ const MAX_IN_FLIGHT_NOTE = 'at their bound of calls in flight';
 const ROOT = join(__dirname, '..', '..');
 /** RSS is read once a second; start and end are the medians over this many seconds. */
 const RSS_WINDOW_S = 30;
+/**
+ * The floor: a tenth as many calls as the lookups, from the same process, to a bare gRPC echo
+ * server, each with about a Resolve answer's bytes each way.
+ */
+const FLOOR_PER_S = RESOLVES_PER_S / 10;
+const FLOOR_BYTES = 256;
 const TARGETS = { leasesLost: 0, watchEventsMissed: 0, rssGrowthPct: 10, resolveP99Ms: 20 } as const;
 
 // The bench speaks plaintext gRPC to processes it starts itself, as a development setup does.
@@ -262,6 +272,8 @@ async function main(): Promise<void> {
   const replicas = ports.map((port) => `127.0.0.1:${port}`);
   log(`redis-server ${redis.url}; directory A ${replicas[0]}, B ${replicas[1]}`);
   log(`replica A's allocator: ${allocatorOf(directories[0]!.process.pid!)}`);
+  const echo = await startChild('test/bench/support/echo-server.ts', [], /echo listening on \d+/);
+  const echoAddress = `127.0.0.1:${/(\d+)$/.exec(echo.line)![1]}`;
 
   const workers = Array.from({ length: WORKERS }, () => startWorker());
   const ready = workers.map((w) => w.next<{ peerIds: string[] }>('ready'));
@@ -296,6 +308,7 @@ async function main(): Promise<void> {
       resolvesPerSecond: RESOLVES_PER_S,
       resolveTargets: peerIds,
       churnPerSecond: 0,
+      floor: { address: echoAddress, perSecond: FLOOR_PER_S, bytes: FLOOR_BYTES },
     } satisfies WorkerConfig,
   });
   await resolverReady;
@@ -477,6 +490,16 @@ async function main(): Promise<void> {
   const sortedInside = Float64Array.from(inside).sort();
   const soakSeconds = (soakEnd - soakStart) / 1_000;
   const resolveP99 = percentile(sortedOutside, 99);
+  const floorOutside: number[] = [];
+  for (const r of reports) {
+    for (let i = 0; i < r.floorStarts.length; i++) {
+      const t = r.floorStarts[i]!;
+      if (t >= soakStart && t < soakEnd && !overlapsWindow(t, t + r.floorLatencies[i]!))
+        floorOutside.push(r.floorLatencies[i]!);
+    }
+  }
+  const sortedFloor = Float64Array.from(floorOutside).sort();
+  const floorP99 = percentile(sortedFloor, 99);
 
   const watcherDiffs = reports.flatMap((r) => r.watcherDiffs);
   const watchMissed = watcherDiffs.reduce((a, b) => a + b, 0);
@@ -526,6 +549,9 @@ async function main(): Promise<void> {
           `+${(slice * SLICE_MS) / 1_000} s ${percentile(Float64Array.from(latencies).sort(), 99).toFixed(1)}`,
       )
       .join(', ')}`,
+  );
+  console.log(
+    `  the floor, a bare gRPC echo server in its own process called ${FLOOR_PER_S}/s from the lookups' process (${FLOOR_BYTES} bytes each way), outside the windows (${sortedFloor.length}): p50 ${percentile(sortedFloor, 50).toFixed(2)} ms, p99 ${floorP99.toFixed(2)} ms; Resolve p99 is ${(resolveP99 / floorP99).toFixed(1)}x the floor's`,
   );
   // Where a slow answer waited: in the replica (its own handling time, from its /metrics, faults
   // included) or in the load process that reads it (its event loop's delay).
@@ -586,7 +612,7 @@ async function main(): Promise<void> {
     `targets: leases_lost = 0 ${verdict(lostForGood.length === TARGETS.leasesLost)}; watch_events_missed = 0 ${verdict(watchMissed === TARGETS.watchEventsMissed)}; rss_growth_pct <= ${TARGETS.rssGrowthPct} ${verdict(rssGrowthA <= TARGETS.rssGrowthPct)}; resolve_p99_ms <= ${TARGETS.resolveP99Ms} ${verdict(resolveP99 <= TARGETS.resolveP99Ms)}`,
   );
 
-  await Promise.all(directories.map((d) => d.stop()));
+  await Promise.all([...directories, echo].map((d) => d.stop()));
   await redis.stop();
   console.log(
     JSON.stringify({

@@ -23,6 +23,7 @@ import {
 } from '../../../services/gen/grapevine/v1/directory';
 import { PeerRecord } from '../../../services/gen/grapevine/v1/record';
 import { RawChannel, rawUnary } from './raw-stream';
+import { ECHO_METHOD } from './echo-server';
 import { CheapFleet, type FleetStats } from '../../faults/support/cheap-hosts';
 import { REPLICA_CHANNEL_OPTIONS, RETRY_ELSEWHERE } from '../../faults/support/failover';
 import { FAILED_OUTCOME, NOT_FOUND_OUTCOME, OK_OUTCOME } from './resolve-outcome';
@@ -40,6 +41,12 @@ export interface WorkerConfig {
   readonly resolveTargets?: readonly string[];
   /** Hosts that leave (a DELETE) and come back 2 s later with a newer record (a PUT), per second. */
   readonly churnPerSecond: number;
+  /**
+   * The baseline beside the lookups: calls a second, from the same open loop, to a bare gRPC echo
+   * server at `address`, each carrying `bytes` each way. What this process and the machine alone
+   * add to any answer's time.
+   */
+  readonly floor?: { readonly address: string; readonly perSecond: number; readonly bytes: number };
 }
 
 export interface WorkerReport {
@@ -56,6 +63,9 @@ export interface WorkerReport {
   readonly resolveRetried: number;
   /** Resolves not issued because MAX_RESOLVES_IN_FLIGHT were outstanding: the load process fell behind. */
   readonly resolveShed: number;
+  /** Per echo call of the floor: start (ms since the epoch) and latency (ms); those that failed are left out. */
+  readonly floorStarts: Float64Array;
+  readonly floorLatencies: Float64Array;
   /** Per watcher: entries that differ from the final directory state (missing, extra, other revision). */
   readonly watcherDiffs: number[];
   /** The same, by kind, over every watcher, and a few examples. */
@@ -360,6 +370,9 @@ async function main(): Promise<void> {
   let resolveShed = 0;
   let resolvesInFlight = 0;
   let resolveTargets: readonly string[] = [];
+  let floorChannel: RawChannel | undefined;
+  const floorStarts = new Column(new Float64Array(1 << 12), (n) => new Float64Array(n));
+  const floorLatencies = new Column(new Float64Array(1 << 12), (n) => new Float64Array(n));
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   /**
    * A Resolve as a raw gRPC call (support/raw-stream.ts), its answer left undecoded: the load
@@ -406,6 +419,14 @@ async function main(): Promise<void> {
     outcomes.push(outcome);
   }
 
+  async function echo(channel: RawChannel, request: Buffer): Promise<void> {
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    if ((await rawUnary(channel, ECHO_METHOD, request, CALL_DEADLINE_MS)) !== status.OK) return;
+    floorStarts.push(startedAt);
+    floorLatencies.push(performance.now() - t0);
+  }
+
   process.on('message', (message: Message) => {
     void (async () => {
       if (message.type === 'start') {
@@ -450,10 +471,18 @@ async function main(): Promise<void> {
         // Open loop: a tick every 10 ms issues what the rate asks for, whatever the answers take.
         let issued = 0;
         const began = performance.now();
+        let echoed = 0;
+        const floor = c.floor;
+        const floorRequest = Buffer.alloc(floor?.bytes ?? 0, 1);
+        if (floor) floorChannel = new RawChannel(floor.address);
         if (c.resolvesPerSecond > 0)
           resolveTimer = setInterval(() => {
-            const due = Math.floor(((performance.now() - began) / 1_000) * c.resolvesPerSecond);
+            const elapsedS = (performance.now() - began) / 1_000;
+            const due = Math.floor(elapsedS * c.resolvesPerSecond);
             while (issued < due) void resolve(issued++);
+            if (!floor) return;
+            const echoesDue = Math.floor(elapsedS * floor.perSecond);
+            for (; echoed < echoesDue; echoed++) void echo(floorChannel!, floorRequest);
           }, 10);
         if (c.churnPerSecond > 0) {
           churnTimer = setInterval(() => {
@@ -524,6 +553,8 @@ async function main(): Promise<void> {
           resolveOutcomes: outcomes.values(),
           resolveRetried,
           resolveShed,
+          floorStarts: floorStarts.values(),
+          floorLatencies: floorLatencies.values(),
           watcherDiffs,
           diffKinds,
           relists: watchers.reduce((sum, w) => sum + w.relists, 0),
@@ -539,6 +570,7 @@ async function main(): Promise<void> {
         process.send!(report, () => {
           fleet!.stop();
           resolveChannels.flat().forEach((channel) => channel.close());
+          floorChannel?.close();
           watchClients.flat().forEach((client) => client.close());
           process.exit(0);
         });
