@@ -339,6 +339,29 @@ describe('probing (SWIM)', () => {
   });
 });
 
+describe("a healed partition (Serf's reconnect)", () => {
+  it('finds a peer again that left the views while it was suspected', () => {
+    // Two peers alone: each one's failed probe demotes the other, its neighbour request goes
+    // unanswered and drops it from the views, and only then is it declared dead. The remembered
+    // address is all that can bring them back together.
+    const net = smallNet(['a', 'b'], [['b', 'a']]);
+    net.drop = () => true;
+    net.run(60_000);
+    for (const [id, other] of [
+      ['a', 'b'],
+      ['b', 'a'],
+    ]) {
+      expect(node(net, id).activeView()).toEqual([]);
+      expect(node(net, id).passiveView()).toEqual([]);
+      expect(net.eventsOf('dead', id).map((e) => (e.event as { peer: string }).peer)).toContain(other);
+    }
+    net.drop = () => false;
+    net.run(2 * node(net, 'a').config.reconnectIntervalMs);
+    expect(node(net, 'a').activeView()).toEqual(['b']);
+    expect(node(net, 'b').activeView()).toEqual(['a']);
+  });
+});
+
 describe('refutation (Lifeguard: tell the suspect first)', () => {
   it('a live peer told it is suspected refutes with a higher incarnation, straight to its accuser', () => {
     const net = cluster(4);

@@ -807,7 +807,7 @@ export class MembershipNode {
     this.suspicions.delete(s.peer);
     this.stats.deathsDeclared++;
     const u: Update = { kind: UpdateKind.Dead, peer: s.peer, incarnation: s.incarnation, from: this.id };
-    this.forget(now, s.peer, s.incarnation);
+    this.forget(now, s.peer, s.incarnation, s.address);
     this.queue.enqueue(u);
     this.event({ type: 'dead', peer: s.peer, incarnation: s.incarnation, cause: 'timeout' });
     // The suspect's neighbours need not wait for their own timers; and if it is alive after all,
@@ -820,8 +820,12 @@ export class MembershipNode {
     }
   }
 
-  /** Removes a dead peer from the views and remembers it, so stale records do not revive it. */
-  private forget(now: number, peer: PeerId, incarnation: number, left = false): void {
+  /**
+   * Removes a dead peer from the views and remembers it, so stale records do not revive it, with
+   * the address a reconnect will try: the view's, else `suspectAddress` (a suspect may have left
+   * the views while its suspicion ran, and without an address it could never be tried again).
+   */
+  private forget(now: number, peer: PeerId, incarnation: number, suspectAddress: string, left = false): void {
     const entry = this.views.get(peer);
     const wasActive = entry?.view === 'active';
     if (entry) this.views.remove(peer);
@@ -833,7 +837,7 @@ export class MembershipNode {
         incarnation,
         seq: entry?.seq ?? 0,
         until: now + this.config.deadPeerMemoryMs,
-        address: entry?.address ?? '',
+        address: entry?.address ?? suspectAddress,
         left,
       };
       rememberNewest(this.dead, peer, tombstone, this.config.deadPeerMemorySize);
@@ -959,7 +963,7 @@ export class MembershipNode {
     if (!entry && !s) return;
     if (u.incarnation < (entry ? entry.incarnation : (s as Suspicion).incarnation)) return;
     this.suspicions.delete(u.peer);
-    this.forget(now, u.peer, u.incarnation, u.from === u.peer);
+    this.forget(now, u.peer, u.incarnation, s?.address ?? '', u.from === u.peer);
     this.queue.enqueue(u);
     this.event({
       type: 'dead',
