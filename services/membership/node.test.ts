@@ -665,13 +665,27 @@ describe('records', () => {
     expect(p0.stats.recordsRejectedStale).toBe(1);
   });
 
-  it('spreads a newer record to every neighbour', () => {
+  it('sends a record with a new address to every neighbour at once', () => {
     const net = cluster(6);
     const p2 = node(net, 'p2');
-    const newer = simRecord('p2', 2, ['10.0.77.1:7946']);
-    net.apply('p2', p2.updateRecord(net.now, newer));
+    const moved = simRecord('p2', 2, ['10.0.77.1:7946']);
+    const effects = p2.updateRecord(net.now, moved);
+    const told = effects.messages.filter((m) => m.message.type === 'gossip').map((m) => m.to);
+    expect(told.sort()).toEqual([...p2.activeView()].sort());
+    net.apply('p2', effects);
     net.run(2_000);
-    for (const peer of p2.activeView()) expect(node(net, peer).recordOf('p2')).toBe(newer);
+    for (const peer of p2.activeView()) expect(node(net, peer).recordOf('p2')).toBe(moved);
+  });
+
+  it('piggybacks a record re-signed at the same address rather than sending it to each neighbour', () => {
+    const net = cluster(6);
+    const p2 = node(net, 'p2');
+    const resigned = simRecord('p2', 2, ['10.0.2.1:7946']);
+    const effects = p2.updateRecord(net.now, resigned);
+    expect(effects.messages.filter((m) => m.message.type === 'gossip')).toEqual([]);
+    net.apply('p2', effects);
+    net.run(5_000);
+    for (const peer of p2.activeView()) expect(node(net, peer).recordOf('p2')).toBe(resigned);
   });
 
   it('relays records as the same bytes it received', () => {

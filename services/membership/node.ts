@@ -409,14 +409,17 @@ export class MembershipNode {
   }
 
   /**
-   * This peer issued a newer record (an address changed): it spreads with an alive update and
-   * reaches every neighbour directly.
+   * This peer issued a newer record: it spreads with an alive update, piggybacked like any other.
+   * When the address changed it also reaches every neighbour directly, since they would go on
+   * probing the old one; a record re-signed at the same address (a fresher seq, new labels) is
+   * not worth a message to each.
    */
   updateRecord(now: number, blob: SignedRecordBlob): Effects {
     const view = this.verify(blob);
     if (!view || view.peerId !== this.id || view.seq <= this.seq || view.addresses.length === 0) {
       throw new TypeError("a new own record must verify, be this peer's, carry an address and have a higher seq");
     }
+    const moved = view.addresses[0] !== this.address;
     this.blob = blob;
     this.seq = view.seq;
     this.address = view.addresses[0];
@@ -428,8 +431,10 @@ export class MembershipNode {
       record: blob,
     };
     this.queue.enqueue(update);
-    for (const p of this.views.active) {
-      this.send(p.id, p.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates: [update] });
+    if (moved) {
+      for (const p of this.views.active) {
+        this.send(p.id, p.address, { type: 'gossip', from: this.id, fromAddress: this.address, updates: [update] });
+      }
     }
     void now;
     return this.flush();
