@@ -551,7 +551,7 @@ async function main(): Promise<void> {
       .join(', ')}`,
   );
   console.log(
-    `  the floor, a bare gRPC echo server in its own process called ${FLOOR_PER_S}/s from the lookups' process (${FLOOR_BYTES} bytes each way), outside the windows (${sortedFloor.length}): p50 ${percentile(sortedFloor, 50).toFixed(2)} ms, p99 ${floorP99.toFixed(2)} ms; Resolve p99 is ${(resolveP99 / floorP99).toFixed(1)}x the floor's`,
+    `  the floor, a bare gRPC echo server in its own process called ${FLOOR_PER_S}/s from the lookups' process (${FLOOR_BYTES} bytes each way), outside the windows (${sortedFloor.length}; ${sum(reports.map((r) => r.floorFailed))} failed in all, left out): p50 ${percentile(sortedFloor, 50).toFixed(2)} ms, p99 ${floorP99.toFixed(2)} ms; Resolve p99 is ${(resolveP99 / floorP99).toFixed(1)}x the floor's`,
   );
   // Where a slow answer waited: in the replica (its own handling time, from its /metrics, faults
   // included) or in the load process that reads it (its event loop's delay).

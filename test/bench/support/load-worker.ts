@@ -63,9 +63,11 @@ export interface WorkerReport {
   readonly resolveRetried: number;
   /** Resolves not issued because MAX_RESOLVES_IN_FLIGHT were outstanding: the load process fell behind. */
   readonly resolveShed: number;
-  /** Per echo call of the floor: start (ms since the epoch) and latency (ms); those that failed are left out. */
+  /** Per echo call of the floor that answered OK: start (ms since the epoch) and latency (ms). */
   readonly floorStarts: Float64Array;
   readonly floorLatencies: Float64Array;
+  /** Echo calls of the floor that did not answer OK (left out of its figures). */
+  readonly floorFailed: number;
   /** Per watcher: entries that differ from the final directory state (missing, extra, other revision). */
   readonly watcherDiffs: number[];
   /** The same, by kind, over every watcher, and a few examples. */
@@ -371,6 +373,7 @@ async function main(): Promise<void> {
   let resolvesInFlight = 0;
   let resolveTargets: readonly string[] = [];
   let floorChannel: RawChannel | undefined;
+  let floorFailed = 0;
   const floorStarts = new Column(new Float64Array(1 << 12), (n) => new Float64Array(n));
   const floorLatencies = new Column(new Float64Array(1 << 12), (n) => new Float64Array(n));
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
@@ -422,7 +425,10 @@ async function main(): Promise<void> {
   async function echo(channel: RawChannel, request: Buffer): Promise<void> {
     const startedAt = Date.now();
     const t0 = performance.now();
-    if ((await rawUnary(channel, ECHO_METHOD, request, CALL_DEADLINE_MS)) !== status.OK) return;
+    if ((await rawUnary(channel, ECHO_METHOD, request, CALL_DEADLINE_MS)) !== status.OK) {
+      floorFailed++;
+      return;
+    }
     floorStarts.push(startedAt);
     floorLatencies.push(performance.now() - t0);
   }
@@ -555,6 +561,7 @@ async function main(): Promise<void> {
           resolveShed,
           floorStarts: floorStarts.values(),
           floorLatencies: floorLatencies.values(),
+          floorFailed,
           watcherDiffs,
           diffKinds,
           relists: watchers.reduce((sum, w) => sum + w.relists, 0),
