@@ -11,7 +11,7 @@
  *   - 2,000 Resolve calls a second, open loop, for random hosts, from a third load process that
  *     does nothing else: raw gRPC calls on node's HTTP/2 client (support/raw-stream.ts), so that
  *     neither the load's own client library nor its other work is what the latency measures;
- *   - and, as the baseline, 200 calls a second from that same process to a bare gRPC echo server
+ *   - and, as the baseline, a tenth as many calls from that same process to a bare gRPC echo server
  *     in a process of its own (support/echo-server.ts): the floor this machine, under this load,
  *     puts under any answer's time, whatever the server does.
  *
