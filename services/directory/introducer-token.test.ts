@@ -1,5 +1,6 @@
 import { Metadata } from '@grpc/grpc-js';
-import { carriesIntroducerToken, introducerTokenCheck } from './introducer-token';
+import { carriesBearerToken } from '../common/bearer-token';
+import { introducerTokenCheck } from './introducer-token';
 
 function metadataWith(...values: string[]): Metadata {
   const metadata = new Metadata();
@@ -9,7 +10,7 @@ function metadataWith(...values: string[]): Metadata {
 
 describe('introducer token check', () => {
   const check = introducerTokenCheck('s3cret-token');
-  const carries = carriesIntroducerToken('s3cret-token');
+  const carries = carriesBearerToken('s3cret-token');
 
   it.each([
     ['the token', ['Bearer s3cret-token'], undefined],
@@ -33,7 +34,7 @@ describe('introducer token check', () => {
       const error = off(metadataWith(...values));
       expect(error?.name).toBe('PermissionDeniedError');
       expect(error?.message).toContain('introducerToken');
-      expect(carriesIntroducerToken('')(metadataWith(...values))).toBe(false);
+      expect(carriesBearerToken('')(metadataWith(...values))).toBe(false);
     }
   });
 });

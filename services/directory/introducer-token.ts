@@ -3,7 +3,7 @@
  * `authorization: Bearer <token>` (checked in common/bearer-token.ts).
  */
 import { Metadata } from '@grpc/grpc-js';
-import { bearerTokenCheck, carriesBearerToken } from '../common/bearer-token';
+import { bearerTokenCheck } from '../common/bearer-token';
 import { GrapevineError, PermissionDeniedError, UnauthenticatedError } from '../common/errors';
 
 const REFUSALS = {
@@ -28,9 +28,3 @@ const REFUSALS = {
 export function introducerTokenCheck(configured: string): (metadata: Metadata) => GrapevineError | undefined {
   return bearerTokenCheck(configured, REFUSALS);
 }
-
-/**
- * Whether a call carries the configured token, for calls that are open to all but treat
- * introducers differently.
- */
-export const carriesIntroducerToken = carriesBearerToken;

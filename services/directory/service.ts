@@ -1,10 +1,10 @@
 /** Binds the Directory handlers to the generated gRPC service definition. */
+import { carriesBearerToken } from '../common/bearer-token';
 import { streamHandler, unaryHandler, ServiceBinding } from '../common/grpc-server';
 import { DirectoryServiceService } from '../gen/grapevine/v1/directory';
 import { DirectoryContext } from './context';
 import { deregister } from './handlers/deregister';
 import { evictCall } from './handlers/evict';
-import { carriesIntroducerToken } from './introducer-token';
 import { list } from './handlers/list';
 import { register } from './handlers/register';
 import { renew } from './handlers/renew';
@@ -17,7 +17,7 @@ export const DIRECTORY_SERVICE_NAME = 'grapevine.v1.DirectoryService';
 
 export function directoryService(context: DirectoryContext): ServiceBinding {
   const { log } = context;
-  const isIntroducer = carriesIntroducerToken(context.config.introducerToken);
+  const isIntroducer = carriesBearerToken(context.config.introducerToken);
   return {
     name: DIRECTORY_SERVICE_NAME,
     definition: DirectoryServiceService,
