@@ -16,7 +16,9 @@ import {
   DirectoryServiceClient,
   ListResponse,
   PeerEntry,
+  RegisterRequest,
   RegisterResponse,
+  RegisterResult,
   WatchEvent_Type,
   WatchResponse,
 } from '../gen/grapevine/v1/directory';
@@ -111,6 +113,17 @@ export class DirectoryClient {
     return this.unary((cb) =>
       this.client.register({ record: signed, ttlSeconds }, this.meta(), this.callOptions(), cb),
     );
+  }
+
+  /** Several Registers in one call, answered in order; see RegistrationBatcher for the usual way in. */
+  async registerBatch(entries: RegisterRequest[]): Promise<RegisterResult[]> {
+    const response = await this.unary<{ results: RegisterResult[] }>((cb) =>
+      this.client.registerBatch({ entries }, this.meta(), this.callOptions(), cb),
+    );
+    if (response.results.length !== entries.length) {
+      throw new Error(`RegisterBatch answered ${response.results.length} results for ${entries.length} entries`);
+    }
+    return response.results;
   }
 
   async renew(leaseId: string): Promise<number> {

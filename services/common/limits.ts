@@ -16,6 +16,8 @@ export const MAX_LABEL_KEY_LENGTH = 63;
 export const MAX_LABEL_VALUE_LENGTH = 63;
 /** Largest gRPC message any server accepts, in bytes. */
 export const MAX_GRPC_MESSAGE_BYTES = 64 * 1_024;
+/** Entries in one RegisterBatch call (its bytes are bounded by MAX_GRPC_MESSAGE_BYTES too). */
+export const MAX_REGISTER_BATCH = 256;
 /** Characters in a List label selector. */
 export const MAX_SELECTOR_LENGTH = 1_024;
 /** List page size: the default, and the most a caller may ask for. */

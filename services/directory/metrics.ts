@@ -49,7 +49,7 @@ export function createDirectoryMetrics(
   const metrics: DirectoryMetrics = {
     registrations: new Counter({
       name: 'grapevine_directory_registrations_total',
-      help: 'Register calls by outcome (ok, or the gRPC code name of the refusal).',
+      help: 'Registrations (Register calls and RegisterBatch entries) by outcome (ok, or the gRPC code name of the refusal).',
       labelNames: ['outcome'],
       registers,
     }),

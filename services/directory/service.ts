@@ -7,6 +7,7 @@ import { deregister } from './handlers/deregister';
 import { evictCall } from './handlers/evict';
 import { list } from './handlers/list';
 import { register } from './handlers/register';
+import { registerBatch } from './handlers/register-batch';
 import { renew } from './handlers/renew';
 import { resolve } from './handlers/resolve';
 import { updateRecord } from './handlers/update-record';
@@ -24,6 +25,9 @@ export function directoryService(context: DirectoryContext): ServiceBinding {
     implementation: {
       register: unaryHandler(log, 'Register', (request, call) =>
         register(context, request, sourceOf(call.getPeer()), isIntroducer(call.metadata)),
+      ),
+      registerBatch: unaryHandler(log, 'RegisterBatch', (request, call) =>
+        registerBatch(context, request, sourceOf(call.getPeer()), isIntroducer(call.metadata)),
       ),
       renew: unaryHandler(log, 'Renew', (request) => renew(context, request)),
       deregister: unaryHandler(log, 'Deregister', (request) => deregister(context, request)),

@@ -1,5 +1,6 @@
 /** What the Introducer's handlers are given: dependencies, never globals. */
 import type { DirectoryClient } from '../client/directory-client';
+import type { RegistrationBatcher } from '../client/registration-batcher';
 import type { Logger } from '../common/logging';
 import type { MemberAccess } from '../host/server';
 import type { MembershipNode, Rng } from '../membership';
@@ -16,6 +17,8 @@ export interface IntroducerContext {
   /** Its membership core, for the views a sample draws on. */
   readonly node: MembershipNode;
   readonly directory: DirectoryClient;
+  /** Registrations of newcomers and members, several to a call under load. */
+  readonly registrations: RegistrationBatcher;
   readonly mirror: DirectoryMirror;
   readonly keeper: DirectoryKeeper;
   /** Joins per source address. */

@@ -16,6 +16,7 @@
  */
 import { ServiceError, status } from '@grpc/grpc-js';
 import type { DirectoryClient } from '../client/directory-client';
+import type { RegistrationBatcher } from '../client/registration-batcher';
 import type { Logger } from '../common/logging';
 import type { SignedRecord } from '../common/records';
 import { IndirectPingOutcome, type IndirectPingResponse, type PingResponse } from '../gen/grapevine/v1/host';
@@ -34,6 +35,8 @@ const SEQ_BASE = 2 ** 31;
 export interface KeeperOptions {
   readonly network: string;
   readonly directory: DirectoryClient;
+  /** Registrations go through the introducer's batcher, beside its joins'. */
+  readonly registrations: Pick<RegistrationBatcher, 'register'>;
   readonly mirror: DirectoryMirror;
   readonly member: MemberAccess;
   readonly probeIntervalMs: number;
@@ -364,7 +367,7 @@ export class DirectoryKeeper {
     // Registering the very record the directory holds returns its lease: safe to do again.
     const record = this.o.mirror.get(entry.peerId) ?? entry;
     try {
-      const { leaseId } = await directory.register(record.signed, this.o.leaseTtlSeconds);
+      const { leaseId } = await this.o.registrations.register(record.signed, this.o.leaseTtlSeconds);
       this.leases.set(entry.peerId, { leaseId, renewAt: this.renewAt() });
       this.wrote(entry.peerId, record.record.seq);
       this.write('register');

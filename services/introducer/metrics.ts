@@ -29,6 +29,7 @@ export interface IntroducerMetrics {
   readonly introductions: Counter;
   readonly deathsReported: Counter;
   readonly directoryWrites: Counter<'op' | 'outcome'>;
+  readonly registerBatchEntries: Histogram;
   readonly memberProbes: Counter<'outcome'>;
   readonly suspects: Gauge;
   readonly shareMembers: Gauge;
@@ -72,6 +73,12 @@ export function createIntroducerMetrics(registry: Registry): IntroducerMetrics {
       name: 'grapevine_introducer_directory_writes_total',
       help: 'Directory writes by op (register, renew, update, evict) and outcome (ok, or the gRPC code name).',
       labelNames: ['op', 'outcome'],
+      registers,
+    }),
+    registerBatchEntries: new Histogram({
+      name: 'grapevine_introducer_register_batch_entries',
+      help: 'Registrations carried by each call this introducer made to register peers: 1 when a join comes alone, more while joins arrive faster than the directory answers.',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers,
     }),
     memberProbes: new Counter({

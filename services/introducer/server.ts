@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { DirectoryClient } from '../client/directory-client';
+import { RegistrationBatcher } from '../client/registration-batcher';
 import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
 import { channelCredentials } from '../common/tls';
@@ -98,6 +99,7 @@ export async function startIntroducer(
     // The host's verified-record cache: the mirror's watch returns the records joins just checked.
     openRecord: (signed) => host.member.open(signed, 'record'),
   });
+  const registrations = new RegistrationBatcher(directory, (entries) => metrics.registerBatchEntries.observe(entries));
   const mirror: DirectoryMirror = new DirectoryMirror(
     directory,
     config.network,
@@ -112,6 +114,7 @@ export async function startIntroducer(
   keeper = new DirectoryKeeper({
     network: config.network,
     directory,
+    registrations,
     mirror,
     member: host.member,
     probeIntervalMs: config.memberProbeIntervalMs,
@@ -129,6 +132,7 @@ export async function startIntroducer(
     member: host.member,
     node: host.node,
     directory,
+    registrations,
     mirror,
     keeper,
     joinLimiter: new RateLimiter(config.joinsPerSourcePerSecond, 2 * config.joinsPerSourcePerSecond, clock),

@@ -20,6 +20,8 @@ import {
   EvictRequest,
   ListRequest,
   ListResponse,
+  RegisterBatchRequest,
+  RegisterBatchResponse,
   RegisterRequest,
   RegisterResponse,
   RenewRequest,
@@ -68,6 +70,8 @@ const ALLOWED: Record<string, ReadonlySet<status>> = {
     'ALREADY_EXISTS',
     'RESOURCE_EXHAUSTED',
   ),
+  // Each entry answers as a Register would (checked below); the call itself only these.
+  RegisterBatch: codes('OK', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED'),
   Renew: codes('OK', 'NOT_FOUND', 'INVALID_ARGUMENT'),
   Deregister: codes(
     'OK',
@@ -92,7 +96,7 @@ const ALLOWED: Record<string, ReadonlySet<status>> = {
   Watch: codes('OK', 'OUT_OF_RANGE', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED'),
 };
 const METHODS = Object.keys(ALLOWED);
-const WRITES = new Set(['Register', 'Renew', 'Deregister', 'UpdateRecord', 'Evict']);
+const WRITES = new Set(['Register', 'RegisterBatch', 'Renew', 'Deregister', 'UpdateRecord', 'Evict']);
 
 // ---- cases ------------------------------------------------------------------------------------------
 
@@ -104,6 +108,12 @@ type FromPlan = 'unset' | 'zero' | 'current' | 'ahead' | 'max-safe' | 'one';
 
 type Case =
   | { readonly rpc: 'Register'; readonly record: RecordPlan; readonly ttl: number }
+  | {
+      readonly rpc: 'RegisterBatch';
+      readonly entries: readonly { readonly record: RecordPlan; readonly ttl: number }[];
+      /** Repeat the entries past the batch limit. */
+      readonly oversize: boolean;
+    }
   | { readonly rpc: 'Renew'; readonly lease: LeasePlan; readonly at: number }
   | { readonly rpc: 'Deregister'; readonly record: RecordPlan }
   | { readonly rpc: 'UpdateRecord'; readonly record: RecordPlan }
@@ -152,14 +162,19 @@ const selector = fc.oneof(
   fc.string({ maxLength: 40 }),
 );
 
+const ttl = fc.constantFrom(0, 0, 30, 60, 1, 4, 5, 3_600, 3_601, 2 ** 32 - 1);
 const wellFormed: fc.Arbitrary<Case> = fc.oneof(
   {
-    arbitrary: fc.record({
-      rpc: fc.constant('Register' as const),
-      record: recordPlan(POOL_SIZE),
-      ttl: fc.constantFrom(0, 0, 30, 60, 1, 4, 5, 3_600, 3_601, 2 ** 32 - 1),
-    }),
+    arbitrary: fc.record({ rpc: fc.constant('Register' as const), record: recordPlan(POOL_SIZE), ttl }),
     weight: 8,
+  },
+  {
+    arbitrary: fc.record({
+      rpc: fc.constant('RegisterBatch' as const),
+      entries: fc.array(fc.record({ record: recordPlan(POOL_SIZE), ttl }), { maxLength: 6 }),
+      oversize: fc.nat({ max: 9 }).map((n) => n === 0),
+    }),
+    weight: 4,
   },
   {
     arbitrary: fc.record({
@@ -319,6 +334,14 @@ describe('fuzz: Directory', () => {
               bytes: bytes(RegisterRequest.encode({ record: pool.materialize(c.record), ttlSeconds: c.ttl })),
               metadata,
             };
+          case 'RegisterBatch': {
+            const entries = c.entries.map((e) => ({ record: pool.materialize(e.record), ttlSeconds: e.ttl }));
+            const sent =
+              c.oversize && entries.length > 0
+                ? Array.from({ length: 257 }, (_, i) => entries[i % entries.length])
+                : entries;
+            return { method: 'RegisterBatch', bytes: bytes(RegisterBatchRequest.encode({ entries: sent })), metadata };
+          }
           case 'Renew': {
             // Mostly one of the last few leases handed out (likely still live), now and then an old one.
             const recent = leases.length - 1 - (c.at % Math.min(3, Math.max(1, leases.length)));
@@ -441,6 +464,15 @@ describe('fuzz: Directory', () => {
           }
         }
         if (method === 'Register') leases.push(RegisterResponse.decode(outcome.response).leaseId);
+        if (method === 'RegisterBatch' && request) {
+          const { entries } = RegisterBatchRequest.decode(request);
+          RegisterBatchResponse.decode(outcome.response).results.forEach((result, i) => {
+            if (result.outcome?.$case !== 'registered' || !entries[i]?.record) return;
+            leases.push(result.outcome.value.leaseId);
+            const record = PeerRecord.decode(entries[i].record!.record);
+            heldSeq.set(record.peerId, Math.max(heldSeq.get(record.peerId) ?? 0, record.seq));
+          });
+        }
         let revision: number | undefined;
         if (method === 'List') {
           const page = ListResponse.decode(outcome.response);
@@ -501,6 +533,19 @@ describe('fuzz: Directory', () => {
         const outcome = await send(method, bytes, metadata);
         tally.add(label.split(' ')[0], outcome.code, outcome.details);
         expectAllowed(label, outcome, ALLOWED[method], bytes.length);
+        if (method === 'RegisterBatch' && outcome.code === status.OK && outcome.response) {
+          for (const result of RegisterBatchResponse.decode(outcome.response).results) {
+            const entryCode = result.outcome?.$case === 'error' ? result.outcome.value.code : status.OK;
+            tally.add(
+              'RegisterBatch[entry]',
+              entryCode,
+              result.outcome?.$case === 'error' ? result.outcome.value.message : '',
+            );
+            if (!ALLOWED.Register.has(entryCode)) {
+              throw new Error(`${label}: an entry answered ${status[entryCode]}, which Register never may`);
+            }
+          }
+        }
         learn(method, outcome, network, bytes);
 
         expect(await raw.health()).toBe('SERVING');
@@ -524,8 +569,11 @@ describe('fuzz: Directory', () => {
       // The run reached the store, not only the checks in front of it.
       expect(tally.count('Register', 'OK')).toBeGreaterThan(0);
       expect(tally.count('Register', 'INVALID_ARGUMENT')).toBeGreaterThan(0);
+      expect(tally.count('RegisterBatch[entry]', 'OK')).toBeGreaterThan(0);
       expect(
-        tally.count('Register', 'PERMISSION_DENIED') + tally.count('UpdateRecord', 'PERMISSION_DENIED'),
+        tally.count('Register', 'PERMISSION_DENIED') +
+          tally.count('RegisterBatch[entry]', 'PERMISSION_DENIED') +
+          tally.count('UpdateRecord', 'PERMISSION_DENIED'),
       ).toBeGreaterThan(0);
       // Every Watch the fuzzer opened and cancelled has left the registry.
       await expectNoWatchers(dir);

@@ -49,7 +49,7 @@ export function directoryDashboard(): dashboard.Dashboard {
     timeseriesPanel(ids, {
       title: 'Register by outcome',
       description:
-        'Register calls by outcome. failed_precondition is a peer replaying an old record; already_exists a name held by another live peer; a rise of unavailable is Redis (check Redis up).',
+        'Registrations (Register calls and RegisterBatch entries, which introducers send) by outcome. failed_precondition is a peer replaying an old record; already_exists a name held by another live peer; a rise of unavailable is Redis (check Redis up).',
       unit: 'ops',
       min: 0,
       width: 8,

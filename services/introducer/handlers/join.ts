@@ -251,7 +251,7 @@ async function register(
   record: PeerRecord,
 ): Promise<{ leaseId: string; ttlSeconds: number; revision: number } | undefined> {
   try {
-    return await c.directory.register(signed, c.config.directoryTtlSeconds);
+    return await c.registrations.register(signed, c.config.directoryTtlSeconds);
   } catch (error) {
     const code = (error as ServiceError).code;
     const details = (error as ServiceError).details;

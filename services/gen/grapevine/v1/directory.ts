@@ -43,6 +43,28 @@ export interface RegisterResponse {
   revision: number;
 }
 
+export interface RegisterBatchRequest {
+  entries: RegisterRequest[];
+}
+
+export interface RegisterBatchResponse {
+  /** One result for each entry, in the order of the request. */
+  results: RegisterResult[];
+}
+
+export interface RegisterResult {
+  outcome?: { $case: "registered"; value: RegisterResponse } | //
+  /** The status Register would have answered for this entry. */
+  { $case: "error"; value: EntryError } | undefined;
+}
+
+/** Why one entry of a batch was refused: a gRPC status code and its message. */
+export interface EntryError {
+  /** The gRPC status code (google.rpc.Code), e.g. 9 for FAILED_PRECONDITION. */
+  code: number;
+  message: string;
+}
+
 export interface RenewRequest {
   leaseId: string;
 }
@@ -388,6 +410,334 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
     message.leaseId = object.leaseId ?? "";
     message.ttlSeconds = object.ttlSeconds ?? 0;
     message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseRegisterBatchRequest(): RegisterBatchRequest {
+  return { entries: [] };
+}
+
+export const RegisterBatchRequest: MessageFns<RegisterBatchRequest> = {
+  encode(message: RegisterBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      RegisterRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(RegisterRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterBatchRequest {
+    return {
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => RegisterRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RegisterBatchRequest): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => RegisterRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegisterBatchRequest>, I>>(base?: I): RegisterBatchRequest {
+    return RegisterBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegisterBatchRequest>, I>>(object: I): RegisterBatchRequest {
+    const message = createBaseRegisterBatchRequest();
+    message.entries = object.entries?.map((e) => RegisterRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRegisterBatchResponse(): RegisterBatchResponse {
+  return { results: [] };
+}
+
+export const RegisterBatchResponse: MessageFns<RegisterBatchResponse> = {
+  encode(message: RegisterBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      RegisterResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(RegisterResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => RegisterResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RegisterBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => RegisterResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegisterBatchResponse>, I>>(base?: I): RegisterBatchResponse {
+    return RegisterBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegisterBatchResponse>, I>>(object: I): RegisterBatchResponse {
+    const message = createBaseRegisterBatchResponse();
+    message.results = object.results?.map((e) => RegisterResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRegisterResult(): RegisterResult {
+  return { outcome: undefined };
+}
+
+export const RegisterResult: MessageFns<RegisterResult> = {
+  encode(message: RegisterResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.outcome?.$case) {
+      case "registered":
+        RegisterResponse.encode(message.outcome.value, writer.uint32(10).fork()).join();
+        break;
+      case "error":
+        EntryError.encode(message.outcome.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = { $case: "registered", value: RegisterResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "error", value: EntryError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterResult {
+    return {
+      outcome: isSet(object.registered)
+        ? { $case: "registered", value: RegisterResponse.fromJSON(object.registered) }
+        : isSet(object.error)
+        ? { $case: "error", value: EntryError.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: RegisterResult): unknown {
+    const obj: any = {};
+    if (message.outcome?.$case === "registered") {
+      obj.registered = RegisterResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "error") {
+      obj.error = EntryError.toJSON(message.outcome.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegisterResult>, I>>(base?: I): RegisterResult {
+    return RegisterResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegisterResult>, I>>(object: I): RegisterResult {
+    const message = createBaseRegisterResult();
+    switch (object.outcome?.$case) {
+      case "registered": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "registered", value: RegisterResponse.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "error", value: EntryError.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseEntryError(): EntryError {
+  return { code: 0, message: "" };
+}
+
+export const EntryError: MessageFns<EntryError> = {
+  encode(message: EntryError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).uint32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EntryError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEntryError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EntryError {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: EntryError): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EntryError>, I>>(base?: I): EntryError {
+    return EntryError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EntryError>, I>>(object: I): EntryError {
+    const message = createBaseEntryError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
     return message;
   },
 };
@@ -1842,6 +2192,22 @@ export const DirectoryServiceService = {
     responseSerialize: (value: RegisterResponse): Buffer => Buffer.from(RegisterResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RegisterResponse => RegisterResponse.decode(value),
   },
+  /**
+   * RegisterBatch is several Registers in one call, for callers that register on others' behalf
+   * (introducers admitting newcomers): each entry is checked and written on its own, exactly as
+   * Register would, and answered in order; one entry refused leaves the others. At most 256
+   * entries a call.
+   */
+  registerBatch: {
+    path: "/grapevine.v1.DirectoryService/RegisterBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RegisterBatchRequest): Buffer => Buffer.from(RegisterBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RegisterBatchRequest => RegisterBatchRequest.decode(value),
+    responseSerialize: (value: RegisterBatchResponse): Buffer =>
+      Buffer.from(RegisterBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RegisterBatchResponse => RegisterBatchResponse.decode(value),
+  },
   /** Renew extends a lease by its TTL. A lost lease answers NOT_FOUND: register again. */
   renew: {
     path: "/grapevine.v1.DirectoryService/Renew" as const,
@@ -1933,6 +2299,13 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
    * record the directory holds (or recently held) for that peer.
    */
   register: handleUnaryCall<RegisterRequest, RegisterResponse>;
+  /**
+   * RegisterBatch is several Registers in one call, for callers that register on others' behalf
+   * (introducers admitting newcomers): each entry is checked and written on its own, exactly as
+   * Register would, and answered in order; one entry refused leaves the others. At most 256
+   * entries a call.
+   */
+  registerBatch: handleUnaryCall<RegisterBatchRequest, RegisterBatchResponse>;
   /** Renew extends a lease by its TTL. A lost lease answers NOT_FOUND: register again. */
   renew: handleUnaryCall<RenewRequest, RenewResponse>;
   /** Deregister removes a peer, given its signed withdrawn record. */
@@ -1980,6 +2353,27 @@ export interface DirectoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RegisterResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RegisterBatch is several Registers in one call, for callers that register on others' behalf
+   * (introducers admitting newcomers): each entry is checked and written on its own, exactly as
+   * Register would, and answered in order; one entry refused leaves the others. At most 256
+   * entries a call.
+   */
+  registerBatch(
+    request: RegisterBatchRequest,
+    callback: (error: ServiceError | null, response: RegisterBatchResponse) => void,
+  ): ClientUnaryCall;
+  registerBatch(
+    request: RegisterBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RegisterBatchResponse) => void,
+  ): ClientUnaryCall;
+  registerBatch(
+    request: RegisterBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RegisterBatchResponse) => void,
   ): ClientUnaryCall;
   /** Renew extends a lease by its TTL. A lost lease answers NOT_FOUND: register again. */
   renew(
