@@ -186,7 +186,12 @@ async function main(): Promise<void> {
   const handshakes: LoadResult[] = [];
   const joins: LoadResult[] = [];
   // CPU per call in each process tells which one sets the pace.
-  const processes = { bench: process.pid, introducer: introducer.process.pid!, directory: directory.process.pid! };
+  const processes = {
+    bench: process.pid,
+    introducer: introducer.process.pid!,
+    directory: directory.process.pid!,
+    redis: redis.pid!,
+  };
   const cpuPerCall = async (result: () => Promise<LoadResult>) => {
     const before = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]));
     const r = await result();

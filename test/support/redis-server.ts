@@ -23,6 +23,8 @@ export interface RedisServer {
   readonly port: number;
   /** redis://127.0.0.1:<port> */
   readonly url: string;
+  /** The server's process id while it runs (benchmarks read its CPU time). */
+  readonly pid: number | undefined;
   /** Shuts the server down cleanly and removes its dir. Safe to call twice. */
   stop(): Promise<void>;
   /** Ends the server at once with SIGKILL, as a crash would; the dir stays for restart(). */
@@ -96,6 +98,9 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     host: HOST,
     port,
     url: `redis://${HOST}:${port}`,
+    get pid() {
+      return child?.pid;
+    },
     async stop() {
       await end('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
