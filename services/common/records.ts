@@ -32,13 +32,21 @@ function signingInput(recordBytes: Uint8Array): Buffer {
 
 /** Builds, checks and signs a record for `identity`. Throws InvalidArgumentError on a bad field. */
 export function signRecord(identity: Identity, fields: RecordFields): SignedRecord {
+  return signRecordKeeping(identity, fields).signed;
+}
+
+/** signRecord, also returning the record it signed, for a signer that keeps both (a host). */
+export function signRecordKeeping(
+  identity: Identity,
+  fields: RecordFields,
+): { readonly signed: SignedRecord; readonly record: PeerRecord } {
   const record: PeerRecord = { ...fields, peerId: identity.peerId };
   checkRecordFields(record);
   const bytes = Buffer.from(PeerRecord.encode(record).finish());
   if (bytes.length > MAX_RECORD_BYTES) {
     throw new ResourceExhaustedError(`record is ${bytes.length} bytes; at most ${MAX_RECORD_BYTES} are allowed`);
   }
-  return { record: bytes, signature: signBytes(identity, signingInput(bytes)) };
+  return { signed: { record: bytes, signature: signBytes(identity, signingInput(bytes)) }, record };
 }
 
 /**

@@ -15,7 +15,7 @@ import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
 import { createRegistry, MetricsServer, Registry, serveMetrics } from '../common/metrics';
 import { UnavailableError } from '../common/errors';
-import { signRecord, type PeerRecord, type RecordFields } from '../common/records';
+import { signRecordKeeping, type PeerRecord, type RecordFields } from '../common/records';
 import { channelCredentials, serverCredentials } from '../common/tls';
 import {
   HandshakeIntent,
@@ -163,8 +163,8 @@ export async function startHost(config: HostConfig, components: HostComponents):
   const checker = new RecordChecker(config.network);
   /** Signs a record of this host's; its own checker takes it without verifying it again. */
   const signOwn = (fields: RecordFields): SignedRecord => {
-    const signed = signRecord(identity, fields);
-    checker.trustOwn(signed);
+    const { signed, record } = signRecordKeeping(identity, fields);
+    checker.trustOwn(signed, record);
     return signed;
   };
   const record = signOwn(recordFields());
