@@ -48,8 +48,15 @@ export class RegistrationBatcher {
 
   private async drain(): Promise<void> {
     this.sending = true;
-    while (this.waiting.length > 0) await this.send(this.nextBatch());
-    this.sending = false;
+    try {
+      while (this.waiting.length > 0) {
+        const batch = this.nextBatch();
+        // Whatever goes wrong, each waiting registration settles, and the next batch still leaves.
+        await this.send(batch).catch((error: unknown) => batch.forEach((w) => w.reject(asServiceError(error))));
+      }
+    } finally {
+      this.sending = false;
+    }
   }
 
   /** The oldest waiting entries that fit one call, by count and by bytes. */
