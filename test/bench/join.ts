@@ -14,9 +14,9 @@
  *      a Watch is taken. The introducer probes every member each second (memberProbeIntervalMs).
  *
  * The directory and the introducer run in their own processes. Ends with one JSON line of the
- * figures issue #6 names. Options (environment): BENCH_ROUNDS (3), BENCH_CASE_MS (3000), BENCH_WARMUP_MS (3000),
- * BENCH_CONCURRENCY (32), BENCH_HOSTS (50), BENCH_RESOLVE_JOINS (200), BENCH_CRASH_GROUPS (6),
- * BENCH_GROUP_HOSTS (5).
+ * figures issue #6 names. Options (environment): BENCH_ROUNDS (3), BENCH_CASE_MS (3000),
+ * BENCH_WARMUP_MS (3000), BENCH_CONCURRENCY (32), BENCH_HOSTS (50), BENCH_RESOLVE_JOINS (200),
+ * BENCH_CRASH_GROUPS (6), BENCH_GROUP_HOSTS (5).
  */
 import { ChannelCredentials, Metadata, ServiceError } from '@grpc/grpc-js';
 import { DirectoryClient } from '../../services/client/directory-client';
@@ -38,9 +38,9 @@ import { median, percentile, round } from './support/stats';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CASE_MS = Number(process.env.BENCH_CASE_MS ?? 3_000);
 /**
- * Each path runs this long before anything is counted. Half a second left the first round of
- * joins at about two thirds of the later rounds' rate (the join path is long, and V8 had not
- * optimised it yet), so every median of three held one cold round.
+ * Each path runs this long before anything is counted. After half a second the first round of
+ * joins ran at about two thirds of the later rounds' rate, at twice their introducer CPU per
+ * join (the join path was still cold), so every median of three held one cold round.
  */
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 3_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);

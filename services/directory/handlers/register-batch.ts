@@ -1,7 +1,7 @@
-import { errorToStatus } from '../../common/grpc-status';
 import { InvalidArgumentError } from '../../common/errors';
-import type { RegisterBatchRequest, RegisterBatchResponse, RegisterResult } from '../../gen/grapevine/v1/directory';
+import { errorToStatus } from '../../common/grpc-status';
 import { MAX_REGISTER_BATCH } from '../../common/limits';
+import type { RegisterBatchRequest, RegisterBatchResponse, RegisterResult } from '../../gen/grapevine/v1/directory';
 import type { DirectoryContext } from '../context';
 import { register } from './register';
 
