@@ -29,7 +29,8 @@ export interface IntroducerMetrics {
   readonly introductions: Counter;
   readonly deathsReported: Counter;
   readonly directoryWrites: Counter<'op' | 'outcome'>;
-  readonly registerBatchEntries: Histogram;
+  readonly registerCalls: Counter;
+  readonly registerEntries: Counter;
   readonly memberProbes: Counter<'outcome'>;
   readonly suspects: Gauge;
   readonly shareMembers: Gauge;
@@ -75,10 +76,14 @@ export function createIntroducerMetrics(registry: Registry): IntroducerMetrics {
       labelNames: ['op', 'outcome'],
       registers,
     }),
-    registerBatchEntries: new Histogram({
-      name: 'grapevine_introducer_register_batch_entries',
-      help: 'Registrations carried by each call this introducer made to register peers: 1 when a join comes alone, more while joins arrive faster than the directory answers.',
-      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registerCalls: new Counter({
+      name: 'grapevine_introducer_register_calls_total',
+      help: 'Calls this introducer made to register peers (RegisterBatch, or Register to a directory without it).',
+      registers,
+    }),
+    registerEntries: new Counter({
+      name: 'grapevine_introducer_register_entries_total',
+      help: 'Registrations those calls carried: over register_calls_total, 1 while joins come alone, more while they arrive faster than the directory answers.',
       registers,
     }),
     memberProbes: new Counter({

@@ -99,7 +99,10 @@ export async function startIntroducer(
     // The host's verified-record cache: the mirror's watch returns the records joins just checked.
     openRecord: (signed) => host.member.open(signed, 'record'),
   });
-  const registrations = new RegistrationBatcher(directory, (entries) => metrics.registerBatchEntries.observe(entries));
+  const registrations = new RegistrationBatcher(directory, (entries) => {
+    metrics.registerCalls.inc();
+    metrics.registerEntries.inc(entries);
+  });
   const mirror: DirectoryMirror = new DirectoryMirror(
     directory,
     config.network,
