@@ -639,7 +639,7 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
     for (const map of ofKind(objects, 'ConfigMap')) expect(map.metadata.namespace).toBe('monitoring');
   });
 
-  test('hosts scaled out: replicas, keys and appToken from Secrets, zone spread, affinity and config as variables', () => {
+  test('hosts scaled out: replicas, keys and appToken from Secrets, zone spread, affinity, config as variables, an application beside each', () => {
     const objects = objectsFor('ci/hosts-scaled-values.yaml');
     const hosts = ofKind(objects, 'StatefulSet').find((set) => component(set) === 'host')!;
     expect(hosts.spec.replicas).toBe(12);
@@ -681,6 +681,17 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
       member('host', 1, 'host', 7600),
       member('host', 2, 'host', 7600),
     ]);
+    // The application runs in each host pod, after the host, with its own volume beside the chart's.
+    expect(pod.containers.map((c: { name: string }) => c.name)).toEqual(['host', 'chat']);
+    expect(envOf(pod.containers[1]).get('CHAT_GRAPEVINE_TOKEN').valueFrom.secretKeyRef).toEqual(
+      env.get('GRAPEVINE_APP_TOKEN').valueFrom.secretKeyRef,
+    );
+    expect(envOf(pod.containers[1]).get('CHAT_GRAPEVINE_ADDRESS').value).toBe('127.0.0.1:7700');
+    expect(pod.volumes).toContainEqual({ name: 'chat-cache', emptyDir: { sizeLimit: '32Mi' } });
+    expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(
+      expect.arrayContaining(['tmp', 'keys', 'chat-cache']),
+    );
+    expect(plain.spec.template.spec.containers).toHaveLength(1);
     expect(hosts.spec.volumeClaimTemplates[0].spec.storageClassName).toBe('fast-ssd');
     expect(ofKind(objects, 'HorizontalPodAutoscaler')).toEqual([]);
     expect(ofKind(objects, 'Deployment').find((d) => component(d) === 'directory')!.spec.replicas).toBe(3);

@@ -51,6 +51,24 @@ const BAD_VALUES: { what: string; set: string[]; helm3: RegExp; helm4: RegExp }[
     helm4: /at '\/hosts\/config\/maxFloodTtlHops': maximum: got 1,000, want 255/,
   },
   {
+    what: "a sidecar named as the host's own container",
+    set: ['hosts.sidecars[0].name=host', 'hosts.sidecars[0].image=app:1'],
+    helm3: /hosts\.sidecars\.0\.name: Must not validate the schema \(not\)/,
+    helm4: /at '\/hosts\/sidecars\/0\/name': 'not' failed/,
+  },
+  {
+    what: 'a misspelt field of a sidecar',
+    set: ['hosts.sidecars[0].name=app', 'hosts.sidecars[0].image=app:1', 'hosts.sidecars[0].volumeMount=x'],
+    helm3: /hosts\.sidecars\.0: Additional property volumeMount is not allowed/,
+    helm4: /at '\/hosts\/sidecars\/0': additional properties 'volumeMount' not allowed/,
+  },
+  {
+    what: "an extra volume named as one of the chart's",
+    set: ['hosts.extraVolumes[0].name=data', 'hosts.extraVolumes[0].emptyDir.sizeLimit=1Mi'],
+    helm3: /hosts\.extraVolumes\.0\.name: Must not validate the schema \(not\)/,
+    helm4: /at '\/hosts\/extraVolumes\/0\/name': 'not' failed/,
+  },
+  {
     what: 'a malformed Redis URL',
     set: ['redis.enabled=false', 'externalRedis.url=http://redis.example:6379'],
     helm3: /externalRedis\.url: Does not match pattern/,
