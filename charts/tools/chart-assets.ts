@@ -93,13 +93,23 @@ export const ROLE_SCHEMAS: Readonly<Record<Role, z.ZodObject>> = {
 type JsonObject = Record<string, unknown>;
 
 /** The JSON schema of one role's `config` value: its settings as a file would give them. */
+interface ZodDefaultDef {
+  readonly type: string;
+  readonly defaultValue?: unknown;
+}
+
 export function roleConfigSchema(role: Role): JsonObject {
   const full = z.toJSONSchema(ROLE_SCHEMAS[role], { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as {
     properties: Record<string, JsonObject>;
   };
   const properties: Record<string, JsonObject> = {};
+  const shape = (ROLE_SCHEMAS[role] as unknown as { shape: Record<string, { _zod?: { def?: ZodDefaultDef } }> }).shape;
   for (const [key, property] of Object.entries(full.properties)) {
-    if (!MANAGED_KEYS[role].includes(key)) properties[key] = property;
+    if (MANAGED_KEYS[role].includes(key)) continue;
+    // A default over a transform (the booleans) does not reach the JSON Schema: take it from zod.
+    const def = shape[key]?._zod?.def;
+    properties[key] =
+      property.default === undefined && def?.type === 'default' ? { default: def.defaultValue, ...property } : property;
   }
   return {
     type: 'object',

@@ -59,6 +59,12 @@ export const directoryConfigSchema = z
       .union([z.literal(''), fields.redisUrl()])
       .default('')
       .describe('Redis URL (also REDIS_URL); empty keeps peers in process memory, for development only'),
+    redisCluster: fields
+      .bool()
+      .default(false)
+      .describe(
+        'redisUrl names one node of a Redis Cluster (the others are learned from it): networks spread over its nodes, one network to a slot',
+      ),
     redisTlsCaFile: z
       .string()
       .default('')
@@ -128,6 +134,20 @@ export const directoryConfigSchema = z
         code: 'custom',
         path: ['redisTlsCaFile'],
         message: 'redisTlsCaFile is set but redisUrl is not a rediss:// URL: Redis over TLS needs rediss://',
+      });
+    }
+    if (config.redisCluster && config.redisUrl === '') {
+      context.addIssue({
+        code: 'custom',
+        path: ['redisCluster'],
+        message: 'redisCluster is set but redisUrl is empty: give the URL of one node of the cluster',
+      });
+    }
+    if (config.redisCluster && !/^rediss?:\/\/[^/]*\/?0?$/i.test(config.redisUrl)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['redisCluster'],
+        message: `a Redis Cluster has only database 0, but redisUrl ${JSON.stringify(config.redisUrl)} names another: drop the /<db> from the URL`,
       });
     }
     if (config.minTtlSeconds > config.maxTtlSeconds) {

@@ -4,7 +4,6 @@
  * the store.
  */
 import { performance } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
 import { UnavailableError } from '../common/errors';
 import { RunningGrpcServer, startGrpcServer } from '../common/grpc-server';
 import { Logger } from '../common/logging';
@@ -18,7 +17,7 @@ import { DirectoryContext } from './context';
 import { createDirectoryMetrics } from './metrics';
 import { directoryService } from './service';
 import { createMemoryStore } from './store/memory-store';
-import { createDirectoryRedis, tlsWithCaFile, waitForRedis } from './store/redis-connection';
+import { createDirectoryRedis, tlsWithCaFile, waitForRedis, type DirectoryRedis } from './store/redis-connection';
 import { createRedisStore } from './store/redis-store';
 import { DirectoryStore, StoreOptions } from './store/store';
 import { WatchFanout } from './watch-fanout';
@@ -66,7 +65,9 @@ export async function startDirectory(
   };
   // The peers gauge reads the store at scrape time, which comes only once the store exists.
   const metrics = createDirectoryMetrics(registry, () => store.countPeers());
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisTlsCaFile, log) : undefined;
+  const redis = config.redisUrl
+    ? await connectRedis(config.redisUrl, config.redisCluster, config.redisTlsCaFile, log)
+    : undefined;
   const store: DirectoryStore = redis
     ? createRedisStore({ redis, log, commands: metrics.redisCommands }, storeOptions)
     : createMemoryStore(storeOptions);
@@ -188,7 +189,7 @@ export async function startDirectory(
  * store/redis-connection.ts). Start-up does not wait for Redis: health says NOT_SERVING until it
  * answers. Each new error is logged once, not at every reconnect attempt.
  */
-async function connectRedis(url: string, tlsCaFile: string, log: Logger): Promise<Redis> {
+async function connectRedis(url: string, cluster: boolean, tlsCaFile: string, log: Logger): Promise<DirectoryRedis> {
   // A rediss:// URL alone trusts the system's roots; a private CA is read at every connection.
   let lastCaError = '';
   const tls =
@@ -199,7 +200,7 @@ async function connectRedis(url: string, tlsCaFile: string, log: Logger): Promis
             log.warn({ err: error.message, file: tlsCaFile }, 'cannot read redisTlsCaFile: using the CA read before');
           lastCaError = error.message;
         });
-  const redis = createDirectoryRedis(url, { enableAutoPipelining: true, ...(tls && { tls }) });
+  const redis = createDirectoryRedis(url, { enableAutoPipelining: true, ...(tls && { tls }) }, cluster);
   const where = redactUrl(url);
   let lastError = '';
   redis.on('error', (error: Error) => {

@@ -4,7 +4,8 @@
  * all go through. A script is named by its SHA1 (or source, when ioredis sends it as EVAL), so the
  * metrics tell a register from a sweep without a label per call site.
  */
-import { Command, Redis } from 'ioredis';
+import type { Command } from 'ioredis';
+import type { DirectoryRedis } from './redis-connection';
 import { SCRIPT_BY_SHA_OR_SOURCE, SCRIPT_METRIC_NAMES, ScriptMetricName } from './redis-scripts';
 
 /** The plain commands the store sends; anything else (connection set-up, INFO) is "other". */
@@ -53,13 +54,17 @@ type SendCommand = (command: Command, ...rest: unknown[]) => unknown;
  * of a connection being closed on purpose.
  */
 export function observeRedisCommands(
-  redis: Redis,
+  redis: DirectoryRedis,
   observer: RedisCommandObserver,
   ignoreFailures: () => boolean = () => false,
 ): () => void {
   const target = redis as unknown as { sendCommand: SendCommand };
   const send = target.sendCommand;
-  target.sendCommand = function observedSendCommand(this: Redis, command: Command, ...rest: unknown[]): unknown {
+  target.sendCommand = function observedSendCommand(
+    this: DirectoryRedis,
+    command: Command,
+    ...rest: unknown[]
+  ): unknown {
     const name = redisCommandName(command);
     const bestEffort = isBestEffort(command);
     const started = performance.now();

@@ -1,10 +1,11 @@
 /**
- * How the directory talks to Redis: client options that make a lost Redis fail calls at once
- * instead of queueing them, and the one mapping from client errors to store errors.
+ * How the directory talks to Redis (one server, or a Redis Cluster): client options that make a
+ * lost Redis fail calls at once instead of queueing them, and the one mapping from client errors
+ * to store errors.
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Redis, RedisOptions } from 'ioredis';
+import { Cluster, Redis, RedisOptions } from 'ioredis';
 import { ConfigError } from '../../common/config';
 import { GrapevineError, UnavailableError } from '../../common/errors';
 
@@ -59,16 +60,84 @@ export function tlsWithCaFile(file: string, onReadError: (error: Error) => void)
   };
 }
 
-/** A client for the directory; it connects in the background (see waitForRedis). */
-export function createDirectoryRedis(url: string, overrides: Partial<RedisOptions> = {}): Redis {
-  const redis = new Redis(url, directoryRedisOptions(overrides));
+/**
+ * The directory's client: one Redis server, or a Redis Cluster. Every key of a network carries the
+ * network's hash tag and every script touches one slot (redis-keys.ts), so the store runs the same
+ * commands on either; a cluster spreads the networks over its nodes.
+ */
+export type DirectoryRedis = Redis | Cluster;
+
+/** What a client was built to reach, for messages: "host:port", or "cluster via host:port". */
+const descriptions = new WeakMap<DirectoryRedis, string>();
+
+/**
+ * A client for the directory; it connects in the background (see waitForRedis). With `cluster`,
+ * `url` names one node of a Redis Cluster (a seed: the client learns the others and their slots
+ * from it); its credentials and TLS serve every node. A cluster has only database 0.
+ */
+export function createDirectoryRedis(url: string, overrides?: Partial<RedisOptions>, cluster?: false): Redis;
+export function createDirectoryRedis(url: string, overrides: Partial<RedisOptions>, cluster: boolean): DirectoryRedis;
+export function createDirectoryRedis(
+  url: string,
+  overrides: Partial<RedisOptions> = {},
+  cluster = false,
+): DirectoryRedis {
+  const redis = cluster ? createClusterClient(url, overrides) : new Redis(url, directoryRedisOptions(overrides));
   // Connection errors reach callers as UnavailableError; the event must not go unheard.
   redis.on('error', () => undefined);
   return redis;
 }
 
+function createClusterClient(url: string, overrides: Partial<RedisOptions>): Cluster {
+  const parsed = new URL(url);
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(parsed.port || 6379);
+  const { enableAutoPipelining, ...nodeOverrides } = overrides;
+  const nodeOptions = directoryRedisOptions({
+    ...(parsed.username && { username: decodeURIComponent(parsed.username) }),
+    ...(parsed.password && { password: decodeURIComponent(parsed.password) }),
+    ...(parsed.protocol === 'rediss:' && { tls: {} }),
+    ...nodeOverrides,
+  });
+  const client = new Cluster([{ host, port }], {
+    redisOptions: nodeOptions,
+    // As for one server: no queue while the cluster is unreachable, and a backoff to reconnect.
+    enableOfflineQueue: false,
+    clusterRetryStrategy: nodeOptions.retryStrategy,
+    enableAutoPipelining: enableAutoPipelining ?? false,
+    scaleReads: 'master',
+  });
+  descriptions.set(client, `cluster via ${host.includes(':') ? `[${host}]` : host}:${port}`);
+  return client;
+}
+
+/** The options each connection of `redis` uses (a cluster's per-node options). */
+export function connectionOptions(redis: DirectoryRedis): RedisOptions {
+  return redis instanceof Cluster ? (redis.options.redisOptions ?? {}) : redis.options;
+}
+
+/**
+ * Another client to the same Redis with `overrides` (a watch's blocking connection): for a
+ * cluster, one that reaches the same nodes, reconnecting as `overrides.retryStrategy` says.
+ */
+export function duplicateDirectoryRedis(redis: DirectoryRedis, overrides: Partial<RedisOptions>): DirectoryRedis {
+  if (!(redis instanceof Cluster)) return redis.duplicate(overrides);
+  // The cluster client opens its node connections itself, lazily: a node option saying otherwise
+  // breaks them.
+  const { lazyConnect, ...nodeOverrides } = overrides;
+  const copy = redis.duplicate([], {
+    lazyConnect: lazyConnect ?? false,
+    redisOptions: { ...redis.options.redisOptions, ...nodeOverrides },
+    enableOfflineQueue: overrides.enableOfflineQueue ?? false,
+    clusterRetryStrategy: overrides.retryStrategy ?? redis.options.clusterRetryStrategy,
+    enableAutoPipelining: false,
+  });
+  descriptions.set(copy, descriptions.get(redis) ?? 'cluster');
+  return copy;
+}
+
 /** Resolves once the client is ready; UnavailableError when it is not within `timeoutMs`. */
-export function waitForRedis(redis: Redis, timeoutMs: number): Promise<void> {
+export function waitForRedis(redis: DirectoryRedis, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     let lastError: Error | undefined;
@@ -92,8 +161,11 @@ export function waitForRedis(redis: Redis, timeoutMs: number): Promise<void> {
   });
 }
 
-/** Where a client points, for messages: "host:port" or the socket path. */
-export function redisAddress(redis: Redis): string {
+/** Where a client points, for messages: "host:port", the socket path, or "cluster via host:port". */
+export function redisAddress(redis: DirectoryRedis): string {
+  const described = descriptions.get(redis);
+  if (described) return described;
+  if (redis instanceof Cluster) return 'cluster';
   const { host, port, path } = redis.options as RedisOptions & { path?: string };
   return path ? path : `${host ?? 'localhost'}:${port ?? 6379}`;
 }
@@ -104,7 +176,7 @@ export function redisAddress(redis: Redis): string {
  */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|OOM)\b/;
 
-export function unavailable(redis: Redis, cause: unknown): UnavailableError {
+export function unavailable(redis: DirectoryRedis, cause: unknown): UnavailableError {
   const message = cause instanceof Error ? cause.message : String(cause);
   return new UnavailableError(
     `the directory's Redis at ${redisAddress(redis)} is unreachable: ${message}; retry later`,
@@ -117,7 +189,7 @@ export function unavailable(redis: Redis, cause: unknown): UnavailableError {
  * retrying would not help; everything else (no connection, timeouts, transient replies) is
  * UnavailableError.
  */
-export function storeErrorFrom(redis: Redis, error: unknown): Error {
+export function storeErrorFrom(redis: DirectoryRedis, error: unknown): Error {
   if (error instanceof GrapevineError) return error;
   if (error instanceof Error && error.name === 'ReplyError' && !TRANSIENT_REPLY.test(error.message)) return error;
   return unavailable(redis, error);
@@ -127,6 +199,6 @@ export function storeErrorFrom(redis: Redis, error: unknown): Error {
  * True when calls would fail anyway: the client lost its connection and is waiting to reconnect
  * (or gave up). Failing at once keeps a client built with an offline queue from queueing.
  */
-export function isDisconnected(redis: Redis): boolean {
+export function isDisconnected(redis: DirectoryRedis): boolean {
   return redis.status === 'reconnecting' || redis.status === 'close' || redis.status === 'end';
 }

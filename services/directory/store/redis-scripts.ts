@@ -17,7 +17,7 @@
  * tests can move the clock, and every replica judges deadlines by its own clock.
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { DirectoryRedis } from './redis-connection';
 
 /** Shared by all scripts: the peer value format, revisions, the change log and removal. */
 const PRELUDE = `
@@ -398,7 +398,7 @@ export interface DirectoryScripts {
 }
 
 /** Defines the scripts on a client (idempotent) and returns typed ways to call them. */
-export function defineDirectoryScripts(redis: Redis): DirectoryScripts {
+export function defineDirectoryScripts(redis: DirectoryRedis): DirectoryScripts {
   for (const [name, { lua, numberOfKeys, ...rest }] of Object.entries(SCRIPTS)) {
     const readOnly = 'readOnly' in rest ? rest.readOnly : undefined;
     if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys, readOnly });

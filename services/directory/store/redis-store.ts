@@ -11,7 +11,6 @@
  * of waiting. The store refuses a client that would retry a command through many reconnects, and
  * fails calls at once whenever the client is between connections, even if it has an offline queue.
  */
-import { Redis } from 'ioredis';
 import { InvalidArgumentError, UnavailableError } from '../../common/errors';
 import { LoopTurns } from '../../common/loop-turns';
 import { Logger } from '../../common/logging';
@@ -31,7 +30,14 @@ import {
 } from './store-rules';
 import { DecodedPeer, decodePeer } from './redis-codec';
 import { RedisCommandObserver, observeRedisCommands } from './redis-command-observer';
-import { isDisconnected, redisAddress, storeErrorFrom, unavailable } from './redis-connection';
+import {
+  connectionOptions,
+  isDisconnected,
+  redisAddress,
+  storeErrorFrom,
+  unavailable,
+  type DirectoryRedis,
+} from './redis-connection';
 import { NETWORKS_KEY, networkKeys } from './redis-keys';
 import { defineDirectoryScripts } from './redis-scripts';
 import { createWatchHub } from './redis-watch';
@@ -62,7 +68,7 @@ const LARGE_PAGE = 100;
 
 export interface RedisStoreComponents {
   /** Owned by the caller: the store defines its scripts on it and never closes it. */
-  readonly redis: Redis;
+  readonly redis: DirectoryRedis;
   readonly log?: Logger;
   /**
    * Told of every command the store sends (on this client and on its watch connections), with
@@ -87,12 +93,12 @@ export interface RedisStoreOptions extends StoreOptions {
 export function createRedisStore(components: RedisStoreComponents, options: RedisStoreOptions): DirectoryStore {
   checkStoreOptions(options);
   const { redis, log, commands } = components;
-  if (redis.options.keyPrefix) {
+  if (redis.options.keyPrefix || connectionOptions(redis).keyPrefix) {
     throw new RangeError(
       'the directory store builds keys inside Lua scripts: give it a Redis client without keyPrefix',
     );
   }
-  const retries = redis.options.maxRetriesPerRequest;
+  const retries = connectionOptions(redis).maxRetriesPerRequest;
   if (typeof retries !== 'number' || retries < 0 || retries > MAX_RETRIES_PER_REQUEST) {
     // Otherwise a call in flight when Redis goes away waits through many reconnects (forever
     // with null) before it fails, instead of answering UNAVAILABLE at once.
@@ -408,17 +414,9 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
     async countPeers(): Promise<Map<string, number>> {
       return run(async () => {
         const networks = (await redis.smembers(NETWORKS_KEY)).sort();
-        if (networks.length === 0) return new Map();
-        const pipeline = redis.pipeline();
-        for (const network of networks) pipeline.zcard(networkKeys(network).ids);
-        const results = (await pipeline.exec()) ?? [];
-        return new Map(
-          networks.map((network, index) => {
-            const [error, count] = results[index];
-            if (error) throw error;
-            return [network, Number(count)];
-          }),
-        );
+        // One command a network (each network's keys may live on another cluster node), sent together.
+        const counts = await Promise.all(networks.map((network) => redis.zcard(networkKeys(network).ids)));
+        return new Map(networks.map((network, index) => [network, counts[index]]));
       });
     },
 

@@ -17,12 +17,18 @@
  * revision counter has not gone (a flush with no write after it). A lost connection gives every
  * watcher of the feed UnavailableError.
  */
-import { Redis } from 'ioredis';
 import { OutOfRangeError, UnavailableError } from '../../common/errors';
 import { Logger } from '../../common/logging';
 import { watchRangeProblem } from './store-rules';
 import { decodeLogEntry, revisionOfEntryId } from './redis-codec';
-import { isDisconnected, storeErrorFrom, unavailable, waitForRedis } from './redis-connection';
+import {
+  duplicateDirectoryRedis,
+  isDisconnected,
+  storeErrorFrom,
+  unavailable,
+  waitForRedis,
+  type DirectoryRedis,
+} from './redis-connection';
 import { NetworkKeys, networkKeys } from './redis-keys';
 import { RedisCommandObserver, observeRedisCommands } from './redis-command-observer';
 import { DirectoryScripts } from './redis-scripts';
@@ -56,7 +62,7 @@ export interface WatchHub {
 }
 
 export function createWatchHub(
-  components: { redis: Redis; scripts: DirectoryScripts; log?: Logger; commands?: RedisCommandObserver },
+  components: { redis: DirectoryRedis; scripts: DirectoryScripts; log?: Logger; commands?: RedisCommandObserver },
   options: WatchHubOptions,
 ): WatchHub {
   const { redis, scripts, log, commands } = components;
@@ -134,7 +140,7 @@ export function createWatchHub(
     readonly keys: NetworkKeys;
     /** Resolves true once the feed reads, false when it could not start (watchers were told). */
     readonly started: Promise<boolean>;
-    private connection: Redis | undefined;
+    private connection: DirectoryRedis | undefined;
     private stopped = false;
     private ended: Promise<void> = Promise.resolve();
     /** The revision of the last entry read; 0 while the network had none. */
@@ -190,7 +196,7 @@ export function createWatchHub(
 
     private async start(): Promise<boolean> {
       try {
-        const connection = redis.duplicate({
+        const connection = duplicateDirectoryRedis(redis, {
           lazyConnect: false,
           enableOfflineQueue: false,
           maxRetriesPerRequest: 0,
@@ -225,7 +231,7 @@ export function createWatchHub(
     }
 
     private async loop(): Promise<void> {
-      const connection = this.connection as Redis;
+      const connection = this.connection as DirectoryRedis;
       try {
         while (!this.stopped) {
           const reply = await connection.xreadBuffer(
@@ -267,7 +273,7 @@ export function createWatchHub(
     }
 
     /** After an idle poll: the counter must still be where the feed left it (not flushed). */
-    private async checkStillThere(connection: Redis): Promise<OutOfRangeError | undefined> {
+    private async checkStillThere(connection: DirectoryRedis): Promise<OutOfRangeError | undefined> {
       const current = await connection.get(this.keys.rev);
       if (this.last > 0 && (current === null || Number(current) < this.last)) {
         return new OutOfRangeError(

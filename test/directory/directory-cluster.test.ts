@@ -1,0 +1,82 @@
+/**
+ * A directory on a real three-node Redis Cluster (`redisCluster`, `redisUrl` naming one node),
+ * over real gRPC: every call works as on one Redis, the networks spread over the nodes, and the
+ * settings that cannot work on a cluster are refused before anything starts.
+ */
+import { directoryConfigSchema } from '../../services/directory/config';
+import { TestDirectory, collect, snapshot, startTestDirectory } from '../support/directory';
+import { RedisCluster, keysByNode, startRedisCluster } from '../support/redis-cluster';
+import { generateIdentity, signed } from '../support/records';
+
+describe('Directory on a Redis Cluster', () => {
+  let cluster: RedisCluster;
+  let t: TestDirectory;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    t = await startTestDirectory({ redisUrl: cluster.url, redisCluster: true, sweepIntervalMs: 50, minTtlSeconds: 1 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await t?.stop();
+    await cluster?.stop();
+  });
+
+  test('register, resolve, list, renew, watch and expiry in networks held by different nodes', async () => {
+    const networks = Array.from({ length: 8 }, (_, i) => `team-${i}`);
+    const watches = networks.map((network) => collect(t, { network, fromRevision: 0 }));
+    const peers = networks.map(() => generateIdentity());
+    const leases = await Promise.all(
+      networks.map((network, i) => t.client.register(signed(peers[i], { network, name: 'web' }), 2)),
+    );
+    for (const [i, network] of networks.entries()) {
+      expect((await t.client.resolve(network, { name: 'web' })).record.peerId).toBe(peers[i].peerId);
+      expect((await snapshot(t, network)).peers.map((p) => p.id)).toEqual([peers[i].peerId]);
+    }
+    expect(await t.client.renew(leases[0].leaseId)).toBe(2);
+
+    // Each network's keys on one node; together the networks use more than one.
+    const holders = await Promise.all(
+      networks.map(async (network) =>
+        (await keysByNode(cluster, `gv:{${network}}:*`)).flatMap((keys, node) => (keys.length > 0 ? [node] : [])),
+      ),
+    );
+    expect(holders.every((nodes) => nodes.length === 1)).toBe(true);
+    expect(new Set(holders.flat()).size).toBeGreaterThan(1);
+
+    // Every watch sees its put, then the sweeper's expiry once the 2 s leases end.
+    for (const [i, watch] of watches.entries()) {
+      await watch.until(2, 10_000);
+      expect(watch.changes.map((c) => [c.type, c.peerId, c.reason])).toEqual([
+        ['put', peers[i].peerId, ''],
+        ['delete', peers[i].peerId, 'expired'],
+      ]);
+      await watch.stop();
+    }
+  }, 30_000);
+
+  test("the directory's Redis metrics count the commands the cluster answered, watch connections too", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${t.directory.metricsPort}/metrics`)).text();
+    const count = (command: string) =>
+      Number(
+        new RegExp(`grapevine_directory_redis_command_duration_seconds_count\\{command="${command}"\\} (\\d+)`).exec(
+          text,
+        )?.[1] ?? 0,
+      );
+    expect(count('register')).toBeGreaterThanOrEqual(8);
+    expect(count('renew')).toBeGreaterThanOrEqual(1);
+    expect(count('sweep')).toBeGreaterThanOrEqual(1);
+    expect(count('xread')).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/grapevine_directory_redis_errors_total\{command="register"\} 0\n/);
+  });
+
+  test('refuses a cluster without a URL, or a URL naming a database other than 0', () => {
+    const none = directoryConfigSchema.safeParse({ plaintext: true, redisCluster: true });
+    expect(none.error?.issues.map((i) => i.message).join('\n')).toMatch(/redisCluster is set but redisUrl is empty/);
+    const db = directoryConfigSchema.safeParse({ plaintext: true, redisUrl: `${cluster.url}/3`, redisCluster: true });
+    expect(db.error?.issues.map((i) => i.message).join('\n')).toMatch(/a Redis Cluster has only database 0/);
+    expect(
+      directoryConfigSchema.safeParse({ plaintext: true, redisUrl: `${cluster.url}/0`, redisCluster: true }).success,
+    ).toBe(true);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * A real Redis Cluster for tests: three redis-server masters on free loopback ports (each with its
+ * cluster bus on a free port of its own), joined by `redis-cli --cluster create`, no replicas,
+ * nothing saved. Stops every server and removes their dirs.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { freePort } from './free-port';
+import { startRedisServer, type RedisServer } from './redis-server';
+
+const REDIS_CLI_BINARY = '/usr/bin/redis-cli';
+const HOST = '127.0.0.1';
+/** How long the cluster may take to agree on its slots once created, in ms. */
+const CONVERGE_TIMEOUT_MS = 15_000;
+
+export interface RedisCluster {
+  readonly nodes: readonly RedisServer[];
+  /** redis://127.0.0.1:<port> of the first node: a seed, as a directory is given one. */
+  readonly url: string;
+  /** Removes every key from every node. */
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+  const nodes: RedisServer[] = [];
+  try {
+    for (let i = 0; i < masters; i++) {
+      const busPort = await freePort();
+      nodes.push(
+        await startRedisServer({
+          extraArgs: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-port',
+            String(busPort),
+          ],
+        }),
+      );
+    }
+    await promisify(execFile)(REDIS_CLI_BINARY, [
+      '--cluster',
+      'create',
+      ...nodes.map((n) => `${HOST}:${n.port}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    await untilEveryNode(nodes, async (node) => /cluster_state:ok/.test(String(await node.cluster('INFO'))));
+  } catch (error) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw error;
+  }
+  return {
+    nodes,
+    url: nodes[0].url,
+    flush: () => forEachNode(nodes, (node) => node.flushall().then(() => undefined)),
+    stop: async () => {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+/** Keys held by each node, in the order of `nodes`. */
+export function keysByNode(cluster: RedisCluster, pattern: string): Promise<string[][]> {
+  return Promise.all(
+    cluster.nodes.map(async (n) => {
+      const node = new Redis(n.url, { lazyConnect: true });
+      try {
+        await node.connect();
+        return (await node.keys(pattern)).sort();
+      } finally {
+        node.disconnect();
+      }
+    }),
+  );
+}
+
+async function forEachNode(nodes: readonly RedisServer[], f: (node: Redis) => Promise<void>): Promise<void> {
+  await Promise.all(
+    nodes.map(async (n) => {
+      const node = new Redis(n.url, { lazyConnect: true });
+      try {
+        await node.connect();
+        await f(node);
+      } finally {
+        node.disconnect();
+      }
+    }),
+  );
+}
+
+async function untilEveryNode(nodes: readonly RedisServer[], ready: (node: Redis) => Promise<boolean>): Promise<void> {
+  const until = Date.now() + CONVERGE_TIMEOUT_MS;
+  for (;;) {
+    let all = true;
+    await forEachNode(nodes, async (node) => {
+      if (!(await ready(node))) all = false;
+    });
+    if (all) return;
+    if (Date.now() > until) throw new Error(`the Redis Cluster did not converge within ${CONVERGE_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
