@@ -4,7 +4,7 @@
  * settings that cannot work on a cluster are refused before anything starts.
  */
 import { directoryConfigSchema } from '../../services/directory/config';
-import { TestDirectory, collect, snapshot, startTestDirectory } from '../support/directory';
+import { TestDirectory, codeOf, collect, snapshot, startTestDirectory } from '../support/directory';
 import { RedisCluster, keysByNode, startRedisCluster } from '../support/redis-cluster';
 import { generateIdentity, signed } from '../support/records';
 
@@ -80,3 +80,76 @@ describe('Directory on a Redis Cluster', () => {
     ).toBe(true);
   });
 });
+
+describe('Directory on a Redis Cluster that loses a node', () => {
+  let cluster: RedisCluster;
+  let t: TestDirectory;
+
+  beforeAll(async () => {
+    // No replicas: a lost master's slots are down until it returns; the other slots keep serving.
+    cluster = await startRedisCluster({
+      extraArgs: ['--cluster-node-timeout', '1000', '--cluster-require-full-coverage', 'no'],
+    });
+    t = await startTestDirectory({ redisUrl: cluster.url, redisCluster: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await t?.stop();
+    await cluster?.stop();
+  });
+
+  test("the other nodes' networks keep working, the lost node's answer UNAVAILABLE, and serve again when it returns", async () => {
+    const networks = Array.from({ length: 12 }, (_, i) => `zone-${i}`);
+    const peers = networks.map(() => generateIdentity());
+    await Promise.all(networks.map((network, i) => t.client.register(signed(peers[i], { network }), 60)));
+    const holderOf = async (pattern: string) =>
+      (await keysByNode(cluster, pattern)).findIndex((keys) => keys.length > 0);
+    const holder = new Map<string, number>();
+    for (const network of networks) holder.set(network, await holderOf(`gv:{${network}}:*`));
+    // The sweeper's list of networks is one key, on one node: see the next test for losing that one.
+    const listNode = await holderOf('gv:networks');
+    const victim = [...holder.values()].find((node) => node !== listNode)!;
+    expect(victim).toBeDefined();
+    const lost = networks.filter((n) => holder.get(n) === victim);
+    const kept = networks.filter((n) => holder.get(n) !== victim);
+    const peerOf = (network: string) => peers[networks.indexOf(network)].peerId;
+
+    await cluster.nodes[victim].kill();
+    for (const network of kept) {
+      expect((await t.client.resolve(network, { peerId: peerOf(network) })).record.peerId).toBe(peerOf(network));
+      expect(await codeOf(t.client.register(signed(generateIdentity(), { network }), 60))).toBe('OK');
+    }
+    for (const network of lost) {
+      expect(await codeOf(t.client.resolve(network, { peerId: peerOf(network) }))).toBe('UNAVAILABLE');
+      expect(await codeOf(t.client.register(signed(generateIdentity(), { network }), 60))).toBe('UNAVAILABLE');
+    }
+
+    // Back, with nothing (nothing is saved): its networks answer again, without their peers.
+    await cluster.nodes[victim].restart();
+    await untilCode(() => t.client.resolve(lost[0], { peerId: peerOf(lost[0]) }), 'NOT_FOUND');
+    for (const network of lost) {
+      expect(await codeOf(t.client.resolve(network, { peerId: peerOf(network) }))).toBe('NOT_FOUND');
+      expect(await codeOf(t.client.register(signed(peers[networks.indexOf(network)], { network, seq: 2 }), 60))).toBe(
+        'OK',
+      );
+    }
+
+    // Losing the node of the networks list stops registrations in every network (each adds its
+    // network to the list), while reads elsewhere go on.
+    await cluster.nodes[listNode].kill();
+    const elsewhere = networks.find((n) => holder.get(n) !== listNode)!;
+    expect((await t.client.resolve(elsewhere, { peerId: peerOf(elsewhere) })).record.peerId).toBe(peerOf(elsewhere));
+    expect(await codeOf(t.client.register(signed(generateIdentity(), { network: elsewhere }), 60))).toBe('UNAVAILABLE');
+    await cluster.nodes[listNode].restart();
+    await untilCode(() => t.client.register(signed(generateIdentity(), { network: elsewhere }), 60), 'OK');
+  }, 90_000);
+});
+
+/** Calls until the call ends with `code`, for up to 30 s. */
+async function untilCode(call: () => Promise<unknown>, code: string): Promise<void> {
+  const until = Date.now() + 30_000;
+  while ((await codeOf(call())) !== code) {
+    if (Date.now() > until) throw new Error(`no ${code} within 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

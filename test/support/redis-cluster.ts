@@ -23,7 +23,14 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+export interface RedisClusterOptions {
+  readonly masters?: number;
+  /** More redis-server arguments for every node, e.g. a short --cluster-node-timeout. */
+  readonly extraArgs?: readonly string[];
+}
+
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
+  const masters = options.masters ?? 3;
   const nodes: RedisServer[] = [];
   try {
     for (let i = 0; i < masters; i++) {
@@ -37,6 +44,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
             'nodes.conf',
             '--cluster-port',
             String(busPort),
+            ...(options.extraArgs ?? []),
           ],
         }),
       );
