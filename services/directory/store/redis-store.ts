@@ -1,10 +1,10 @@
 /**
- * The production store: Redis. Key layout in redis-keys.ts (laid out for Redis Cluster, one slot
- * per network, though this store takes a standalone client today), the Lua scripts that keep every
- * multi-key change atomic in redis-scripts.ts, Watch in redis-watch.ts.
+ * The production store: Redis, one server or a Redis Cluster. Key layout in redis-keys.ts (one
+ * slot per network, so a cluster spreads the networks over its nodes), the Lua scripts that keep
+ * every multi-key change atomic in redis-scripts.ts, Watch in redis-watch.ts.
  *
  * The store is stateless apart from its watch feeds: run as many directory replicas as needed
- * against one Redis. Every replica sweeps ended leases; the sweep script is idempotent.
+ * against one Redis (or cluster). Every replica sweeps ended leases; the sweep script is idempotent.
  *
  * The client handed in should come from createDirectoryRedis (redis-connection.ts): without an
  * offline queue or retries, calls fail at once with UnavailableError while Redis is away instead
