@@ -3,6 +3,7 @@
  * over real gRPC: every call works as on one Redis, the networks spread over the nodes, and the
  * settings that cannot work on a cluster are refused before anything starts.
  */
+import { Redis } from 'ioredis';
 import { directoryConfigSchema } from '../../services/directory/config';
 import { TestDirectory, codeOf, collect, snapshot, startTestDirectory } from '../support/directory';
 import { RedisCluster, keysByNode, startRedisCluster } from '../support/redis-cluster';
@@ -90,7 +91,7 @@ describe('Directory on a Redis Cluster that loses a node', () => {
     cluster = await startRedisCluster({
       extraArgs: ['--cluster-node-timeout', '1000', '--cluster-require-full-coverage', 'no'],
     });
-    t = await startTestDirectory({ redisUrl: cluster.url, redisCluster: true });
+    t = await startTestDirectory({ redisUrl: cluster.url, redisCluster: true, minTtlSeconds: 1, sweepIntervalMs: 100 });
   }, 60_000);
 
   afterAll(async () => {
@@ -135,13 +136,24 @@ describe('Directory on a Redis Cluster that loses a node', () => {
     }
 
     // Losing the node of the networks list stops registrations in every network (each adds its
-    // network to the list), while reads elsewhere go on.
-    await cluster.nodes[listNode].kill();
+    // network to the list), while reads elsewhere go on, and so do expiries.
     const elsewhere = networks.find((n) => holder.get(n) !== listNode)!;
+    const shortLived = generateIdentity();
+    await t.client.register(signed(shortLived, { network: elsewhere }), 1);
+    await cluster.nodes[listNode].kill();
     expect((await t.client.resolve(elsewhere, { peerId: peerOf(elsewhere) })).record.peerId).toBe(peerOf(elsewhere));
     expect(await codeOf(t.client.register(signed(generateIdentity(), { network: elsewhere }), 60))).toBe('UNAVAILABLE');
+    await untilCode(() => t.client.resolve(elsewhere, { peerId: shortLived.peerId }), 'NOT_FOUND');
+
+    // Back with an empty list: the sweeper puts every network back, so none is forgotten.
     await cluster.nodes[listNode].restart();
     await untilCode(() => t.client.register(signed(generateIdentity(), { network: elsewhere }), 60), 'OK');
+    await untilCode(async () => {
+      const listed = (await keysByNode(cluster, 'gv:networks')).some((keys) => keys.length > 0);
+      if (!listed) throw new Error('no list yet');
+      const [members] = await membersOfList(cluster, listNode);
+      if (!networks.every((n) => members.includes(n))) throw new Error(`listed ${members.length}`);
+    }, 'OK');
   }, 90_000);
 });
 
@@ -151,5 +163,15 @@ async function untilCode(call: () => Promise<unknown>, code: string): Promise<vo
   while ((await codeOf(call())) !== code) {
     if (Date.now() > until) throw new Error(`no ${code} within 30 s`);
     await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** The members of the sweeper's list of networks, read on the node that holds it. */
+async function membersOfList(cluster: RedisCluster, node: number): Promise<[string[]]> {
+  const redis = new Redis(cluster.nodes[node].url);
+  try {
+    return [await redis.smembers('gv:networks')];
+  } finally {
+    redis.disconnect();
   }
 }

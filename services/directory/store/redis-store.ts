@@ -63,6 +63,8 @@ export const DEFAULT_WATCH_CONNECT_TIMEOUT_MS = 2_000;
  * holds a call for tens of seconds while Redis is down.
  */
 export const MAX_RETRIES_PER_REQUEST = 1;
+/** Networks whose expired leases one sweep ends at the same time. */
+const NETWORKS_SWEPT_AT_ONCE = 16;
 /** A List page of more peers than this waits for a turn of its own on the event loop to be decoded. */
 const LARGE_PAGE = 100;
 
@@ -171,6 +173,15 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
     };
   }
 
+  /**
+   * Every network this store has found in the sweeper's list or registered a peer in. On a Redis
+   * Cluster the list is one key on one node and the networks live on others: should that node
+   * lose its data, the networks it listed would never be swept again (their peers renew, nobody
+   * registers), so each sweep puts back the ones it knows, and sweeps them even while the list
+   * cannot be read.
+   */
+  const knownNetworks = new Set<string>();
+
   async function sweepNetwork(network: string, nowMs: number): Promise<number> {
     const keys = networkKeys(network);
     let ended = 0;
@@ -233,6 +244,7 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
         ]);
         return written as [string, number | string, string?];
       });
+      knownNetworks.add(network);
       switch (reply[0]) {
         case 'ok':
           return { leaseId: `${network}.${secret}`, revision: Number(reply[1]) };
@@ -404,9 +416,30 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
     async sweepExpired(): Promise<number> {
       const nowMs = now();
       return run(async () => {
-        const networks = await redis.smembers(NETWORKS_KEY);
+        let failure: unknown;
+        try {
+          const listed = new Set(await redis.smembers(NETWORKS_KEY));
+          const lost = [...knownNetworks].filter((network) => !listed.has(network));
+          for (const network of listed) knownNetworks.add(network);
+          if (lost.length > 0) {
+            await redis.sadd(NETWORKS_KEY, ...lost);
+            log?.warn({ networks: lost.length }, "the sweeper's list of networks had lost some: put them back");
+          }
+        } catch (error) {
+          failure = error;
+        }
+        // Several networks at a time, each on its own: a network whose node is down (its calls fail
+        // only after the cluster client's retries) must not hold up the sweeps of the others.
         let ended = 0;
-        for (const network of networks) ended += await sweepNetwork(network, nowMs);
+        const networks = [...knownNetworks];
+        for (let i = 0; i < networks.length; i += NETWORKS_SWEPT_AT_ONCE) {
+          const sweeps = networks.slice(i, i + NETWORKS_SWEPT_AT_ONCE).map((n) => sweepNetwork(n, nowMs));
+          for (const outcome of await Promise.allSettled(sweeps)) {
+            if (outcome.status === 'fulfilled') ended += outcome.value;
+            else failure ??= outcome.reason;
+          }
+        }
+        if (failure !== undefined) throw failure;
         return ended;
       });
     },
