@@ -3,10 +3,9 @@
  * over real gRPC: every call works as on one Redis, the networks spread over the nodes, and the
  * settings that cannot work on a cluster are refused before anything starts.
  */
-import { Redis } from 'ioredis';
 import { directoryConfigSchema } from '../../services/directory/config';
 import { TestDirectory, codeOf, collect, snapshot, startTestDirectory } from '../support/directory';
-import { RedisCluster, keysByNode, startRedisCluster } from '../support/redis-cluster';
+import { RedisCluster, keysByNode, onNode, startRedisCluster } from '../support/redis-cluster';
 import { generateIdentity, signed } from '../support/records';
 
 describe('Directory on a Redis Cluster', () => {
@@ -149,9 +148,7 @@ describe('Directory on a Redis Cluster that loses a node', () => {
     await cluster.nodes[listNode].restart();
     await untilCode(() => t.client.register(signed(generateIdentity(), { network: elsewhere }), 60), 'OK');
     await untilCode(async () => {
-      const listed = (await keysByNode(cluster, 'gv:networks')).some((keys) => keys.length > 0);
-      if (!listed) throw new Error('no list yet');
-      const [members] = await membersOfList(cluster, listNode);
+      const members = await onNode(cluster.nodes[listNode], (node) => node.smembers('gv:networks'));
       if (!networks.every((n) => members.includes(n))) throw new Error(`listed ${members.length}`);
     }, 'OK');
   }, 90_000);
@@ -163,15 +160,5 @@ async function untilCode(call: () => Promise<unknown>, code: string): Promise<vo
   while ((await codeOf(call())) !== code) {
     if (Date.now() > until) throw new Error(`no ${code} within 30 s`);
     await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/** The members of the sweeper's list of networks, read on the node that holds it. */
-async function membersOfList(cluster: RedisCluster, node: number): Promise<[string[]]> {
-  const redis = new Redis(cluster.nodes[node].url);
-  try {
-    return [await redis.smembers('gv:networks')];
-  } finally {
-    redis.disconnect();
   }
 }

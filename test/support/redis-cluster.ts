@@ -65,7 +65,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   return {
     nodes,
     url: nodes[0].url,
-    flush: () => forEachNode(nodes, (node) => node.flushall().then(() => undefined)),
+    flush: async () => {
+      await onEachNode(nodes, (node) => node.flushall());
+    },
     stop: async () => {
       await Promise.all(nodes.map((n) => n.stop()));
     },
@@ -74,41 +76,28 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
 
 /** Keys held by each node, in the order of `nodes`. */
 export function keysByNode(cluster: RedisCluster, pattern: string): Promise<string[][]> {
-  return Promise.all(
-    cluster.nodes.map(async (n) => {
-      const node = new Redis(n.url, { lazyConnect: true });
-      try {
-        await node.connect();
-        return (await node.keys(pattern)).sort();
-      } finally {
-        node.disconnect();
-      }
-    }),
-  );
+  return onEachNode(cluster.nodes, async (node) => (await node.keys(pattern)).sort());
 }
 
-async function forEachNode(nodes: readonly RedisServer[], f: (node: Redis) => Promise<void>): Promise<void> {
-  await Promise.all(
-    nodes.map(async (n) => {
-      const node = new Redis(n.url, { lazyConnect: true });
-      try {
-        await node.connect();
-        await f(node);
-      } finally {
-        node.disconnect();
-      }
-    }),
-  );
+/** `f` on a connection of its own to one node of the cluster, closed after. */
+export async function onNode<T>(server: RedisServer, f: (node: Redis) => Promise<T>): Promise<T> {
+  const node = new Redis(server.url, { lazyConnect: true });
+  try {
+    await node.connect();
+    return await f(node);
+  } finally {
+    node.disconnect();
+  }
+}
+
+function onEachNode<T>(nodes: readonly RedisServer[], f: (node: Redis) => Promise<T>): Promise<T[]> {
+  return Promise.all(nodes.map((server) => onNode(server, f)));
 }
 
 async function untilEveryNode(nodes: readonly RedisServer[], ready: (node: Redis) => Promise<boolean>): Promise<void> {
   const until = Date.now() + CONVERGE_TIMEOUT_MS;
   for (;;) {
-    let all = true;
-    await forEachNode(nodes, async (node) => {
-      if (!(await ready(node))) all = false;
-    });
-    if (all) return;
+    if ((await onEachNode(nodes, ready)).every(Boolean)) return;
     if (Date.now() > until) throw new Error(`the Redis Cluster did not converge within ${CONVERGE_TIMEOUT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
