@@ -68,7 +68,7 @@ export function openRecord(signed: SignedRecord | undefined): PeerRecord {
     throw new InvalidArgumentError(`record bytes are not a PeerRecord: ${(error as Error).message}`);
   }
   checkRecordFields(record);
-  if (!verifyBytes(record.peerId, signingInput(signed.record), Buffer.from(signed.signature))) {
+  if (!verifyBytes(record.peerId, signingInput(signed.record), signed.signature)) {
     throw new PermissionDeniedError(
       `signature does not verify for peer ${record.peerId}: the record was not signed by that peer's key, or was changed after signing`,
     );
