@@ -107,6 +107,18 @@ describe('redis store', () => {
     expect(stats).toMatch(/cmdstat_evalsha:calls=[1-9]/);
   });
 
+  it('adds a network to the list of networks once, and its sweeps put it back when the list loses it', async () => {
+    await store.register(new TestPeer(net).registration());
+    expect(await redis.smembers('gv:networks')).toEqual([net]);
+    // Lost (a cluster node that held the list came back empty): the next registration does not
+    // need the list, and the next sweep lists the network again.
+    await redis.del('gv:networks');
+    await store.register(new TestPeer(net).registration());
+    expect(await redis.smembers('gv:networks')).toEqual([]);
+    await store.sweepExpired();
+    expect(await redis.smembers('gv:networks')).toEqual([net]);
+  });
+
   it('starts revisions from the clock, so they never go back after a flush', async () => {
     const peer = new TestPeer(net);
     const before = (await store.register(peer.registration())).revision;
