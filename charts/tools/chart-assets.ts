@@ -79,6 +79,9 @@ export const MANAGED_KEYS: Readonly<Record<Role, readonly string[]>> = {
     'dnsSeeds',
     'directory',
     'introducerToken',
+    // A secret does not belong in a ConfigMap: with `application` on, the listener stays on the
+    // pod's loopback, reached through `kubectl port-forward`.
+    'appToken',
   ],
 };
 

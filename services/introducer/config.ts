@@ -6,10 +6,12 @@
  */
 import { z } from 'zod';
 import { fields } from '../common/config';
-import { checkMemberFields, memberFields } from '../host/config';
+import { applicationFields, checkMemberFields, memberFields } from '../host/config';
 
 /** Port of the Introducer (and its Host) gRPC API. */
 export const DEFAULT_INTRODUCER_GRPC_PORT = 7_500;
+/** Port of the optional application listener (Peers, Send, Flood, Receive), as a host has. */
+export const DEFAULT_INTRODUCER_APP_PORT = 7_502;
 /** Port of /metrics. */
 export const DEFAULT_INTRODUCER_METRICS_PORT = 9_500;
 /** Joins one source address may make per second, sustained (twice as many at once). */
@@ -41,6 +43,18 @@ export const introducerConfigSchema = z
       .port()
       .default(DEFAULT_INTRODUCER_METRICS_PORT)
       .describe('port of /metrics (0 picks a free one)'),
+    application: fields
+      .bool()
+      .default(false)
+      .describe(
+        "serve a host's application listener on appHost:appPort, where an operator reads this introducer's views (grapevine host peers) and may send and flood",
+      ),
+    appHost: applicationFields.appHost,
+    appPort: fields
+      .port()
+      .default(DEFAULT_INTRODUCER_APP_PORT)
+      .describe('port of the application listener, when `application` is on (0 picks a free one)'),
+    appToken: applicationFields.appToken,
     directory: z
       .string()
       .min(1, 'an introducer needs the directory it keeps true: set host:port')

@@ -11,7 +11,7 @@ import type { Logger } from '../common/logging';
 import { channelCredentials } from '../common/tls';
 import { createRegistry, type Registry } from '../common/metrics';
 import type { SignedRecord } from '../gen/grapevine/v1/record';
-import { hostConfigSchema, memberFields } from '../host/config';
+import { applicationFields, hostConfigSchema, memberFields } from '../host/config';
 import { RateLimiter } from '../host/rate-limiter';
 import { startHost, type RunningHost } from '../host/server';
 import { createRng, PROFILES, type MembershipConfig, type MembershipEvent } from '../membership';
@@ -39,6 +39,8 @@ export interface RunningIntroducer {
   readonly address: string;
   readonly grpcPort: number;
   readonly metricsPort?: number;
+  /** host:port of the application listener (Peers, Send, Flood, Receive), when `application` is on. */
+  readonly appAddress?: string;
   /** The gossip member underneath. */
   readonly host: RunningHost;
   /** Members this replica probes now. */
@@ -89,7 +91,7 @@ export async function startIntroducer(
     seed: components.seed,
     services: [introducerService(log, () => context)],
     onEvent,
-    application: false,
+    application: config.application,
   });
 
   const directory = new DirectoryClient(config.directory, {
@@ -159,6 +161,7 @@ export async function startIntroducer(
     address: host.address,
     grpcPort: host.grpcPort,
     metricsPort: host.metricsPort,
+    appAddress: host.appAddress,
     host,
     shareSize: () => running.shareSize,
     dialBacksInFlight: () => dialBacks.inFlight,
@@ -176,7 +179,9 @@ export async function startIntroducer(
 /** The host underneath: the member settings, and the role label replicas find each other by. */
 function memberConfig(config: IntroducerConfig) {
   const member: Record<string, unknown> = {};
-  for (const key of Object.keys(memberFields)) member[key] = config[key as keyof IntroducerConfig];
+  for (const key of [...Object.keys(memberFields), ...Object.keys(applicationFields)]) {
+    member[key] = config[key as keyof IntroducerConfig];
+  }
   member.labels = { ...config.labels, [ROLE_LABEL]: INTRODUCER_ROLE };
   return Object.freeze(hostConfigSchema.parse(member));
 }

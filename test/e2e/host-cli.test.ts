@@ -23,10 +23,10 @@ function bannerHosts(output: string): DevAppHost[] {
   );
 }
 
-/** The introducer `grapevine dev` lists in its banner: a gossip member too. */
-function bannerIntroducer(output: string): DevHost {
-  const [, address, peerId] = /^ {2}introducer grpc (\S+)\s+peer (\S+)/m.exec(output) ?? [];
-  return { address, peerId };
+/** The introducer `grapevine dev` lists in its banner: a gossip member too, with an application listener. */
+function bannerIntroducer(output: string): DevAppHost {
+  const [, address, app, peerId] = /^ {2}introducer grpc (\S+)\s+application (\S+)\s+peer (\S+)/m.exec(output) ?? [];
+  return { address, app, peerId };
 }
 
 /** Runs a short command until `done` accepts its result, or fails after timeoutMs. */
@@ -66,7 +66,7 @@ describe('grapevine dev with its hosts', () => {
   let dev: GrapevineProcess;
   let directory: string;
   let hosts: DevAppHost[];
-  let introducer: DevHost;
+  let introducer: DevAppHost;
 
   beforeAll(async () => {
     const [grpcPort, metricsPort] = [await freePort(), await freePort()];
@@ -79,6 +79,8 @@ describe('grapevine dev with its hosts', () => {
       '--introducer-port',
       '0',
       '--introducer-metrics-port',
+      '0',
+      '--introducer-app-port',
       '0',
       '--host-ports',
       '0,0,0',
@@ -108,6 +110,25 @@ describe('grapevine dev with its hosts', () => {
     expect(output).toContain(`npx grapevine host receive --host-address ${hosts[1].app}`);
     expect(output).toContain(`npx grapevine host flood hello --host-address ${hosts[0].app}`);
     expect(output).toContain(`npx grapevine host send ${hosts[1].peerId} hi --host-address ${hosts[0].app}`);
+    expect(output).toContain(`npx grapevine host peers --host-address ${introducer.app}`);
+  });
+
+  test("host peers on the introducer's application listener lists every host it admitted", () => {
+    const hostIds = hosts.map((host) => host.peerId).sort();
+    const json = retrySync(
+      ['host', 'peers', '--json', '--host-address', introducer.app],
+      (result) => {
+        if (result.code !== 0) return false;
+        const known = (JSON.parse(result.stdout) as HostPeersJson).peers.map((peer) => peer.peerId);
+        return hostIds.every((id) => known.includes(id));
+      },
+      20_000,
+    );
+    const parsed = JSON.parse(json.stdout) as HostPeersJson;
+    expect(parsed).toMatchObject({ peerId: introducer.peerId, address: introducer.address });
+    for (const host of hosts) {
+      expect(parsed.peers.find((peer) => peer.peerId === host.peerId)?.address).toBe(host.address);
+    }
   });
 
   test('the hosts find each other: host peers lists active neighbours, as JSON and as a table', () => {

@@ -135,6 +135,8 @@ describe('Prometheus against a running grapevine dev', () => {
       '0',
       '--introducer-metrics-port',
       '0',
+      '--introducer-app-port',
+      '0',
       '--host-ports',
       '0,0,0',
       '--host-app-ports',

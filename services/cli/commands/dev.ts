@@ -68,6 +68,7 @@ export function devCommand(): Command {
     .option('--metrics-port <port>', 'Directory /metrics port', '9400')
     .option('--introducer-port <port>', 'Introducer gRPC port', '7500')
     .option('--introducer-metrics-port <port>', 'Introducer /metrics port', '9500')
+    .option('--introducer-app-port <port>', "Introducer application port (Peers: the introducer's views)", '7502')
     .addOption(
       new Option('--host-ports <ports>', 'gRPC ports of the hosts, one host each (0: any free port; "" for no hosts)')
         .argParser(parsePorts)
@@ -96,6 +97,7 @@ export function devCommand(): Command {
         metricsPort: string;
         introducerPort: string;
         introducerMetricsPort: string;
+        introducerAppPort: string;
         hostPorts: number[];
         hostAppPorts: number[];
         hostMetricsPorts: number[];
@@ -130,6 +132,9 @@ export function devCommand(): Command {
               advertiseAddress: isWildcard(options.host) ? `127.0.0.1:${options.introducerPort}` : '',
               metricsHost: options.host,
               metricsPort: options.introducerMetricsPort,
+              application: true,
+              appHost: options.host,
+              appPort: options.introducerAppPort,
               profile: 'local',
               plaintext: true,
               directory: address,
@@ -202,6 +207,7 @@ export function devCommand(): Command {
         const hostTries = first
           ? [
               `  npx grapevine host peers --host-address ${first.appAddress}`,
+              `  npx grapevine host peers --host-address ${introducer.appAddress}     (the introducer's larger views)`,
               `  npx grapevine host receive --host-address ${second.appAddress}`,
               `  npx grapevine host flood hello --host-address ${first.appAddress}`,
               `  npx grapevine host send ${second.peerId} hi --host-address ${first.appAddress}`,
@@ -213,7 +219,7 @@ export function devCommand(): Command {
             '',
             `  directory  grpc ${address}   store: ${directory.storeKind === 'redis' ? 'redis' : 'in-process memory (lost on exit; --redis URL to keep it)'}`,
             `  metrics    http://${options.host}:${directory.metricsPort}/metrics`,
-            `  introducer grpc ${introducer.address}   peer ${introducer.peerId}   metrics http://${options.host}:${introducer.metricsPort}/metrics`,
+            `  introducer grpc ${introducer.address}   application ${introducer.appAddress}   peer ${introducer.peerId}   metrics http://${options.host}:${introducer.metricsPort}/metrics`,
             ...hostLines,
             ...(hosts.length > 0 ? ['  (hosts: local profile, a new identity each run)'] : []),
             ...(options.prometheusTargets

@@ -15,7 +15,7 @@ export function introducerCommand(): Command {
     const log = createLogger({ level: config.logLevel, role: 'introducer' });
     const introducer = await startIntroducer(config, { log });
     process.stdout.write(
-      `${JSON.stringify({ peerId: introducer.peerId, address: introducer.address, metricsPort: introducer.metricsPort ?? null })}\n`,
+      `${JSON.stringify({ peerId: introducer.peerId, address: introducer.address, appAddress: introducer.appAddress ?? null, metricsPort: introducer.metricsPort ?? null })}\n`,
     );
     stopOnSignals(() => introducer.stop(), log, config.shutdownGraceMs);
   });
