@@ -18,6 +18,8 @@ export const MAX_LABEL_VALUE_LENGTH = 63;
 export const MAX_GRPC_MESSAGE_BYTES = 64 * 1_024;
 /** Entries in one RegisterBatch call (its bytes are bounded by MAX_GRPC_MESSAGE_BYTES too). */
 export const MAX_REGISTER_BATCH = 256;
+/** Entries in one RenewBatch call. */
+export const MAX_RENEW_BATCH = 256;
 /** Characters in a List label selector. */
 export const MAX_SELECTOR_LENGTH = 1_024;
 /** List page size: the default, and the most a caller may ask for. */

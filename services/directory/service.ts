@@ -9,6 +9,7 @@ import { list } from './handlers/list';
 import { register } from './handlers/register';
 import { registerBatch } from './handlers/register-batch';
 import { renew } from './handlers/renew';
+import { renewBatch } from './handlers/renew-batch';
 import { resolve } from './handlers/resolve';
 import { updateRecord } from './handlers/update-record';
 import { watch } from './handlers/watch';
@@ -30,6 +31,7 @@ export function directoryService(context: DirectoryContext): ServiceBinding {
         registerBatch(context, request, sourceOf(call.getPeer()), isIntroducer(call.metadata)),
       ),
       renew: unaryHandler(log, 'Renew', (request) => renew(context, request)),
+      renewBatch: unaryHandler(log, 'RenewBatch', (request) => renewBatch(context, request)),
       deregister: unaryHandler(log, 'Deregister', (request) => deregister(context, request)),
       resolve: unaryHandler(log, 'Resolve', (request) => resolve(context, request)),
       list: unaryHandler(log, 'List', (request) => list(context, request)),

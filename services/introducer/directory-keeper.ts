@@ -17,6 +17,7 @@
 import { ServiceError, status } from '@grpc/grpc-js';
 import type { DirectoryClient } from '../client/directory-client';
 import type { RegistrationBatcher } from '../client/registration-batcher';
+import type { RenewalBatcher } from '../client/renewal-batcher';
 import type { Logger } from '../common/logging';
 import type { SignedRecord } from '../common/records';
 import { IndirectPingOutcome, type IndirectPingResponse, type PingResponse } from '../gen/grapevine/v1/host';
@@ -37,6 +38,8 @@ export interface KeeperOptions {
   readonly directory: DirectoryClient;
   /** Registrations go through the introducer's batcher, beside its joins'. */
   readonly registrations: Pick<RegistrationBatcher, 'register'>;
+  /** Renewals too: a share of thousands of members renews in a few calls a second, not thousands. */
+  readonly renewals: Pick<RenewalBatcher, 'renew'>;
   readonly mirror: DirectoryMirror;
   readonly member: MemberAccess;
   readonly probeIntervalMs: number;
@@ -351,10 +354,9 @@ export class DirectoryKeeper {
   private async keepLease(entry: MirrorEntry): Promise<void> {
     const lease = this.leases.get(entry.peerId);
     if (lease && lease.renewAt > this.o.clock()) return;
-    const { directory } = this.o;
     if (lease) {
       try {
-        await directory.renew(lease.leaseId);
+        await this.o.renewals.renew(lease.leaseId);
         lease.renewAt = this.renewAt();
         this.write('renew');
         return;

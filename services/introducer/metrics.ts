@@ -31,6 +31,8 @@ export interface IntroducerMetrics {
   readonly directoryWrites: Counter<'op' | 'outcome'>;
   readonly registerCalls: Counter;
   readonly registerEntries: Counter;
+  readonly renewCalls: Counter;
+  readonly renewEntries: Counter;
   readonly memberProbes: Counter<'outcome'>;
   readonly suspects: Gauge;
   readonly shareMembers: Gauge;
@@ -84,6 +86,16 @@ export function createIntroducerMetrics(registry: Registry): IntroducerMetrics {
     registerEntries: new Counter({
       name: 'grapevine_introducer_register_entries_total',
       help: 'Registrations those calls carried: over register_calls_total, 1 while joins come alone, more while they arrive faster than the directory answers.',
+      registers,
+    }),
+    renewCalls: new Counter({
+      name: 'grapevine_introducer_renew_calls_total',
+      help: "Calls this introducer made to renew its members' leases (RenewBatch, or Renew to a directory without it).",
+      registers,
+    }),
+    renewEntries: new Counter({
+      name: 'grapevine_introducer_renew_entries_total',
+      help: 'Lease renewals those calls carried: over renew_calls_total, the renewals per call.',
       registers,
     }),
     memberProbes: new Counter({

@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { DirectoryClient } from '../client/directory-client';
 import { RegistrationBatcher } from '../client/registration-batcher';
+import { RenewalBatcher } from '../client/renewal-batcher';
 import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
 import { channelCredentials } from '../common/tls';
@@ -105,6 +106,10 @@ export async function startIntroducer(
     metrics.registerCalls.inc();
     metrics.registerEntries.inc(entries);
   });
+  const renewals = new RenewalBatcher(directory, (entries) => {
+    metrics.renewCalls.inc();
+    metrics.renewEntries.inc(entries);
+  });
   const mirror: DirectoryMirror = new DirectoryMirror(
     directory,
     config.network,
@@ -120,6 +125,7 @@ export async function startIntroducer(
     network: config.network,
     directory,
     registrations,
+    renewals,
     mirror,
     member: host.member,
     probeIntervalMs: config.memberProbeIntervalMs,

@@ -22,6 +22,9 @@ import {
   ListResponse,
   RegisterBatchRequest,
   RegisterBatchResponse,
+  RenewBatchRequest,
+  RenewBatchResponse,
+  type EntryError,
   RegisterRequest,
   RegisterResponse,
   RenewRequest,
@@ -73,6 +76,8 @@ const ALLOWED: Record<string, ReadonlySet<status>> = {
   // Each entry answers as a Register would (checked below); the call itself only these.
   RegisterBatch: codes('OK', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED'),
   Renew: codes('OK', 'NOT_FOUND', 'INVALID_ARGUMENT'),
+  // Each entry answers as a Renew would (checked below); the call itself only these.
+  RenewBatch: codes('OK', 'INVALID_ARGUMENT'),
   Deregister: codes(
     'OK',
     'NOT_FOUND',
@@ -96,7 +101,18 @@ const ALLOWED: Record<string, ReadonlySet<status>> = {
   Watch: codes('OK', 'OUT_OF_RANGE', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED'),
 };
 const METHODS = Object.keys(ALLOWED);
-const WRITES = new Set(['Register', 'RegisterBatch', 'Renew', 'Deregister', 'UpdateRecord', 'Evict']);
+/** The batch calls: each entry must answer as its single call may. */
+const BATCHES: Record<
+  string,
+  {
+    readonly single: string;
+    decode(bytes: Uint8Array): { results: { outcome?: { $case: string; value: unknown } }[] };
+  }
+> = {
+  RegisterBatch: { single: 'Register', decode: (bytes) => RegisterBatchResponse.decode(bytes) },
+  RenewBatch: { single: 'Renew', decode: (bytes) => RenewBatchResponse.decode(bytes) },
+};
+const WRITES = new Set(['Register', 'RegisterBatch', 'Renew', 'RenewBatch', 'Deregister', 'UpdateRecord', 'Evict']);
 
 // ---- cases ------------------------------------------------------------------------------------------
 
@@ -115,6 +131,12 @@ type Case =
       readonly oversize: boolean;
     }
   | { readonly rpc: 'Renew'; readonly lease: LeasePlan; readonly at: number }
+  | {
+      readonly rpc: 'RenewBatch';
+      readonly entries: readonly { readonly lease: LeasePlan; readonly at: number }[];
+      /** Repeat the entries past the batch limit. */
+      readonly oversize: boolean;
+    }
   | { readonly rpc: 'Deregister'; readonly record: RecordPlan }
   | { readonly rpc: 'UpdateRecord'; readonly record: RecordPlan }
   | {
@@ -163,6 +185,18 @@ const selector = fc.oneof(
 );
 
 const ttl = fc.constantFrom(0, 0, 30, 60, 1, 4, 5, 3_600, 3_601, 2 ** 32 - 1);
+const leasePlan = fc.constantFrom<LeasePlan>(
+  'known',
+  'known',
+  'known',
+  'mangled',
+  'other-network',
+  'forged',
+  'empty',
+  'long',
+  'no-dot',
+  'unicode',
+);
 const wellFormed: fc.Arbitrary<Case> = fc.oneof(
   {
     arbitrary: fc.record({ rpc: fc.constant('Register' as const), record: recordPlan(POOL_SIZE), ttl }),
@@ -176,24 +210,14 @@ const wellFormed: fc.Arbitrary<Case> = fc.oneof(
     }),
     weight: 4,
   },
+  { arbitrary: fc.record({ rpc: fc.constant('Renew' as const), lease: leasePlan, at: fc.nat() }), weight: 3 },
   {
     arbitrary: fc.record({
-      rpc: fc.constant('Renew' as const),
-      lease: fc.constantFrom<LeasePlan>(
-        'known',
-        'known',
-        'known',
-        'mangled',
-        'other-network',
-        'forged',
-        'empty',
-        'long',
-        'no-dot',
-        'unicode',
-      ),
-      at: fc.nat(),
+      rpc: fc.constant('RenewBatch' as const),
+      entries: fc.array(fc.record({ lease: leasePlan, at: fc.nat() }), { maxLength: 6 }),
+      oversize: fc.nat({ max: 9 }).map((n) => n === 0),
     }),
-    weight: 3,
+    weight: 2,
   },
   { arbitrary: fc.record({ rpc: fc.constant('Deregister' as const), record: withdrawnPlan }), weight: 3 },
   { arbitrary: fc.record({ rpc: fc.constant('UpdateRecord' as const), record: recordPlan(POOL_SIZE) }), weight: 4 },
@@ -323,6 +347,23 @@ describe('fuzz: Directory', () => {
       const networkName = (plan: NetworkPlan): string =>
         ({ home: HOME, second: SECOND, bad: 'Bad_Net', empty: '', long: 'n'.repeat(64), unicode: 'nét' })[plan];
 
+      /** A lease id to renew: mostly one of the last few handed out (likely still live), now and then an old one or a bad one. */
+      const leaseIdFor = ({ lease, at }: { lease: LeasePlan; at: number }): string => {
+        const recent = leases.length - 1 - (at % Math.min(3, Math.max(1, leases.length)));
+        const known =
+          leases[at % 4 === 0 ? at % Math.max(1, leases.length) : recent] ?? `${HOME}.aaaaaaaaaaaaaaaaaaaaaaaa`;
+        return {
+          known,
+          mangled: known.slice(0, -1) + (known.endsWith('a') ? 'b' : 'a'),
+          'other-network': `${SECOND}.${known.split('.')[1] ?? ''}`,
+          forged: `${HOME}.${'a2'.repeat(12)}`,
+          empty: '',
+          long: `${HOME}.${'a'.repeat(200)}`,
+          'no-dot': known.replace('.', ''),
+          unicode: `${HOME}.ééééééééééééééééééééééé`,
+        }[lease];
+      };
+
       /** The path, request bytes and metadata of a well-formed case. */
       const encode = (c: Case): { method: string; bytes: Buffer; metadata: Metadata; network?: string } => {
         const metadata = new Metadata();
@@ -342,22 +383,15 @@ describe('fuzz: Directory', () => {
                 : entries;
             return { method: 'RegisterBatch', bytes: bytes(RegisterBatchRequest.encode({ entries: sent })), metadata };
           }
-          case 'Renew': {
-            // Mostly one of the last few leases handed out (likely still live), now and then an old one.
-            const recent = leases.length - 1 - (c.at % Math.min(3, Math.max(1, leases.length)));
-            const known =
-              leases[c.at % 4 === 0 ? c.at % Math.max(1, leases.length) : recent] ?? `${HOME}.aaaaaaaaaaaaaaaaaaaaaaaa`;
-            const leaseId = {
-              known,
-              mangled: known.slice(0, -1) + (known.endsWith('a') ? 'b' : 'a'),
-              'other-network': `${SECOND}.${known.split('.')[1] ?? ''}`,
-              forged: `${HOME}.${'a2'.repeat(12)}`,
-              empty: '',
-              long: `${HOME}.${'a'.repeat(200)}`,
-              'no-dot': known.replace('.', ''),
-              unicode: `${HOME}.ééééééééééééééééééééééé`,
-            }[c.lease];
-            return { method: 'Renew', bytes: bytes(RenewRequest.encode({ leaseId })), metadata };
+          case 'Renew':
+            return { method: 'Renew', bytes: bytes(RenewRequest.encode({ leaseId: leaseIdFor(c) })), metadata };
+          case 'RenewBatch': {
+            const entries = c.entries.map((e) => ({ leaseId: leaseIdFor(e) }));
+            const sent =
+              c.oversize && entries.length > 0
+                ? Array.from({ length: 257 }, (_, i) => entries[i % entries.length])
+                : entries;
+            return { method: 'RenewBatch', bytes: bytes(RenewBatchRequest.encode({ entries: sent })), metadata };
           }
           case 'Deregister':
             return {
@@ -533,16 +567,14 @@ describe('fuzz: Directory', () => {
         const outcome = await send(method, bytes, metadata);
         tally.add(label.split(' ')[0], outcome.code, outcome.details);
         expectAllowed(label, outcome, ALLOWED[method], bytes.length);
-        if (method === 'RegisterBatch' && outcome.code === status.OK && outcome.response) {
-          for (const result of RegisterBatchResponse.decode(outcome.response).results) {
-            const entryCode = result.outcome?.$case === 'error' ? result.outcome.value.code : status.OK;
-            tally.add(
-              'RegisterBatch[entry]',
-              entryCode,
-              result.outcome?.$case === 'error' ? result.outcome.value.message : '',
-            );
-            if (!ALLOWED.Register.has(entryCode)) {
-              throw new Error(`${label}: an entry answered ${status[entryCode]}, which Register never may`);
+        if (outcome.code === status.OK && outcome.response) {
+          const batch = BATCHES[method];
+          for (const result of batch?.decode(outcome.response).results ?? []) {
+            const error = result.outcome?.$case === 'error' ? (result.outcome.value as EntryError) : undefined;
+            const entryCode = error ? error.code : status.OK;
+            tally.add(`${method}[entry]`, entryCode, error?.message ?? '');
+            if (!ALLOWED[batch!.single].has(entryCode)) {
+              throw new Error(`${label}: an entry answered ${status[entryCode]}, which ${batch!.single} never may`);
             }
           }
         }
@@ -570,6 +602,7 @@ describe('fuzz: Directory', () => {
       expect(tally.count('Register', 'OK')).toBeGreaterThan(0);
       expect(tally.count('Register', 'INVALID_ARGUMENT')).toBeGreaterThan(0);
       expect(tally.count('RegisterBatch[entry]', 'OK')).toBeGreaterThan(0);
+      expect(tally.count('RenewBatch[entry]', 'OK')).toBeGreaterThan(0);
       expect(
         tally.count('Register', 'PERMISSION_DENIED') +
           tally.count('RegisterBatch[entry]', 'PERMISSION_DENIED') +

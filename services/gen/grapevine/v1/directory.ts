@@ -73,6 +73,21 @@ export interface RenewResponse {
   ttlSeconds: number;
 }
 
+export interface RenewBatchRequest {
+  entries: RenewRequest[];
+}
+
+export interface RenewBatchResponse {
+  /** One result for each entry, in the order of the request. */
+  results: RenewResult[];
+}
+
+export interface RenewResult {
+  outcome?: { $case: "renewed"; value: RenewResponse } | //
+  /** The status Renew would have answered for this entry. */
+  { $case: "error"; value: EntryError } | undefined;
+}
+
 export interface DeregisterRequest {
   /** The peer's signed record with withdrawn set and a newer seq. */
   record?: SignedRecord | undefined;
@@ -884,6 +899,247 @@ export const RenewResponse: MessageFns<RenewResponse> = {
   fromPartial<I extends Exact<DeepPartial<RenewResponse>, I>>(object: I): RenewResponse {
     const message = createBaseRenewResponse();
     message.ttlSeconds = object.ttlSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseRenewBatchRequest(): RenewBatchRequest {
+  return { entries: [] };
+}
+
+export const RenewBatchRequest: MessageFns<RenewBatchRequest> = {
+  encode(message: RenewBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      RenewRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(RenewRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewBatchRequest {
+    return {
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => RenewRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RenewBatchRequest): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => RenewRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RenewBatchRequest>, I>>(base?: I): RenewBatchRequest {
+    return RenewBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RenewBatchRequest>, I>>(object: I): RenewBatchRequest {
+    const message = createBaseRenewBatchRequest();
+    message.entries = object.entries?.map((e) => RenewRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRenewBatchResponse(): RenewBatchResponse {
+  return { results: [] };
+}
+
+export const RenewBatchResponse: MessageFns<RenewBatchResponse> = {
+  encode(message: RenewBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      RenewResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(RenewResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results) ? object.results.map((e: any) => RenewResult.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: RenewBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => RenewResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RenewBatchResponse>, I>>(base?: I): RenewBatchResponse {
+    return RenewBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RenewBatchResponse>, I>>(object: I): RenewBatchResponse {
+    const message = createBaseRenewBatchResponse();
+    message.results = object.results?.map((e) => RenewResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRenewResult(): RenewResult {
+  return { outcome: undefined };
+}
+
+export const RenewResult: MessageFns<RenewResult> = {
+  encode(message: RenewResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.outcome?.$case) {
+      case "renewed":
+        RenewResponse.encode(message.outcome.value, writer.uint32(10).fork()).join();
+        break;
+      case "error":
+        EntryError.encode(message.outcome.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = { $case: "renewed", value: RenewResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "error", value: EntryError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewResult {
+    return {
+      outcome: isSet(object.renewed)
+        ? { $case: "renewed", value: RenewResponse.fromJSON(object.renewed) }
+        : isSet(object.error)
+        ? { $case: "error", value: EntryError.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: RenewResult): unknown {
+    const obj: any = {};
+    if (message.outcome?.$case === "renewed") {
+      obj.renewed = RenewResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "error") {
+      obj.error = EntryError.toJSON(message.outcome.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RenewResult>, I>>(base?: I): RenewResult {
+    return RenewResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RenewResult>, I>>(object: I): RenewResult {
+    const message = createBaseRenewResult();
+    switch (object.outcome?.$case) {
+      case "renewed": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "renewed", value: RenewResponse.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "error", value: EntryError.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+    }
     return message;
   },
 };
@@ -2218,6 +2474,21 @@ export const DirectoryServiceService = {
     responseSerialize: (value: RenewResponse): Buffer => Buffer.from(RenewResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RenewResponse => RenewResponse.decode(value),
   },
+  /**
+   * RenewBatch is several Renews in one call, for callers that keep leases on others' behalf
+   * (introducers keeping their members' leases): each entry is renewed on its own, exactly as
+   * Renew would, and answered in order; one entry refused leaves the others. At most 256 entries
+   * a call.
+   */
+  renewBatch: {
+    path: "/grapevine.v1.DirectoryService/RenewBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RenewBatchRequest): Buffer => Buffer.from(RenewBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RenewBatchRequest => RenewBatchRequest.decode(value),
+    responseSerialize: (value: RenewBatchResponse): Buffer => Buffer.from(RenewBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RenewBatchResponse => RenewBatchResponse.decode(value),
+  },
   /** Deregister removes a peer, given its signed withdrawn record. */
   deregister: {
     path: "/grapevine.v1.DirectoryService/Deregister" as const,
@@ -2308,6 +2579,13 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
   registerBatch: handleUnaryCall<RegisterBatchRequest, RegisterBatchResponse>;
   /** Renew extends a lease by its TTL. A lost lease answers NOT_FOUND: register again. */
   renew: handleUnaryCall<RenewRequest, RenewResponse>;
+  /**
+   * RenewBatch is several Renews in one call, for callers that keep leases on others' behalf
+   * (introducers keeping their members' leases): each entry is renewed on its own, exactly as
+   * Renew would, and answered in order; one entry refused leaves the others. At most 256 entries
+   * a call.
+   */
+  renewBatch: handleUnaryCall<RenewBatchRequest, RenewBatchResponse>;
   /** Deregister removes a peer, given its signed withdrawn record. */
   deregister: handleUnaryCall<DeregisterRequest, DeregisterResponse>;
   /** Resolve finds one live peer by id or by name. */
@@ -2390,6 +2668,27 @@ export interface DirectoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RenewResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RenewBatch is several Renews in one call, for callers that keep leases on others' behalf
+   * (introducers keeping their members' leases): each entry is renewed on its own, exactly as
+   * Renew would, and answered in order; one entry refused leaves the others. At most 256 entries
+   * a call.
+   */
+  renewBatch(
+    request: RenewBatchRequest,
+    callback: (error: ServiceError | null, response: RenewBatchResponse) => void,
+  ): ClientUnaryCall;
+  renewBatch(
+    request: RenewBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RenewBatchResponse) => void,
+  ): ClientUnaryCall;
+  renewBatch(
+    request: RenewBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RenewBatchResponse) => void,
   ): ClientUnaryCall;
   /** Deregister removes a peer, given its signed withdrawn record. */
   deregister(
