@@ -107,14 +107,18 @@ describe('redis store', () => {
     expect(stats).toMatch(/cmdstat_evalsha:calls=[1-9]/);
   });
 
-  it('adds a network to the list of networks once, and its sweeps put it back when the list loses it', async () => {
+  it('registers in a network it has served while the list of networks cannot be written; sweeps put it back', async () => {
     await store.register(new TestPeer(net).registration());
     expect(await redis.smembers('gv:networks')).toEqual([net]);
-    // Lost (a cluster node that held the list came back empty): the next registration does not
-    // need the list, and the next sweep lists the network again.
+    // The list cannot be written (on a cluster: its node is down): a network this store has
+    // served still registers, a network new to it does not (it must be listed first).
+    await redis.set('gv:networks', 'not a set');
+    const peer = new TestPeer(net);
+    await store.register(peer.registration());
+    expect((await store.resolveById(net, peer.peerId))?.record.peerId).toBe(peer.peerId);
+    await expect(store.register(new TestPeer('unserved').registration())).rejects.toThrow();
+    // The list is back, empty: the next sweep lists the network again.
     await redis.del('gv:networks');
-    await store.register(new TestPeer(net).registration());
-    expect(await redis.smembers('gv:networks')).toEqual([]);
     await store.sweepExpired();
     expect(await redis.smembers('gv:networks')).toEqual([net]);
   });

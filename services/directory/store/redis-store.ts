@@ -176,9 +176,9 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
   /**
    * Every network this store has found in the sweeper's list or registered a peer in. On a Redis
    * Cluster the list is one key on one node and the networks live on others: should that node
-   * lose its data, the networks it listed would never be swept again (their peers renew, and
-   * registrations of known networks do not add them again), so each sweep puts back the ones it
-   * knows, and sweeps them even while the list cannot be read.
+   * lose its data, the networks it listed would never be swept again (their peers renew, nobody
+   * registers), so each sweep puts back the ones it knows, and sweeps them even while the list
+   * cannot be read.
    */
   const knownNetworks = new Set<string>();
 
@@ -213,13 +213,16 @@ export function createRedisStore(components: RedisStoreComponents, options: Redi
       const keys = networkKeys(network);
       const secret = newLeaseSecret();
       const reply = await run(async () => {
-        // A network new to this store joins the sweeper's list first and in the same round trip
-        // (one auto-pipeline: concurrent registrations share one socket write): should the script
-        // then fail, an extra network in the list costs one empty sweep. A known one is not added
-        // again: the sweeps put back any the list loses, so on a cluster a registration needs only
-        // its own network's node, not also the list's.
+        // The network joins the sweeper's list first and in the same round trip (one auto-pipeline:
+        // concurrent registrations share one socket write): should the script then fail, an extra
+        // network in the list costs one empty sweep. For a network this store has served, the
+        // list is not waited on: the sweeps put back any network the list loses, so on a cluster a
+        // registration needs only its own network's node, not also the list's.
+        const listed = redis.sadd(NETWORKS_KEY, network);
+        const known = knownNetworks.has(network);
+        if (known) listed.catch(() => undefined);
         const [, written] = await Promise.all([
-          knownNetworks.has(network) ? undefined : redis.sadd(NETWORKS_KEY, network),
+          known ? undefined : listed,
           scripts.call(
             'gvRegister',
             keys.rev,
