@@ -14,8 +14,8 @@
  *      a Watch is taken. The introducer probes every member each second (memberProbeIntervalMs).
  *
  * The directory and the introducer run in their own processes. Ends with one JSON line of the
- * figures issue #6 names. Options (environment): BENCH_ROUNDS (3), BENCH_CASE_MS (3000),
- * BENCH_WARMUP_MS (3000), BENCH_CONCURRENCY (32), BENCH_HOSTS (50), BENCH_RESOLVE_JOINS (200),
+ * figures issue #6 names. Options (environment): BENCH_ROUNDS (5), BENCH_CASE_MS (3000),
+ * BENCH_WARMUP_MS (10000), BENCH_CONCURRENCY (32), BENCH_HOSTS (50), BENCH_RESOLVE_JOINS (200),
  * BENCH_CRASH_GROUPS (6), BENCH_GROUP_HOSTS (5).
  */
 import { ChannelCredentials, Metadata, ServiceError } from '@grpc/grpc-js';
@@ -35,14 +35,16 @@ import { closedLoop, type LoadResult } from './support/load';
 import { describeMachine } from './support/machine';
 import { median, percentile, round } from './support/stats';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Five, so a run's median stands on more than one round that happened to be slow or fast. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CASE_MS = Number(process.env.BENCH_CASE_MS ?? 3_000);
 /**
  * Each path runs this long before anything is counted. After half a second the first round of
  * joins ran at about two thirds of the later rounds' rate, at twice their introducer CPU per
- * join (the join path was still cold), so every median of three held one cold round.
+ * join (the join path was still cold), so every median of three held one cold round; after 3 s
+ * the first round was still the slowest in each of three runs; after 10 s no round trend showed.
  */
-const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 3_000);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 10_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 50);
 const RESOLVE_JOINS = Number(process.env.BENCH_RESOLVE_JOINS ?? 200);
