@@ -5,8 +5,8 @@
  *
  * The renewals come due one by one, each at its member's probe (spread over the probe interval),
  * and a lease has a third of its TTL to spare: a renewal waits up to RENEW_LINGER_MS for the
- * others due meanwhile, so a share of thousands of members renews in a few calls a second rather
- * than in one call per member.
+ * others due meanwhile, so thousands of renewals a second leave in about ten calls (while each
+ * carries at most 256), not in one call each.
  */
 import { MAX_RENEW_BATCH } from '../common/limits';
 import type { RenewRequest, RenewResponse } from '../gen/grapevine/v1/directory';

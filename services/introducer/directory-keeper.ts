@@ -38,7 +38,7 @@ export interface KeeperOptions {
   readonly directory: DirectoryClient;
   /** Registrations go through the introducer's batcher, beside its joins'. */
   readonly registrations: Pick<RegistrationBatcher, 'register'>;
-  /** Renewals too: a share of thousands of members renews in a few calls a second, not thousands. */
+  /** Renewals too: thousands of leases a second renew in about ten calls a second, not thousands. */
   readonly renewals: Pick<RenewalBatcher, 'renew'>;
   readonly mirror: DirectoryMirror;
   readonly member: MemberAccess;
