@@ -95,12 +95,12 @@ export const ROLE_SCHEMAS: Readonly<Record<Role, z.ZodObject>> = {
 
 type JsonObject = Record<string, unknown>;
 
-/** The JSON schema of one role's `config` value: its settings as a file would give them. */
 interface ZodDefaultDef {
   readonly type: string;
   readonly defaultValue?: unknown;
 }
 
+/** The JSON schema of one role's `config` value: its settings as a file would give them. */
 export function roleConfigSchema(role: Role): JsonObject {
   const full = z.toJSONSchema(ROLE_SCHEMAS[role], { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as {
     properties: Record<string, JsonObject>;

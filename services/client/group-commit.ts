@@ -17,13 +17,11 @@ export type EntryOutcome<Result> =
   { readonly ok: true; readonly value: Result } | { readonly ok: false; readonly error: ServiceError };
 
 export interface BatchedCall<Entry, Result> {
-  /** The batch call's name, for messages. */
-  readonly name: string;
   /** Most entries one call may carry. */
   readonly maxEntries: number;
   /** An entry's bytes on the wire: a call stays under the message limit. */
   bytesOf(entry: Entry): number;
-  /** The batch call: one outcome for each entry, in order. */
+  /** The batch call: one outcome for each entry, in order (DirectoryClient checks the count). */
   many(entries: Entry[]): Promise<EntryOutcome<Result>[]>;
   /** The single call, for a server without the batch call. */
   one(entry: Entry): Promise<Result>;
@@ -114,14 +112,6 @@ export class GroupCommit<Entry, Result> {
         return this.sendOneByOne(batch);
       }
       for (const w of batch) w.reject(asServiceError(error));
-      return;
-    }
-    if (outcomes.length !== batch.length) {
-      const error = serviceError(
-        status.UNKNOWN,
-        `${this.call.name} answered ${outcomes.length} results for ${batch.length} entries`,
-      );
-      for (const w of batch) w.reject(error);
       return;
     }
     outcomes.forEach((outcome, i) => (outcome.ok ? batch[i].resolve(outcome.value) : batch[i].reject(outcome.error)));

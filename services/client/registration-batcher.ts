@@ -21,7 +21,6 @@ export class RegistrationBatcher {
   ) {
     this.commit = new GroupCommit(
       {
-        name: 'RegisterBatch',
         maxEntries: MAX_REGISTER_BATCH,
         bytesOf: (entry) => entry.record!.record.length + entry.record!.signature.length + ENTRY_OVERHEAD_BYTES,
         many: async (entries) =>

@@ -29,7 +29,6 @@ export class RenewalBatcher {
   ) {
     this.commit = new GroupCommit(
       {
-        name: 'RenewBatch',
         maxEntries: MAX_RENEW_BATCH,
         bytesOf: (entry) => Buffer.byteLength(entry.leaseId) + ENTRY_OVERHEAD_BYTES,
         many: async (entries) =>

@@ -142,8 +142,7 @@ export const directoryConfigSchema = z
         path: ['redisCluster'],
         message: 'redisCluster is set but redisUrl is empty: give the URL of one node of the cluster',
       });
-    }
-    if (config.redisCluster && !/^rediss?:\/\/[^/]*\/?0?$/i.test(config.redisUrl)) {
+    } else if (config.redisCluster && !/^rediss?:\/\/[^/]*\/?0?$/i.test(config.redisUrl)) {
       context.addIssue({
         code: 'custom',
         path: ['redisCluster'],

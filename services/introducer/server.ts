@@ -11,6 +11,7 @@ import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
 import { channelCredentials } from '../common/tls';
 import { createRegistry, type Registry } from '../common/metrics';
+import type { Counter } from 'prom-client';
 import type { SignedRecord } from '../gen/grapevine/v1/record';
 import { applicationFields, hostConfigSchema, memberFields } from '../host/config';
 import { RateLimiter } from '../host/rate-limiter';
@@ -102,14 +103,13 @@ export async function startIntroducer(
     // The host's verified-record cache: the mirror's watch returns the records joins just checked.
     openRecord: (signed) => host.member.open(signed, 'record'),
   });
-  const registrations = new RegistrationBatcher(directory, (entries) => {
-    metrics.registerCalls.inc();
-    metrics.registerEntries.inc(entries);
-  });
-  const renewals = new RenewalBatcher(directory, (entries) => {
-    metrics.renewCalls.inc();
-    metrics.renewEntries.inc(entries);
-  });
+  // Each batcher counts its calls and the entries they carried: their ratio is the batch size.
+  const counting = (calls: Counter, carried: Counter) => (entries: number) => {
+    calls.inc();
+    carried.inc(entries);
+  };
+  const registrations = new RegistrationBatcher(directory, counting(metrics.registerCalls, metrics.registerEntries));
+  const renewals = new RenewalBatcher(directory, counting(metrics.renewCalls, metrics.renewEntries));
   const mirror: DirectoryMirror = new DirectoryMirror(
     directory,
     config.network,
