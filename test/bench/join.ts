@@ -13,6 +13,7 @@
  *      group is killed with SIGKILL in turn, and each host's time from the kill to its DELETE on
  *      a Watch is taken. The introducer probes every member each second (memberProbeIntervalMs).
  *
+ * First it prints what one Ed25519 signature and verification cost, libsodium's and OpenSSL's.
  * The directory and the introducer run in their own processes. Ends with one JSON line of the
  * figures issue #6 names. Options (environment): BENCH_ROUNDS (5), BENCH_CASE_MS (3000),
  * BENCH_WARMUP_MS (10000), BENCH_CONCURRENCY (32), BENCH_HOSTS (50), BENCH_RESOLVE_JOINS (200),
@@ -33,6 +34,7 @@ import { startRedisServer } from '../support/redis-server';
 import { cpuSeconds, startChild, type Child } from './support/child';
 import { closedLoop, type LoadResult } from './support/load';
 import { describeMachine } from './support/machine';
+import { measureSignatures } from './support/signatures';
 import { median, percentile, round } from './support/stats';
 
 /** Five, so a run's median stands on more than one round that happened to be slow or fast. */
@@ -83,6 +85,11 @@ function show(name: string, result: LoadResult): void {
 
 async function main(): Promise<void> {
   console.log(`bench:join on ${describeMachine()}`);
+  // Each join verifies a record in the introducer and in the directory, and the newcomer signs one.
+  const ed = measureSignatures();
+  console.log(
+    `Ed25519, µs a call (median of 5 rounds): sign ${ed.signUs} (OpenSSL ${ed.opensslSignUs}), verify ${ed.verifyUs} (OpenSSL ${ed.opensslVerifyUs})`,
+  );
   const redis = await startRedisServer();
   const directoryPort = await freePort();
   const directoryAddress = `127.0.0.1:${directoryPort}`;
