@@ -601,6 +601,45 @@ describe('incarnations beside relayed records', () => {
     });
   });
 
+  const verdict = (kind: UpdateKind, incarnation: number): Message => ({
+    type: 'gossip',
+    from: 'p1',
+    fromAddress: '10.0.1.1:7946',
+    updates: [{ kind, peer: 'x', incarnation, from: kind === UpdateKind.Alive ? 'x' : 'p2' }],
+  });
+
+  it('a death refuted while the peer was out of the views is remembered: the stale verdict does not kill it again', () => {
+    // After a healed partition, verdicts of one side reach the other after the refutations.
+    const net = cluster(3);
+    const p0 = node(net, 'p0');
+    net.deliver('p0', shuffled());
+    net.deliver('p0', verdict(UpdateKind.Dead, 3));
+    expect(p0.peerState('x')).toBeUndefined();
+    net.deliver('p0', verdict(UpdateKind.Alive, 4));
+    net.deliver('p0', shuffled());
+    expect(p0.peerState('x')).toMatchObject({ incarnation: 4, view: 'passive' });
+    net.deliver('p0', verdict(UpdateKind.Dead, 3));
+    expect(p0.peerState('x')).toMatchObject({ incarnation: 4 });
+    expect(net.eventsOf('dead', 'p0')).toHaveLength(1);
+  });
+
+  it('a dead peer back in its own words starts at the incarnation it was declared dead at', () => {
+    const net = cluster(3);
+    const p0 = node(net, 'p0');
+    net.deliver('p0', shuffled());
+    net.deliver('p0', verdict(UpdateKind.Dead, 3));
+    net.deliver('p0', {
+      type: 'neighbor',
+      from: 'x',
+      fromAddress: '10.0.77.1:7946',
+      record: outsider,
+      highPriority: false,
+    });
+    expect(p0.peerState('x')?.incarnation).toBe(3);
+    net.deliver('p0', verdict(UpdateKind.Suspect, 2));
+    expect(p0.peerState('x')?.suspected).toBe(false);
+  });
+
   it('every shuffle, shuffle reply and push-pull says the incarnation it holds for each record', () => {
     const net = cluster(8);
     const carriers = net.sent.filter((m) => ['shuffle', 'shuffle-reply', 'push-pull'].includes(m.message.type));

@@ -918,7 +918,13 @@ export class MembershipNode {
     const entry = this.views.get(u.peer);
     if (!entry) {
       const t = this.dead.get(u.peer);
-      if (t && u.incarnation > t.incarnation) this.dead.delete(u.peer);
+      if (t && u.incarnation > t.incarnation) {
+        // The death is refuted. Keep the incarnation that refuted it, or the peer, met again
+        // through a record, would start below the verdict, and the verdict still on its way
+        // round (a healed partition sends many) would kill it again.
+        this.dead.delete(u.peer);
+        this.views.heardOutside(u.peer, u.incarnation);
+      }
       return;
     }
     const newerRecord = before !== undefined && entry.seq > before;
@@ -1036,7 +1042,9 @@ export class MembershipNode {
       // A record relayed by others must be newer than the dead one; a peer speaking for itself is
       // alive whatever we remembered (a healed partition, a refuted false death).
       if (view.seq <= t.seq && expectedPeer !== view.peerId) return undefined;
+      // It was declared dead at t.incarnation, so it is at least there.
       this.dead.delete(view.peerId);
+      this.views.heardOutside(view.peerId, t.incarnation);
     }
     const known = Math.max(incarnation, this.views.pastIncarnation(view.peerId));
     return newEntry(view.peerId, blob, view.seq, view.addresses[0], known);

@@ -149,6 +149,13 @@ export class PeerViews {
     return this.pastIncarnations.get(id) ?? 0;
   }
 
+  /** A peer outside both views was heard at `incarnation`: met again, it starts there. */
+  heardOutside(id: PeerId, incarnation: number): void {
+    if (incarnation > this.pastIncarnation(id)) {
+      rememberNewest(this.pastIncarnations, id, incarnation, this.pastMemorySize);
+    }
+  }
+
   /**
    * A peer's address (and so its group) changed with a newer record. Answers false, changing
    * nothing, when the new group has no room in the peer's view: a peer admitted under one address
