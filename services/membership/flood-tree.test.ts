@@ -39,8 +39,8 @@ class TreeNet {
   link(a: string, b: string): void {
     this.links.get(a)!.push({ id: b, address: `addr-${b}` });
     this.links.get(b)!.push({ id: a, address: `addr-${a}` });
-    this.trees.get(a)!.linkUp(b);
-    this.trees.get(b)!.linkUp(a);
+    this.trees.get(a)!.linkUp(this.now, { id: b, address: `addr-${b}` });
+    this.trees.get(b)!.linkUp(this.now, { id: a, address: `addr-${a}` });
   }
 
   unlink(a: string, b: string): void {
@@ -251,6 +251,33 @@ describe('FloodTree (Plumtree)', () => {
     net.flood(x, 'over-link-back');
     net.run(50);
     expect(net.sent.some((s) => s.message.type === 'flood' && s.from === x && s.to === y)).toBe(true);
+  });
+
+  it('tells a new link of the floods it kept: a peer cut off while one went round grafts it', () => {
+    const net = formed();
+    // f loses both its links, a flood goes round without it, and f is linked again.
+    net.unlink('e', 'f');
+    net.unlink('f', 'a');
+    net.flood('c', 'while-away');
+    net.run(200);
+    expect(net.reached('while-away')).not.toContain('f');
+    net.link('f', 'a');
+    net.run(2 * CONFIG.floodAnnounceIntervalMs);
+    expect(net.reached('while-away')).toContain('f');
+    expect(net.stats.get('f')!.floodGrafts).toBe(1);
+  });
+
+  it('does not tell a new link of floods older than it keeps', () => {
+    const net = formed();
+    net.unlink('e', 'f');
+    net.unlink('f', 'a');
+    net.flood('c', 'long-ago');
+    net.run(10_000);
+    const before = net.sent.length;
+    net.link('f', 'a');
+    net.run(2 * CONFIG.floodAnnounceIntervalMs);
+    expect(net.sent.slice(before).filter((s) => s.message.type === 'flood-announce')).toEqual([]);
+    expect(net.reached('long-ago')).not.toContain('f');
   });
 
   it('prunes again when a neighbour keeps pushing over a pruned link (it missed the prune)', () => {

@@ -144,8 +144,15 @@ export class FloodTree {
     if (kept) this.io.send(link, kept.flood);
   }
 
-  linkUp(peer: PeerId): void {
-    this.lazy.delete(peer);
+  /**
+   * A new link starts on the tree, and hears of the floods kept here: a peer that was off every
+   * neighbour's links while a flood went round (a link lost and made again, a healed partition)
+   * grafts the ones it missed instead of never seeing them.
+   */
+  linkUp(now: number, link: FloodLink): void {
+    this.lazy.delete(link.id);
+    const keptSince = now - this.keptMs();
+    for (const [id, kept] of this.kept) if (kept.at >= keptSince) this.queueAnnouncement(now, link, id);
   }
 
   linkDown(peer: PeerId): void {
@@ -229,8 +236,13 @@ export class FloodTree {
     this.io.send(link, { type: 'flood-announce', ...this.io.self(), ids });
   }
 
+  /** How long a flood is kept to answer grafts. */
+  private keptMs(): number {
+    return KEPT_ROUNDS * (this.config.floodAnnounceIntervalMs + this.config.floodGraftWaitMs);
+  }
+
   private keep(now: number, flood: Flood): void {
-    const keepMs = KEPT_ROUNDS * (this.config.floodAnnounceIntervalMs + this.config.floodGraftWaitMs);
+    const keepMs = this.keptMs();
     for (const [id, k] of this.kept) {
       if (now - k.at <= keepMs && this.keptBytes + flood.payload.length <= MAX_KEPT_BYTES) break;
       this.kept.delete(id);

@@ -1167,7 +1167,7 @@ export class MembershipNode {
         entry.probedUs = true;
       } else if (entry && !this.views.activeFull && this.views.addActive(entry, this.rng)) {
         // The pinger holds a link we do not: take it back if we can, or say so, so it repairs.
-        this.linkUp(entry);
+        this.linkUp(now, entry);
       } else {
         notNeighbor = true;
       }
@@ -1263,7 +1263,7 @@ export class MembershipNode {
       return;
     }
     this.reply(entry, true);
-    this.linkUp(entry);
+    this.linkUp(now, entry);
     const c = this.config;
     for (const p of this.views.active) {
       if (p.id === entry.id) continue;
@@ -1301,7 +1301,7 @@ export class MembershipNode {
   private acceptWalk(now: number, entry: PeerEntry): void {
     if (this.takeIntoActive(now, entry)) {
       this.reply(entry, true);
-      this.linkUp(entry);
+      this.linkUp(now, entry);
     } else if (!this.views.get(entry.id)) {
       this.views.addPassive(entry, this.rng);
     }
@@ -1319,7 +1319,7 @@ export class MembershipNode {
     const room = this.freePlaces() > 0 || msg.highPriority;
     if (room && this.takeIntoActive(now, entry, msg.highPriority)) {
       this.reply(entry, true);
-      this.linkUp(entry);
+      this.linkUp(now, entry);
       return;
     }
     this.refuse(now, entry);
@@ -1365,7 +1365,7 @@ export class MembershipNode {
     // We asked while there was room; if it filled up meanwhile, decline rather than evict.
     const added = asked?.kind === 'neighbor' ? this.views.addActive(entry, this.rng) : this.takeIntoActive(now, entry);
     if (added) {
-      this.linkUp(entry);
+      this.linkUp(now, entry);
     } else {
       this.send(entry.id, entry.address, { type: 'disconnect', from: this.id, fromAddress: this.address });
       if (!this.views.get(entry.id)) this.views.addPassive(entry, this.rng);
@@ -1445,11 +1445,11 @@ export class MembershipNode {
     this.neighborDown(entry.id);
   }
 
-  private linkUp(entry: PeerEntry): void {
+  private linkUp(now: number, entry: PeerEntry): void {
     this.isolatedSaid = false;
     this.refusals = 0;
     this.viewChanged = true;
-    this.tree.linkUp(entry.id);
+    this.tree.linkUp(now, entry);
     this.event({ type: 'neighbor-up', peer: entry.id });
     // Swap records and neighbour lists at once, so suspicions of the new neighbour can be
     // confirmed by its other neighbours from the start.
@@ -1638,7 +1638,7 @@ export class MembershipNode {
     // A request of ours to the sender holds the place its link would take.
     const places = this.freePlaces() + (this.pending.has(sender.id) ? 1 : 0);
     if (places > 0 && this.takeIntoActive(now, sender)) {
-      this.linkUp(sender);
+      this.linkUp(now, sender);
       return;
     }
     this.send(sender.id, sender.address, { type: 'disconnect', from: this.id, fromAddress: this.address });

@@ -56,12 +56,14 @@ const HEAL_TIMEOUT_MS = 40_000;
  * How long the healed overlay must stay joined, with nobody suspected, before the floods that must
  * all arrive. Right after the first rejoin the two sides' verdicts from the partition (a peer of
  * the other side is dead at its current incarnation) still circulate: a peer that hears one drops
- * that peer even when it is its live neighbour on its own side, and a peer re-learned from a record
- * starts at incarnation 0, so its later refutation does not shield it from the next stale verdict.
- * In 2 of 28 runs that flooded at the first rejoin, this cut the overlay again within 30 ms and a
- * flood missed one side. In 6 runs flooding every 0.3 s for 30 s after the rejoin, it split again
- * once, for under 0.4 s, and none of about 400 floods was lost. Fixing that belongs to the
- * membership core; this wait keeps the test from depending on the first second after a heal.
+ * that peer even when it is its live neighbour on its own side, until the peer's refutation reaches
+ * it. In 2 of 28 runs that flooded at the first rejoin, this cut the overlay again within 30 ms and
+ * a flood missed one side. In 6 runs flooding every 0.3 s for 30 s after the rejoin, it split again
+ * once, for under 0.4 s, and none of about 400 floods was lost. One such cut after the settling
+ * wait lost a flood in a full CI run. The core has since kept refutations heard while a peer was
+ * out of the views (the stale verdict no longer kills a peer re-learned from a record) and announces
+ * the floods it keeps to every new link (a peer cut off while a flood went round grafts it once
+ * linked again); this wait still keeps the test from depending on the first second after a heal.
  */
 const SETTLE_MS = 3_000;
 /** A flood over a connected six-host overlay arrives in milliseconds. */
@@ -280,6 +282,11 @@ describe('hosts in three sites across network namespaces', () => {
     return found;
   }
 
+  /** The last lines each host printed (warnings and errors), for failure messages. */
+  function recentLogs(): string {
+    return hosts.map((host, index) => `${hostName(index)} log:\n${host.log.slice(-10).join('\n')}`).join('\n');
+  }
+
   /** Polls the views until `holds`; resolves with the time it took, or fails showing the views. */
   async function waitForViews(what: string, timeoutMs: number, holds: (snap: Snapshot) => boolean): Promise<number> {
     const started = Date.now();
@@ -287,10 +294,7 @@ describe('hosts in three sites across network namespaces', () => {
       const snap = await snapshot();
       if (holds(snap)) return Date.now() - started;
       if (Date.now() - started > timeoutMs) {
-        const logs = hosts
-          .map((host, index) => `${hostName(index)} log:\n${host.log.slice(-10).join('\n')}`)
-          .join('\n');
-        throw new Error(`no ${what} within ${timeoutMs} ms; views:\n${snap.text}\n${logs}`);
+        throw new Error(`no ${what} within ${timeoutMs} ms; views:\n${snap.text}\n${recentLogs()}`);
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
@@ -305,7 +309,7 @@ describe('hosts in three sites across network namespaces', () => {
       if (Date.now() - started > DELIVERY_TIMEOUT_MS) {
         throw new Error(
           `flood ${messageId} from ${hostName(origin)} did not reach ${missing.map(hostName).join(', ')}` +
-            ` within ${DELIVERY_TIMEOUT_MS} ms; views:\n${(await snapshot()).text}`,
+            ` within ${DELIVERY_TIMEOUT_MS} ms; views:\n${(await snapshot()).text}\n${recentLogs()}`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS / 5));
