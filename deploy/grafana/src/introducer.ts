@@ -165,12 +165,32 @@ export function introducerDashboard(): dashboard.Dashboard {
   );
   builder.withPanel(
     timeseriesPanel(ids, {
+      title: 'Entries per directory call',
+      description:
+        'Registrations per RegisterBatch call and lease renewals per RenewBatch call (256 at most in one). Joins that come one at a time go alone (1); renewals wait up to 100 ms for the others coming due, so theirs grows with the members in the share. Near 256: the calls are full and wait on the directory; look at its latency.',
+      unit: 'short',
+      min: 0,
+      width: 12,
+      queries: [
+        q(
+          `sum(${rate('grapevine_introducer_register_entries_total', SELECTED)}) / sum(${rate('grapevine_introducer_register_calls_total', SELECTED)})`,
+          'registrations per call',
+        ),
+        q(
+          `sum(${rate('grapevine_introducer_renew_entries_total', SELECTED)}) / sum(${rate('grapevine_introducer_renew_calls_total', SELECTED)})`,
+          'renewals per call',
+        ),
+      ],
+    }),
+  );
+  builder.withPanel(
+    timeseriesPanel(ids, {
       title: 'Replicas and members seen',
       description:
         'How many introducers each replica sees (itself included), the members in its copy of the directory, and the members in its share. Replicas that disagree on the count split the work wrongly for a while.',
       unit: 'short',
       min: 0,
-      width: 24,
+      width: 12,
       queries: [
         q(`grapevine_introducer_replicas{${SELECTED}}`, 'replicas seen by {{instance}}'),
         q(`grapevine_introducer_directory_members{${SELECTED}}`, 'members known to {{instance}}'),
