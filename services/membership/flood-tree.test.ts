@@ -253,13 +253,18 @@ describe('FloodTree (Plumtree)', () => {
     expect(net.sent.some((s) => s.message.type === 'flood' && s.from === x && s.to === y)).toBe(true);
   });
 
-  it('tells a new link of the floods it kept: a peer cut off while one went round grafts it', () => {
+  /** A formed net where f lost both its links, then a flood from c went round for `ms`. */
+  function floodWithoutF(id: string, ms: number): TreeNet {
     const net = formed();
-    // f loses both its links, a flood goes round without it, and f is linked again.
     net.unlink('e', 'f');
     net.unlink('f', 'a');
-    net.flood('c', 'while-away');
-    net.run(200);
+    net.flood('c', id);
+    net.run(ms);
+    return net;
+  }
+
+  it('tells a new link of the floods it kept: a peer cut off while one went round grafts it', () => {
+    const net = floodWithoutF('while-away', 200);
     expect(net.reached('while-away')).not.toContain('f');
     net.link('f', 'a');
     net.run(2 * CONFIG.floodAnnounceIntervalMs);
@@ -268,11 +273,7 @@ describe('FloodTree (Plumtree)', () => {
   });
 
   it('does not tell a new link of floods older than it keeps', () => {
-    const net = formed();
-    net.unlink('e', 'f');
-    net.unlink('f', 'a');
-    net.flood('c', 'long-ago');
-    net.run(10_000);
+    const net = floodWithoutF('long-ago', 10_000);
     const before = net.sent.length;
     net.link('f', 'a');
     net.run(2 * CONFIG.floodAnnounceIntervalMs);
