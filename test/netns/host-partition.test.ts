@@ -59,11 +59,12 @@ const HEAL_TIMEOUT_MS = 40_000;
  * that peer even when it is its live neighbour on its own side, until the peer's refutation reaches
  * it. In 2 of 28 runs that flooded at the first rejoin, this cut the overlay again within 30 ms and
  * a flood missed one side. In 6 runs flooding every 0.3 s for 30 s after the rejoin, it split again
- * once, for under 0.4 s, and none of about 400 floods was lost. One such cut after the settling
- * wait lost a flood in a full CI run. The core has since kept refutations heard while a peer was
- * out of the views (the stale verdict no longer kills a peer re-learned from a record) and announces
- * the floods it keeps to every new link (a peer cut off while a flood went round grafts it once
- * linked again); this wait still keeps the test from depending on the first second after a heal.
+ * once, for under 0.4 s, and none of about 400 floods was lost. A full CI run later lost a flood
+ * after the settling wait, with the overlay whole when the test gave up; such a cut is the likeliest
+ * cause. The core has since kept refutations heard while a peer was out of the views (the stale
+ * verdict no longer kills a peer re-learned from a record) and announces the floods it keeps to
+ * every new link (a peer cut off while a flood went round grafts it once linked again); this wait
+ * still keeps the test from depending on the first second after a heal.
  */
 const SETTLE_MS = 3_000;
 /** A flood over a connected six-host overlay arrives in milliseconds. */
