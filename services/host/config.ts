@@ -21,7 +21,7 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 32 * 1_024;
  * Highest flood TTL a caller may ask for, or a peer relay: at least the core's default flood TTL,
  * or every flood sent without a TTL would be refused by the peers.
  */
-export const DEFAULT_MAX_FLOOD_TTL_HOPS = 64;
+export const DEFAULT_MAX_FLOOD_TTL_HOPS = 128;
 /** Calls one peer may make per second, sustained; gossip needs a few per probe period. */
 export const DEFAULT_PEER_CALLS_PER_SECOND = 200;
 /**
@@ -102,7 +102,7 @@ export const memberFields = {
     .count(1, 255)
     .default(DEFAULT_MAX_FLOOD_TTL_HOPS)
     .describe(
-      'highest flood TTL accepted, from the application or relayed by a peer; higher ones answer INVALID_ARGUMENT. Keep it at least the flood TTL (64), or floods sent without a TTL are refused by the peers',
+      'highest flood TTL accepted, from the application or relayed by a peer; higher ones answer INVALID_ARGUMENT. Keep it at least the flood TTL (128), or floods sent without a TTL are refused by the peers',
     ),
   peerCallsPerSecond: fields
     .count(1, 1_000_000)
