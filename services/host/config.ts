@@ -8,6 +8,7 @@ import { fields } from '../common/config';
 import { checkTlsFields, tlsFields, type TlsSettings } from '../common/tls';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import { parseHostPort } from '../common/records';
+import { DEFAULT_FLOOD_TTL_HOPS } from '../membership/config';
 
 /** Port of the Host gRPC API. */
 export const DEFAULT_HOST_GRPC_PORT = 7_600;
@@ -18,10 +19,10 @@ export const DEFAULT_HOST_APP_PORT = 7_700;
 /** Largest application payload (Send, Flood); the gRPC frame around it must fit the message bound. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 32 * 1_024;
 /**
- * Highest flood TTL a caller may ask for, or a peer relay: at least the core's default flood TTL,
- * or every flood sent without a TTL would be refused by the peers.
+ * Highest flood TTL a caller may ask for, or a peer relay: the core's default flood TTL, since a
+ * lower bound would have the peers refuse every flood sent without a TTL.
  */
-export const DEFAULT_MAX_FLOOD_TTL_HOPS = 128;
+export const DEFAULT_MAX_FLOOD_TTL_HOPS = DEFAULT_FLOOD_TTL_HOPS;
 /** Calls one peer may make per second, sustained; gossip needs a few per probe period. */
 export const DEFAULT_PEER_CALLS_PER_SECOND = 200;
 /**

@@ -4,6 +4,7 @@
  * members. Replicas find each other in the directory by the role label on their records.
  */
 import { performance } from 'node:perf_hooks';
+import type { Counter } from 'prom-client';
 import { DirectoryClient } from '../client/directory-client';
 import { RegistrationBatcher } from '../client/registration-batcher';
 import { RenewalBatcher } from '../client/renewal-batcher';
@@ -11,7 +12,6 @@ import type { Identity } from '../common/identity';
 import type { Logger } from '../common/logging';
 import { channelCredentials } from '../common/tls';
 import { createRegistry, type Registry } from '../common/metrics';
-import type { Counter } from 'prom-client';
 import type { SignedRecord } from '../gen/grapevine/v1/record';
 import { applicationFields, hostConfigSchema, memberFields } from '../host/config';
 import { RateLimiter } from '../host/rate-limiter';
