@@ -1,9 +1,19 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BUILTIN_SCENARIOS, builtinScenario, parseScenario } from './scenario';
+
+const SCENARIO_FILES = join(__dirname, '..', '..', '..', 'docs', 'scenarios');
 
 describe('scenarios', () => {
   it.each(Object.keys(BUILTIN_SCENARIOS))('built-in %s parses and ends after its last event', (name) => {
     const s = builtinScenario(name, { nodes: 500 });
     expect(s.nodes).toBe(500);
+    for (const e of s.events) expect(e.atS).toBeLessThan(s.durationS);
+  });
+
+  it.each(readdirSync(SCENARIO_FILES))('the documented file %s parses and ends after its last event', (file) => {
+    const s = parseScenario(JSON.parse(readFileSync(join(SCENARIO_FILES, file), 'utf8')));
+    expect(s.events.length).toBeGreaterThan(0);
     for (const e of s.events) expect(e.atS).toBeLessThan(s.durationS);
   });
 
