@@ -118,25 +118,17 @@ export class DirectoryClient {
   }
 
   /** Several Registers in one call, answered in order; see RegistrationBatcher for the usual way in. */
-  async registerBatch(entries: RegisterRequest[]): Promise<RegisterResult[]> {
-    const response = await this.unary<{ results: RegisterResult[] }>((cb) =>
+  registerBatch(entries: RegisterRequest[]): Promise<RegisterResult[]> {
+    return this.batch<RegisterResult>('RegisterBatch', entries.length, (cb) =>
       this.client.registerBatch({ entries }, this.meta(), this.callOptions(), cb),
     );
-    if (response.results.length !== entries.length) {
-      throw new Error(`RegisterBatch answered ${response.results.length} results for ${entries.length} entries`);
-    }
-    return response.results;
   }
 
   /** Several Renews in one call, answered in order; see RenewalBatcher for the usual way in. */
-  async renewBatch(entries: RenewRequest[]): Promise<RenewResult[]> {
-    const response = await this.unary<{ results: RenewResult[] }>((cb) =>
+  renewBatch(entries: RenewRequest[]): Promise<RenewResult[]> {
+    return this.batch<RenewResult>('RenewBatch', entries.length, (cb) =>
       this.client.renewBatch({ entries }, this.meta(), this.callOptions(), cb),
     );
-    if (response.results.length !== entries.length) {
-      throw new Error(`RenewBatch answered ${response.results.length} results for ${entries.length} entries`);
-    }
-    return response.results;
   }
 
   async renew(leaseId: string): Promise<number> {
@@ -274,6 +266,18 @@ export class DirectoryClient {
 
   private callOptions() {
     return { deadline: Date.now() + this.deadlineMs };
+  }
+
+  /** A batch call's results, one per entry: a short answer would pair results with the wrong entries. */
+  private async batch<R>(
+    method: string,
+    entries: number,
+    start: (callback: (error: ServiceError | null, value?: { results: R[] }) => void) => void,
+  ): Promise<R[]> {
+    const { results } = await this.unary(start);
+    if (results.length !== entries)
+      throw new Error(`${method} answered ${results.length} results for ${entries} entries`);
+    return results;
   }
 
   private unary<T>(start: (callback: (error: ServiceError | null, value?: T) => void) => void): Promise<T> {
