@@ -11,7 +11,9 @@
  * Each run is a fresh child process; two run at a time (the machine has two cores). Figures are
  * medians over seeds where a run is cheap. The last line is one JSON object.
  *
- * Options: --quick (smaller and shorter: a smoke test of the bench itself, not its figures).
+ * Options: --quick (smaller and shorter: a smoke test of the bench itself, not its figures);
+ * --speed (only the speed window, at 300, 1,000 and 10,000 nodes, three runs each, alone: where
+ * the time of an event goes as the network outgrows the processor's caches).
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -26,6 +28,8 @@ interface Task {
   readonly lifeguard?: boolean;
   /** Shortens the lifeguard hour (--quick only). */
   readonly hourS?: number;
+  /** Stops after the speed window (--speed). */
+  readonly speedOnly?: boolean;
 }
 
 interface TaskResult {
@@ -35,6 +39,10 @@ interface TaskResult {
   readonly simulatedS: number;
   /** Simulated s per wall s over the settled part of the run (after joins and warm-up). */
   readonly steadySpeed: number;
+  /** Events (timer runs and deliveries) and wall milliseconds in that window. */
+  readonly steadyEvents: number;
+  readonly steadyWallMs: number;
+  readonly simulatedWindowS: number;
   readonly activeViewSize: number;
 }
 
@@ -47,16 +55,21 @@ function runTask(task: Task): TaskResult {
   }
   // The benchmark reads figures, not plots: sample coarsely and skip per-sample components.
   scenario = { ...scenario, sampleEveryS: Math.max(scenario.sampleEveryS, 5), componentEverySample: false };
+  // --speed times as many events at every size as 30 s take at 10,000 nodes, with no floods.
+  const windowMs = task.speedOnly ? Math.max(30, (30 * 10_000) / task.nodes) * 1_000 : 30_000;
+  if (task.speedOnly) scenario = { ...scenario, events: [], durationS: settledAtS(task.nodes) + windowMs / 1_000 };
   const started = performance.now();
   const sim = new Simulation(scenario, task.seed);
   const settled = settledAtS(task.nodes) * 1_000;
   sim.runUntil(settled);
-  // Speed over 30 settled seconds before any measurement traffic (floods) or fault.
+  // Speed over 30 settled seconds (windowMs) before any measurement traffic (floods) or fault.
   const steadyStart = performance.now();
-  const steadyEnd = Math.min(sim.durationMs, settled + 30_000);
+  const eventsBefore = sim.eventsProcessed;
+  const steadyEnd = Math.min(sim.durationMs, settled + windowMs);
   sim.runUntil(steadyEnd);
   const steadyWallMs = performance.now() - steadyStart;
-  sim.runUntil(sim.durationMs);
+  const steadyEvents = sim.eventsProcessed - eventsBefore;
+  if (!task.speedOnly) sim.runUntil(sim.durationMs);
   const ended = performance.now();
   const result = sim.result();
   return {
@@ -65,6 +78,9 @@ function runTask(task: Task): TaskResult {
     wallS: (ended - started) / 1_000,
     simulatedS: result.simulatedS,
     steadySpeed: (steadyEnd - settled) / steadyWallMs,
+    steadyEvents,
+    steadyWallMs,
+    simulatedWindowS: (steadyEnd - settled) / 1_000,
     activeViewSize: result.config.activeViewSize,
   };
 }
@@ -122,7 +138,42 @@ const median = (xs: readonly number[]): number => {
 
 const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 
+/**
+ * --speed: settled seconds of a stable network at three sizes, as many events at each. Events per node per simulated second hold
+ * steady, so the wall time of one event says how much of the cost is memory: at 300 nodes the
+ * whole network fits in the caches.
+ */
+async function speedOnly(): Promise<void> {
+  const sizes = [300, 1_000, 10_000];
+  const runs = 3;
+  const tasks = sizes.flatMap((nodes) =>
+    Array.from({ length: runs }, (): Task => ({ scenario: 'stable', nodes, seed: 2, speedOnly: true })),
+  );
+  const results = await pool(tasks, 1, () => undefined);
+  const figures: Record<string, number> = {};
+  for (const nodes of sizes) {
+    const rs = results.filter((r) => r.task.nodes === nodes);
+    const usPerEvent = median(rs.map((r) => (r.steadyWallMs * 1_000) / r.steadyEvents));
+    const eventsPerNodeS = median(rs.map((r) => r.steadyEvents / r.simulatedWindowS / nodes));
+    const speed = median(rs.map((r) => r.steadySpeed));
+    process.stdout.write(
+      `n=${nodes}: ${usPerEvent.toFixed(2)} µs per event, ${eventsPerNodeS.toFixed(2)} events per node per simulated s, ${speed.toFixed(1)} simulated s per wall s (median of ${runs}; per run ${rs.map((r) => r.steadySpeed.toFixed(1)).join(', ')})\n`,
+    );
+    figures[`us_per_event_${nodes}`] = round(usPerEvent, 2);
+    figures[`sim_speed_${nodes}`] = round(speed, 1);
+  }
+  const floor = figures.us_per_event_300;
+  const perNodeS = median(
+    results.filter((r) => r.task.nodes === 10_000).map((r) => r.steadyEvents / r.simulatedWindowS / 10_000),
+  );
+  process.stdout.write(
+    `at 10,000 nodes with every event as fast as at 300: ${(1e6 / (floor * perNodeS * 10_000)).toFixed(1)} simulated s per wall s\n`,
+  );
+  process.stdout.write(`${JSON.stringify({ bench: 'sim-speed', ...figures })}\n`);
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--speed')) return speedOnly();
   const quick = process.argv.includes('--quick');
   const big = quick ? 2_000 : 10_000;
   const small = quick ? 500 : 1_000;
