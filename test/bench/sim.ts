@@ -62,7 +62,7 @@ function runTask(task: Task): TaskResult {
   const sim = new Simulation(scenario, task.seed);
   const settled = settledAtS(task.nodes) * 1_000;
   sim.runUntil(settled);
-  // Speed over 30 settled seconds (windowMs) before any measurement traffic (floods) or fault.
+  // Speed over settled seconds (30; more at small sizes under --speed) before any flood or fault.
   const steadyStart = performance.now();
   const eventsBefore = sim.eventsProcessed;
   const steadyEnd = Math.min(sim.durationMs, settled + windowMs);
@@ -139,9 +139,9 @@ const median = (xs: readonly number[]): number => {
 const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 
 /**
- * --speed: settled seconds of a stable network at three sizes, as many events at each. Events per node per simulated second hold
- * steady, so the wall time of one event says how much of the cost is memory: at 300 nodes the
- * whole network fits in the caches.
+ * --speed: a settled network at three sizes, as many events at each. Events per node per
+ * simulated second hold steady, so the wall time of one event says how much of the cost is
+ * memory: at 300 nodes the whole network fits in the caches.
  */
 async function speedOnly(): Promise<void> {
   const sizes = [300, 1_000, 10_000];
