@@ -103,7 +103,7 @@ export const memberFields = {
     .count(1, 255)
     .default(DEFAULT_MAX_FLOOD_TTL_HOPS)
     .describe(
-      'highest flood TTL accepted, from the application or relayed by a peer; higher ones answer INVALID_ARGUMENT. Keep it at least the flood TTL (128), or floods sent without a TTL are refused by the peers',
+      `highest flood TTL accepted, from the application or relayed by a peer; higher ones answer INVALID_ARGUMENT. Keep it at least the flood TTL (${DEFAULT_FLOOD_TTL_HOPS}), or floods sent without a TTL are refused by the peers`,
     ),
   peerCallsPerSecond: fields
     .count(1, 1_000_000)

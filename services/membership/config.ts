@@ -221,7 +221,8 @@ const schema = z
      * tree, not the overlay's diameter (about 8 at 10,000 peers with 5 neighbours): once the tree
      * has formed a flood follows its links, and in the simulator the last peer was reached up to
      * 38 hops out at 10,000 peers (16 already at 1,000), and up to 67 in the 20 s after a healed
-     * partition (docs/scenarios/floods-after-heal.json). Below that, far peers are missed; duplicates are suppressed by id, not by TTL.
+     * partition (docs/scenarios/floods-after-heal.json). Below that, far peers are missed;
+     * duplicates are suppressed by id, not by TTL.
      */
     floodTtlHops: count(1, 255),
     /**
