@@ -254,6 +254,33 @@ describe('evicting to make room', () => {
       expect(known).toContain('d');
     }
   });
+
+  it('drops an evicted neighbour that does not answer its check at the check deadline, not a turn later', () => {
+    const net = smallNet(
+      ['hub', 'a', 'd', 'x', 'x2'],
+      [
+        ['a', 'hub'],
+        ['d', 'hub'],
+        ['x', 'x2'],
+      ],
+    );
+    net.down.add('d');
+    net.deliver('hub', {
+      type: 'neighbor',
+      from: 'x',
+      fromAddress: '10.0.3.1:7946',
+      record: net.records.get('x') as SignedRecordBlob,
+      highPriority: true,
+    });
+    const checkedAt = net.now;
+    // A check has no indirect pings, so its only deadline is its end: the hub must wake for it.
+    const deadline = checkedAt + localConfig({ activeViewSize: 2, passiveViewSize: 8 }).probeIntervalMs;
+    expect(node(net, 'hub').nextWakeAt()).toBeLessThanOrEqual(deadline);
+    net.run(deadline - 1 - net.now);
+    expect(node(net, 'hub').passiveView()).toContain('d');
+    net.run(1);
+    expect(node(net, 'hub').passiveView()).not.toContain('d');
+  });
 });
 
 describe('one-sided links (a push-pull says whether the sender holds the link)', () => {

@@ -351,7 +351,8 @@ export class MembershipNode {
     // Called after every message: skip the (usually empty) tables without iterating them.
     for (let i = 0; i < this.probes.length; i++) {
       const p = this.probes[i];
-      t = Math.min(t, p.indirectSent ? p.endAt : p.indirectAt);
+      // A candidate probe sends no indirect pings (indirectAt is Infinity): its end is its deadline.
+      t = Math.min(t, p.indirectSent ? p.endAt : Math.min(p.indirectAt, p.endAt));
     }
     for (let i = 0; i < this.relays.length; i++) {
       const r = this.relays[i];
