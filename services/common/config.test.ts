@@ -75,6 +75,17 @@ describe('configuration', () => {
     expect(messageOf(() => loadConfig(directoryConfigSchema, { flags: { metrics: 'maybe' } }))).toMatch(/metrics/);
   });
 
+  test('a keepalive too short to be a ping interval is refused, by every role', () => {
+    expect(
+      messageOf(() => loadConfig(directoryConfigSchema, { env: { ...PLAINTEXT, GRAPEVINE_KEEPALIVE_MS: '10' } })),
+    ).toMatch(/keepaliveMs: must be at least 1000 ms \(from env GRAPEVINE_KEEPALIVE_MS\)/);
+    expect(
+      messageOf(() => loadConfig(hostConfigSchema, { env: PLAINTEXT, flags: { keepaliveTimeoutMs: '0' } })),
+    ).toMatch(/keepaliveTimeoutMs: must be at least 100 ms \(from flag --keepalive-timeout-ms\)/);
+    const config = loadConfig(hostConfigSchema, { env: PLAINTEXT });
+    expect([config.keepaliveMs, config.keepaliveTimeoutMs]).toEqual([60_000, 20_000]);
+  });
+
   test("a host's appToken with a space is refused: no Bearer value could carry it", () => {
     expect(
       messageOf(() => loadConfig(hostConfigSchema, { env: { ...PLAINTEXT, GRAPEVINE_APP_TOKEN: 'two words' } })),

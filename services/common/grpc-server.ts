@@ -15,6 +15,8 @@ import {
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, ServingStatus, protoPath as healthProtoPath } from 'grpc-health-check';
+import { z } from 'zod';
+import { fields } from './config';
 import { InvalidArgumentError } from './errors';
 import { errorToStatus } from './grpc-status';
 import { grpcServerMetricsInterceptor } from './grpc-metrics';
@@ -23,6 +25,33 @@ import { MAX_GRPC_MESSAGE_BYTES } from './limits';
 import { Logger } from './logging';
 import { Registry } from './metrics';
 import { protoFiles, protoRoot } from './proto-files';
+
+/**
+ * A client that vanishes without closing its connection (a crash of its machine, a cut link, a
+ * frozen VM) sends no FIN, and a stream with nothing to send never finds out: a Watch would hold
+ * one of its address's watcher slots until its lifetime ends (half an hour by default), a
+ * Receive for good. So servers ping every connection and close those that do not answer.
+ */
+export const DEFAULT_KEEPALIVE_MS = 60_000;
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 20_000;
+
+/** The keepalive settings every role's gRPC server takes. */
+export const keepaliveFields = {
+  keepaliveMs: fields
+    .ms(1_000, 86_400_000)
+    .default(DEFAULT_KEEPALIVE_MS)
+    .describe(
+      'how often the gRPC server pings each client connection, so it notices clients that vanished without closing',
+    ),
+  keepaliveTimeoutMs: fields
+    .ms(100, 600_000)
+    .default(DEFAULT_KEEPALIVE_TIMEOUT_MS)
+    .describe(
+      'how long such a ping may go unanswered before the server closes the connection and ends its streams (Watch, Receive)',
+    ),
+};
+
+export type KeepaliveSettings = z.infer<z.ZodObject<typeof keepaliveFields>>;
 
 export interface ServiceBinding {
   /** Full name, e.g. "grapevine.v1.DirectoryService"; health reports under it. */
@@ -41,6 +70,8 @@ export interface GrpcServerOptions {
    */
   readonly healthPort?: number;
   readonly services: readonly ServiceBinding[];
+  /** Absent: the defaults. */
+  readonly keepalive?: KeepaliveSettings;
   readonly registry: Registry;
   readonly log: Logger;
 }
@@ -64,6 +95,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
     'grpc.max_send_message_length': 4 * MAX_GRPC_MESSAGE_BYTES,
     'grpc.keepalive_permit_without_calls': 1,
+    'grpc.keepalive_time_ms': options.keepalive?.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+    'grpc.keepalive_timeout_ms': options.keepalive?.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
   });
   for (const service of options.services) {
     server.addService(wrapCodecs(service.definition), service.implementation);

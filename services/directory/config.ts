@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { fields } from '../common/config';
+import { keepaliveFields } from '../common/grpc-server';
 import { checkTlsFields, tlsFields } from '../common/tls';
 
 /** Port of the gRPC API. */
@@ -55,6 +56,7 @@ export const directoryConfigSchema = z
       .default(0)
       .describe('plaintext port serving grpc.health.v1 only, for Kubernetes probes (they cannot speak TLS); 0: off'),
     ...tlsFields,
+    ...keepaliveFields,
     redisUrl: z
       .union([z.literal(''), fields.redisUrl()])
       .default('')

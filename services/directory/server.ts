@@ -109,6 +109,7 @@ export async function startDirectory(
       credentials: serverCredentials(config),
       healthPort: config.healthPort,
       services: [directoryService(context)],
+      keepalive: config,
       registry,
       log,
     });

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { fields } from '../common/config';
+import { keepaliveFields } from '../common/grpc-server';
 import { checkTlsFields, tlsFields, type TlsSettings } from '../common/tls';
 import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import { parseHostPort } from '../common/records';
@@ -56,6 +57,7 @@ export const memberFields = {
     .default(0)
     .describe('plaintext port serving grpc.health.v1 only, for Kubernetes probes (they cannot speak TLS); 0: off'),
   ...tlsFields,
+  ...keepaliveFields,
   network: z
     .string()
     .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be an RFC 1123 label (a-z, 0-9, -)')

@@ -129,6 +129,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
     credentials: serverCredentials(config),
     healthPort: config.healthPort,
     services: [hostService(log, metrics, () => context, pushStreams), ...(components.services ?? [])],
+    keepalive: config,
     registry,
     log,
   });
@@ -140,6 +141,7 @@ export async function startHost(config: HostConfig, components: HostComponents):
           port: config.appPort,
           credentials: serverCredentials(config),
           services: [hostApplicationService(log, metrics, () => context, config.appToken)],
+          keepalive: config,
           registry,
           log,
         }).catch(async (error: unknown) => {
