@@ -5,8 +5,9 @@
  *
  * The renewals come due one by one, each at its member's probe (spread over the probe interval),
  * and a lease has a third of its TTL to spare: a renewal waits up to RENEW_LINGER_MS for the
- * others due meanwhile, so thousands of renewals a second leave in about ten calls (while each
- * carries at most 256), not in one call each.
+ * others due meanwhile. So renewals leave in one call per linger, ten a second, while fewer than
+ * MAX_RENEW_BATCH (256) come due in one, and in full calls of 256 past that: 2,000 renewals a
+ * second make about ten calls, not 2,000.
  */
 import { MAX_RENEW_BATCH } from '../common/limits';
 import type { RenewRequest, RenewResponse } from '../gen/grapevine/v1/directory';

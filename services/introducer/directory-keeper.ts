@@ -38,7 +38,7 @@ export interface KeeperOptions {
   readonly directory: DirectoryClient;
   /** Registrations go through the introducer's batcher, beside its joins'. */
   readonly registrations: Pick<RegistrationBatcher, 'register'>;
-  /** Renewals too: thousands of leases a second renew in about ten calls a second, not thousands. */
+  /** Renewals too: a stream of them leaves in about ten calls a second (see RenewalBatcher). */
   readonly renewals: Pick<RenewalBatcher, 'renew'>;
   readonly mirror: DirectoryMirror;
   readonly member: MemberAccess;

@@ -95,12 +95,15 @@ export interface RedisStoreOptions extends StoreOptions {
 export function createRedisStore(components: RedisStoreComponents, options: RedisStoreOptions): DirectoryStore {
   checkStoreOptions(options);
   const { redis, log, commands } = components;
-  if (redis.options.keyPrefix || connectionOptions(redis).keyPrefix) {
+  const nodeOptions = connectionOptions(redis);
+  // A cluster client takes keyPrefix on itself and in its nodes' options (for one server, the
+  // same options twice).
+  if (redis.options.keyPrefix || nodeOptions.keyPrefix) {
     throw new RangeError(
       'the directory store builds keys inside Lua scripts: give it a Redis client without keyPrefix',
     );
   }
-  const retries = connectionOptions(redis).maxRetriesPerRequest;
+  const retries = nodeOptions.maxRetriesPerRequest;
   if (typeof retries !== 'number' || retries < 0 || retries > MAX_RETRIES_PER_REQUEST) {
     // Otherwise a call in flight when Redis goes away waits through many reconnects (forever
     // with null) before it fails, instead of answering UNAVAILABLE at once.
