@@ -481,7 +481,7 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
       ),
     )!;
 
-  test('defaults: in-chart Redis reachable by the directory only, with its password from a Secret', () => {
+  test('defaults: in-chart Redis reachable by the directory only, over TLS, with its password from a Secret', () => {
     const objects = objectsFor('default values');
     const redis = ofKind(objects, 'StatefulSet').find((set) => component(set) === 'redis')!;
     expect(redis.spec.replicas).toBe(1);
@@ -500,9 +500,22 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
     const directory = ofKind(objects, 'Deployment').find((d) => component(d) === 'directory')!;
     const env = envOf(directory.spec.template.spec.containers[0]);
     expect(env.get('GRAPEVINE_REDIS_URL').value).toBe(
-      `redis://:$(REDIS_PASSWORD)@${RELEASE}-grapevine-redis.${NAMESPACE}.svc.cluster.local:6379/0`,
+      `rediss://:$(REDIS_PASSWORD)@${RELEASE}-grapevine-redis.${NAMESPACE}.svc.cluster.local:6379/0`,
     );
+    expect(env.get('GRAPEVINE_REDIS_TLS_CA_FILE').value).toBe(`${TLS_DIR}/ca.crt`);
     expect(env.get('REDIS_PASSWORD').valueFrom.secretKeyRef.name).toBe(`${RELEASE}-grapevine-redis-auth`);
+    // Redis serves TLS only, with the release's certificate, and a second container makes it
+    // read the files again as the kubelet renews them.
+    const [server, reload] = redis.spec.template.spec.containers;
+    const args: string[] = server.args;
+    expect(args.slice(0, 4)).toEqual(['--port', '0', '--tls-port', '6379']);
+    expect(args[args.indexOf('--tls-cert-file') + 1]).toBe(`${TLS_DIR}/tls.crt`);
+    expect(server.readinessProbe.exec.command[2]).toMatch(/^redis-cli --tls /);
+    expect(reload.name).toBe('tls-reload');
+    expect(reload.args[0]).toContain(`CONFIG SET tls-cert-file ${TLS_DIR}/tls.crt`);
+    for (const container of [server, reload]) {
+      expect(container.volumeMounts).toContainEqual({ name: 'tls', mountPath: TLS_DIR, readOnly: true });
+    }
     expect(env.get('GRAPEVINE_INTRODUCER_TOKEN').valueFrom.secretKeyRef.name).toBe(
       `${RELEASE}-grapevine-introducer-token`,
     );
@@ -574,6 +587,13 @@ describe('what the values change (helm 4, the same templates as helm 3)', () => 
 
   test('TLS disabled: plaintext chosen explicitly, members found through the headless Services', () => {
     const objects = objectsFor('ci/tls-disabled-values.yaml');
+    const redis = ofKind(objects, 'StatefulSet').find((set) => component(set) === 'redis')!;
+    expect(redis.spec.template.spec.containers.map((c: any) => c.name)).toEqual(['redis']);
+    expect(redis.spec.template.spec.containers[0].args.slice(0, 2)).toEqual(['--port', '6379']);
+    const directory = ofKind(objects, 'Deployment').find((d) => component(d) === 'directory')!;
+    const directoryEnv = envOf(directory.spec.template.spec.containers[0]);
+    expect(directoryEnv.get('GRAPEVINE_REDIS_URL').value).toMatch(/^redis:\/\//);
+    expect(directoryEnv.has('GRAPEVINE_REDIS_TLS_CA_FILE')).toBe(false);
     const hosts = ofKind(objects, 'StatefulSet').find((set) => component(set) === 'host')!;
     const env = envOf(hosts.spec.template.spec.containers[0]);
     expect(env.get('GRAPEVINE_SEEDS').value).toBe(

@@ -83,6 +83,9 @@ function dialledNames(objects: readonly K8sObject[]): string[] {
     for (const address of [env.get('GRAPEVINE_DIRECTORY'), ...(env.get('GRAPEVINE_SEEDS') ?? '').split(',')]) {
       if (address && hostOf(address).endsWith(DOMAIN)) names.add(hostOf(address));
     }
+    // The in-chart Redis, when the directory dials it over TLS.
+    const redis = /^rediss:\/\/(?:[^@]*@)?([^:/]+)/.exec(env.get('GRAPEVINE_REDIS_URL') ?? '');
+    if (redis && redis[1].endsWith(DOMAIN)) names.add(redis[1]);
     const advertised = env.get('GRAPEVINE_ADVERTISE_ADDRESS');
     if (advertised) {
       for (const ordinal of [0, set.spec.replicas - 1]) {
@@ -221,7 +224,7 @@ describe.each(HELMS.map((helm) => helm.name))('%s', (helm) => {
       ).toBeUndefined();
       for (const stranger of [
         '10.244.1.7', // a pod IP: why members advertise names
-        `${RELEASE}-grapevine-redis.${DOMAIN}`,
+        `${RELEASE}-grapevine-redis.${NAMESPACE}`, // the directory dials the Redis Service by its full name
         `${RELEASE}-grapevine-directory.elsewhere.svc.cluster.local`,
         `a.${RELEASE}-grapevine-host-0.${RELEASE}-grapevine-host.${DOMAIN}`, // wildcards cover one label
         'example.org',
@@ -250,6 +253,14 @@ describe.each(HELMS.map((helm) => helm.name))('%s', (helm) => {
         expect(await mutualHandshake(tls, tls, name)).toBe('ok');
       }
     });
+  });
+
+  test('names the in-chart Redis while it speaks TLS, and not with redis.tls.enabled false', () => {
+    const redis = `${RELEASE}-grapevine-redis.${DOMAIN}`;
+    expect(refusal(material(tlsSecret(template(helm))).cert, redis)).toBeUndefined();
+    const plain = template(helm, ['--set', 'redis.tls.enabled=false']);
+    expect(refusal(material(tlsSecret(plain)).cert, redis)).toEqual(expect.any(String));
+    expect(dialledNames(plain)).not.toContain(redis);
   });
 
   test('the names from tls.generated go into the certificate', () => {
@@ -332,6 +343,7 @@ describe.each(HELMS.map((helm) => helm.name))('%s', (helm) => {
     test('with an existing Secret: lists the names its certificate must carry', () => {
       const notes = copy.notes(helm, ['--set', 'tls.existingSecret=grapevine-tls']);
       expect(notes).toContain(`*.${RELEASE}-grapevine-host.${DOMAIN}`);
+      expect(notes).toContain(`${RELEASE}-grapevine-redis.${DOMAIN}`);
       expect(notes).toContain(`*.${RELEASE}-grapevine-introducer-headless.${DOMAIN}`);
       expect(notes).toContain(`${RELEASE}-grapevine-directory.${DOMAIN}`);
     });

@@ -176,6 +176,25 @@ else new random characters. Call with (dict "root" $ "name" "<secret>" "key" "<k
 {{- end }}
 {{- end }}
 
+{{/* The password redis-cli reads (the probes and the TLS reload of the in-chart Redis). */}}
+{{- define "grapevine.redisCliAuth" -}}
+- name: REDISCLI_AUTH
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "grapevine.redisSecretName" . }}
+      key: {{ include "grapevine.redisSecretKey" . }}
+{{- end }}
+
+{{/* "true" when the in-chart Redis serves TLS: redis.tls.enabled, under the release's TLS. */}}
+{{- define "grapevine.redisTls" -}}
+{{- if and .Values.redis.enabled .Values.redis.tls.enabled .Values.tls.enabled }}true{{ end }}
+{{- end }}
+
+{{/* The name the directory dials the in-chart Redis at (and its certificate then carries). */}}
+{{- define "grapevine.redisHost" -}}
+{{- printf "%s.%s" (include "grapevine.redisName" .) (include "grapevine.serviceDomain" .) }}
+{{- end }}
+
 {{/*
 The Redis URL the directory uses. The password is not in it: the kubelet puts it in from the
 REDIS_PASSWORD variable ($(REDIS_PASSWORD)), so it stays in the Secret.
@@ -183,7 +202,8 @@ REDIS_PASSWORD variable ($(REDIS_PASSWORD)), so it stays in the Secret.
 {{- define "grapevine.redisUrl" -}}
 {{- $password := ternary ":$(REDIS_PASSWORD)@" "" (eq (include "grapevine.redisHasPassword" .) "true") }}
 {{- if .Values.redis.enabled }}
-{{- printf "redis://%s%s.%s:6379/0" $password (include "grapevine.redisName" .) (include "grapevine.serviceDomain" .) }}
+{{- $scheme := ternary "rediss" "redis" (eq (include "grapevine.redisTls" .) "true") }}
+{{- printf "%s://%s%s:6379/0" $scheme $password (include "grapevine.redisHost" .) }}
 {{- else }}
 {{- $url := .Values.externalRedis.url }}
 {{- $scheme := regexFind "^rediss?://" $url }}

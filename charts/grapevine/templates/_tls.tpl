@@ -98,6 +98,9 @@ later does not need a new certificate.
 {{- range $headless := list (include "grapevine.introducerHeadlessName" .) (include "grapevine.hostName" .) }}
 {{- $names = concat $names (list (printf "%s.%s" $headless $domain) (printf "*.%s.%s" $headless $domain)) }}
 {{- end }}
+{{- if eq (include "grapevine.redisTls" .) "true" }}
+{{- $names = append $names (include "grapevine.redisHost" .) }}
+{{- end }}
 {{- $names = concat $names (list "localhost") .Values.tls.generated.extraDnsNames }}
 {{- join "," ($names | uniq) }}
 {{- end }}
