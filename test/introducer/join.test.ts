@@ -3,7 +3,7 @@
  * loopback. A good join registers the newcomer and answers with live peers; every refusal has the
  * status and message DESIGN.md names and leaves the directory exactly as it was.
  */
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { ServiceError, status } from '@grpc/grpc-js';
 import { IntroducerClient } from '../../services/client/introducer-client';
 import { generateIdentity } from '../../services/common/identity';
@@ -36,6 +36,8 @@ describe('Join', () => {
   let client: IntroducerClient;
   const hosts: RunningHost[] = [];
   const servers: Server[] = [];
+  /** Connections those servers took: closing a server leaves them open, and they would keep the run alive. */
+  const accepted: Socket[] = [];
   const registry = new Registry();
 
   /** The introducer's directory writes of one op, by outcome. */
@@ -78,6 +80,7 @@ describe('Join', () => {
 
   afterAll(async () => {
     client.close();
+    accepted.forEach((socket) => socket.destroy());
     servers.forEach((server) => server.close());
     await Promise.all(hosts.map((host) => host.stop()));
     await introducer.stop();
@@ -282,7 +285,7 @@ describe('Join', () => {
     const slowClient = new IntroducerClient(slow.address);
     try {
       // A listener that accepts and never speaks holds the one dial-back until its deadline.
-      const silent = createServer(() => undefined);
+      const silent = createServer((socket) => accepted.push(socket));
       servers.push(silent);
       await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
       const port = (silent.address() as { port: number }).port;
