@@ -207,11 +207,11 @@ describe('filling the last places (refusal referrals)', () => {
 });
 
 describe('evicting to make room', () => {
-  // With these seeds the hub's random victim is d; whether d died decides what its check finds.
-  it.each([
-    ['has died unnoticed: the check fails and the hub forgets it, suspecting nobody', 'd'],
-    ['is alive: it answers its check and stays a candidate', 'a'],
-  ])('checks the neighbour it evicts once; when that neighbour %s', (_what, crashed) => {
+  /**
+   * The hub's neighbours are a and d. `crashed` dies; before the hub's round-robin probe reaches
+   * it, a peer with no link left asks urgently, and the hub evicts a neighbour to take it in.
+   */
+  function evictAfterCrash(crashed: string): Net {
     const net = smallNet(
       ['hub', 'a', 'd', 'x', 'x2'],
       [
@@ -221,8 +221,6 @@ describe('evicting to make room', () => {
       ],
     );
     expect(node(net, 'hub').activeView().sort()).toEqual(['a', 'd']);
-    // A neighbour dies; before the hub's round-robin probe reaches it, a peer with no link left
-    // asks urgently, and the hub evicts a neighbour to take it in.
     net.down.add(crashed);
     net.deliver('hub', {
       type: 'neighbor',
@@ -231,6 +229,15 @@ describe('evicting to make room', () => {
       record: net.records.get('x') as SignedRecordBlob,
       highPriority: true,
     });
+    return net;
+  }
+
+  // With these seeds the hub's random victim is d; whether d died decides what its check finds.
+  it.each([
+    ['has died unnoticed: the check fails and the hub forgets it, suspecting nobody', 'd'],
+    ['is alive: it answers its check and stays a candidate', 'a'],
+  ])('checks the neighbour it evicts once; when that neighbour %s', (_what, crashed) => {
+    const net = evictAfterCrash(crashed);
     expect(node(net, 'hub').activeView()).toContain('x');
     expect(node(net, 'hub').passiveView()).toContain('d');
     const checks = net.sent.filter(
@@ -256,22 +263,7 @@ describe('evicting to make room', () => {
   });
 
   it('drops an evicted neighbour that does not answer its check at the check deadline, not a turn later', () => {
-    const net = smallNet(
-      ['hub', 'a', 'd', 'x', 'x2'],
-      [
-        ['a', 'hub'],
-        ['d', 'hub'],
-        ['x', 'x2'],
-      ],
-    );
-    net.down.add('d');
-    net.deliver('hub', {
-      type: 'neighbor',
-      from: 'x',
-      fromAddress: '10.0.3.1:7946',
-      record: net.records.get('x') as SignedRecordBlob,
-      highPriority: true,
-    });
+    const net = evictAfterCrash('d');
     const checkedAt = net.now;
     // A check has no indirect pings, so its only deadline is its end: the hub must wake for it.
     const deadline = checkedAt + localConfig({ activeViewSize: 2, passiveViewSize: 8 }).probeIntervalMs;
