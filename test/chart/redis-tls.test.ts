@@ -11,7 +11,7 @@ import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
-import { REDIS_SERVER_BINARY } from '../support/redis-server';
+import { REDIS_SERVER_BINARY, waitUntilReady } from '../support/redis-server';
 import { startTestDirectory } from '../support/directory';
 import { freePort } from '../support/free-port';
 import { checkHealth } from '../support/grpc-probes';
@@ -41,13 +41,13 @@ function writeSecret(dir: string, files: Record<string, string>): void {
   }
 }
 
-/** The PEM of the certificate a TLS server on `port` presents. */
+/** The certificate a TLS server on `port` presents, as the base64 of its DER (a PEM's body). */
 function servedCertificate(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
       const raw = socket.getPeerCertificate().raw;
       socket.destroy();
-      resolve(`-----BEGIN CERTIFICATE-----\n${raw.toString('base64').replace(/(.{64})/g, '$1\n')}`);
+      resolve(raw.toString('base64'));
     });
     socket.on('error', reject);
   });
@@ -92,18 +92,7 @@ describe('the in-chart Redis, run as rendered', () => {
     const args = (first.server.args as string[]).map(local);
     args[args.indexOf('--tls-port') + 1] = String(port);
     redis = spawn(REDIS_SERVER_BINARY, ['--bind', '127.0.0.1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
-      redis.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      redis.once('exit', (code) => reject(new Error(`redis-server exited with ${code}:\n${output}`)));
-    });
+    await waitUntilReady(redis, 10_000, port);
   }, 120_000);
 
   afterAll(async () => {
@@ -112,7 +101,7 @@ describe('the in-chart Redis, run as rendered', () => {
   });
 
   it('serves TLS only, with the rendered certificate', async () => {
-    expect(pemBody(await servedCertificate(port))).toBe(pemBody(first.files['tls.crt']));
+    expect(await servedCertificate(port)).toBe(pemBody(first.files['tls.crt']));
     expect(await answersPlaintext(port)).toBe(false);
   });
 
@@ -139,7 +128,7 @@ describe('the in-chart Redis, run as rendered', () => {
     const loop = spawn('sh', ['-c', script], { env: { ...process.env, REDISCLI_AUTH: PASSWORD }, stdio: 'ignore' });
     try {
       await waitUntil(
-        async () => pemBody(await servedCertificate(port)) === pemBody(renewed.files['tls.crt']),
+        async () => (await servedCertificate(port)) === pemBody(renewed.files['tls.crt']),
         10_000,
         'Redis to present the renewed certificate',
       );

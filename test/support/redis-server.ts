@@ -116,7 +116,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 }
 
 /** Resolves once the server logs that it serves clients; rejects with its output when it exits first. */
-function waitUntilReady(child: ChildProcess, timeoutMs: number, port: number): Promise<void> {
+export function waitUntilReady(child: ChildProcess, timeoutMs: number, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let output = '';
     const onData = (chunk: Buffer): void => {
