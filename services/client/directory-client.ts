@@ -12,6 +12,7 @@ import { MAX_GRPC_MESSAGE_BYTES } from '../common/limits';
 import { defaultChannelCredentials } from '../common/tls';
 import { Registry } from '../common/metrics';
 import { PeerRecord, SignedRecord, openRecord } from '../common/records';
+import { sleepUnlessAborted } from '../common/sleep';
 import {
   DirectoryServiceClient,
   ListResponse,
@@ -255,7 +256,7 @@ export class DirectoryClient {
         call.cancel();
       }
       if (options.signal?.aborted) return;
-      await sleep(delay, options.signal);
+      await sleepUnlessAborted(delay, options.signal);
       delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
     }
   }
@@ -305,18 +306,4 @@ function toChange(event: WatchResponse['events'][number], open: (signed: SignedR
     signed: event.record,
     reason: event.reason,
   };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

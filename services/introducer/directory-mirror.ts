@@ -8,6 +8,7 @@
 import { OutOfRangeError } from '../common/errors';
 import type { Logger } from '../common/logging';
 import type { PeerRecord, SignedRecord } from '../common/records';
+import { sleepUnlessAborted } from '../common/sleep';
 import type { DirectoryClient, PeerChange } from '../client/directory-client';
 import { EntryTable, hostKey } from './entry-table';
 
@@ -138,7 +139,7 @@ export class DirectoryMirror {
           { err: (error as Error).message },
           relist ? 'directory watch cannot resume: listing again' : 'directory did not answer: listing again soon',
         );
-        if (!relist) await sleep(RETRY_MS, signal);
+        if (!relist) await sleepUnlessAborted(RETRY_MS, signal);
       }
     }
   }
@@ -175,18 +176,4 @@ export class DirectoryMirror {
     this.entries.set(entry);
     this.listener.put(entry);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -2,6 +2,7 @@
  * The typed client's watch survives the loss of its directory replica, and the end of a stream
  * that lived its time: it reconnects, resumes from its last revision, and yields every change once.
  */
+import { getEventListeners } from 'node:events';
 import { status } from '@grpc/grpc-js';
 import { PeerChange } from '../../services/client/directory-client';
 import { DirectoryClient } from '../../services/client/directory-client';
@@ -104,6 +105,8 @@ test('watch resumes from its last revision when the directory ends a stream that
       await new Promise((resolve) => setTimeout(resolve, 120));
     }
     expect(await until(peers.length)).toBe(peers.length);
+    // Each reconnect waited on the same signal: at most the live stream's listener remains.
+    expect(getEventListeners(abort.signal, 'abort').length).toBeLessThanOrEqual(1);
   } finally {
     abort.abort();
     await watching;
