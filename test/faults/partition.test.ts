@@ -24,18 +24,17 @@
  * Peers and Flood requests over stdin and stdout. Hosts run the local profile (probe every 1 s,
  * suspicion 2 to 8 s, a remembered dead peer retried every 10 s).
  */
-import { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { localConfig } from '../../services/membership';
+import {
+  HostAgent,
+  hostName as name,
+  linkedComponents,
+  snapshotViews,
+  startNamespaceHost,
+  type NamespaceHost,
+  type ViewSnapshot,
+} from '../support/namespace-hosts';
 import { createTestNetwork, TestNetwork } from '../support/netns';
-import type { AgentLine, AgentPeers, AgentRequest } from '../netns/fixtures/host-agent';
-import { PLAINTEXT_ENV } from './support/roles';
-
-const ROOT = join(__dirname, '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
-const MAIN = join(ROOT, 'services', 'cli', 'main.ts');
-const AGENT = join(ROOT, 'test', 'netns', 'fixtures', 'host-agent.ts');
 
 const SIDE_A = [0, 1, 2] as const;
 const SIDE_B = [3, 4, 5] as const;
@@ -57,94 +56,15 @@ const POLL_MS = 250;
 
 jest.setTimeout(START_TIMEOUT_MS * 2 + CONVERGE_TIMEOUT_MS + PARTITION_MS + HEAL_TIMEOUT_MS + 60_000);
 
-const name = (index: number) => `h${index}`;
-
-interface Host {
-  readonly index: number;
-  readonly child: ChildProcess;
-  readonly peerId: string;
-  readonly address: string;
-  /** The application listener, on the namespace's loopback. */
-  readonly application: string;
-  readonly metricsPort: number;
+interface Host extends NamespaceHost {
   /** Deaths this host declared: when, and of whom. */
   readonly deaths: { at: number; peer: string; cause: string }[];
-  readonly log: string[];
-}
-
-type Reply = Extract<AgentLine, { type: 'reply' }>;
-
-class Agent {
-  readonly messages = new Map<string, number>();
-  private readonly replies = new Map<number, (reply: Reply) => void>();
-  private nextId = 1;
-  private ended: string | undefined;
-  readonly ready: Promise<void>;
-
-  constructor(
-    readonly index: number,
-    private readonly child: ChildProcess,
-  ) {
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    this.ready = new Promise((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (text) => {
-        const line = JSON.parse(text) as AgentLine;
-        if (line.type === 'ready') resolve();
-        else if (line.type === 'message')
-          this.messages.set(line.messageId, (this.messages.get(line.messageId) ?? 0) + 1);
-        else if (line.type === 'reply') this.replies.get(line.id)?.(line);
-        else this.ended = line.reason;
-      });
-      child.once('exit', (code, signal) => {
-        this.ended ??= `exited with ${code ?? signal}: ${stderr.trim()}`;
-        reject(new Error(`agent of ${name(index)} ${this.ended}`));
-        for (const settle of this.replies.values()) settle({ type: 'reply', id: 0, error: this.ended });
-      });
-    });
-    this.ready.catch(() => {});
-  }
-
-  async peers(): Promise<AgentPeers> {
-    const reply = await this.request({ id: this.nextId++, op: 'peers' });
-    if ('peers' in reply) return reply.peers;
-    throw new Error(`Peers on ${name(this.index)} failed: ${'error' in reply ? reply.error : 'no answer'}`);
-  }
-
-  async flood(payload: string): Promise<string> {
-    const reply = await this.request({ id: this.nextId++, op: 'flood', payload });
-    if ('messageId' in reply) return reply.messageId;
-    throw new Error(`Flood on ${name(this.index)} failed: ${'error' in reply ? reply.error : 'no answer'}`);
-  }
-
-  close(): void {
-    this.child.stdin?.end();
-  }
-
-  private request(request: AgentRequest): Promise<Reply> {
-    if (this.ended !== undefined) return Promise.reject(new Error(`agent of ${name(this.index)} ${this.ended}`));
-    return new Promise((resolve) => {
-      this.replies.set(request.id, (reply) => {
-        this.replies.delete(request.id);
-        resolve(reply);
-      });
-      this.child.stdin!.write(`${JSON.stringify(request)}\n`);
-    });
-  }
-}
-
-interface Snapshot {
-  /** Active views, by host index. */
-  readonly active: ReadonlyMap<number, ReadonlySet<number>>;
-  /** Active and passive peers not suspected, by host index. */
-  readonly known: ReadonlyMap<number, ReadonlySet<number>>;
-  readonly text: string;
 }
 
 describe('a minute-long partition between namespaces, then healed', () => {
   let network: TestNetwork | undefined;
   const hosts: Host[] = [];
-  const agents: Agent[] = [];
+  const agents: HostAgent[] = [];
   const figures: string[] = [];
 
   const net = (): TestNetwork => {
@@ -152,123 +72,37 @@ describe('a minute-long partition between namespaces, then healed', () => {
     return network;
   };
 
-  function startHost(index: number, seeds: readonly string[]): Promise<Host> {
-    const address = net().hosts[index]!.address;
-    const args = [
-      MAIN,
-      'host',
-      ...['--host', address, '--grpc-port', String(GRPC_PORT), '--metrics-port', '0'],
-      ...['--profile', 'local', '--log-level', 'info'],
-      ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
-    ];
-    const child = net().exec(index, TSX, args, {
-      cwd: ROOT,
-      env: { ...process.env, ...PLAINTEXT_ENV },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const log: string[] = [];
+  async function startHost(index: number, seeds: readonly string[]): Promise<Host> {
     const deaths: Host['deaths'] = [];
-    const remember = (text: string): void => {
-      log.push(text);
-      if (log.length > 50) log.shift();
-    };
-    createInterface({ input: child.stderr! }).on('line', remember);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${name(index)} did not start in ${START_TIMEOUT_MS} ms:\n${log.join('\n')}`)),
-        START_TIMEOUT_MS,
-      );
-      createInterface({ input: child.stdout! }).on('line', (text) => {
-        if (text.startsWith('{"peerId"')) {
-          clearTimeout(timer);
-          const started = JSON.parse(text) as Pick<Host, 'peerId' | 'address' | 'application' | 'metricsPort'>;
-          resolve({ index, child, log, deaths, ...started });
-          return;
-        }
-        if (text.includes('"msg":"peer declared dead"')) {
-          const entry = JSON.parse(text) as { time: number; peer: string; cause: string };
-          deaths.push({ at: entry.time, peer: entry.peer, cause: entry.cause });
-        }
-        if (text.includes('"level":40') || text.includes('"level":50')) remember(text);
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`${name(index)} exited with ${code ?? signal}:\n${log.join('\n')}`));
-      });
+    const host = await startNamespaceHost(net(), index, {
+      seeds,
+      grpcPort: GRPC_PORT,
+      logLevel: 'info',
+      startTimeoutMs: START_TIMEOUT_MS,
+      onLogLine: (text) => {
+        if (!text.includes('"msg":"peer declared dead"')) return;
+        const entry = JSON.parse(text) as { time: number; peer: string; cause: string };
+        deaths.push({ at: entry.time, peer: entry.peer, cause: entry.cause });
+      },
     });
+    return { ...host, deaths };
   }
 
-  async function startAgent(index: number): Promise<Agent> {
-    const host = hosts[index]!;
-    const child = net().exec(index, TSX, [AGENT, host.application, String(host.metricsPort)], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const agent = new Agent(index, child);
-    await agent.ready;
-    return agent;
-  }
+  const startAgent = (index: number): Promise<HostAgent> => HostAgent.start(net(), hosts[index]!);
+  const snapshot = (): Promise<ViewSnapshot> => snapshotViews(agents, hosts);
 
-  async function snapshot(): Promise<Snapshot> {
-    const views = await Promise.all(agents.map((agent) => agent.peers()));
-    const indexOf = new Map(hosts.map((host) => [host.peerId, host.index]));
-    const named = (ids: readonly string[]) => ids.map((id) => indexOf.get(id) ?? -1);
-    const list = (ids: readonly string[]) => named(ids).map(name).join(' ');
-    return {
-      active: new Map(views.map((view, i) => [i, new Set(named(view.active))])),
-      known: new Map(
-        views.map((view, i) => {
-          const suspected = new Set(view.suspected);
-          return [i, new Set(named([...view.active, ...view.passive].filter((id) => !suspected.has(id))))];
-        }),
-      ),
-      text: views
-        .map(
-          (view, i) =>
-            `${name(i)}: active [${list(view.active)}] passive [${list(view.passive)}] suspected [${list(view.suspected)}]`,
-        )
-        .join('\n'),
-    };
-  }
-
-  /** Groups of `members` joined by links both ends hold in their active views. */
-  function components(snap: Snapshot, members: readonly number[]): number[][] {
-    const linked = (i: number, j: number) =>
-      (snap.active.get(i)?.has(j) ?? false) && (snap.active.get(j)?.has(i) ?? false);
-    const seen = new Set<number>();
-    const groups: number[][] = [];
-    for (const start of members) {
-      if (seen.has(start)) continue;
-      const group: number[] = [];
-      const queue = [start];
-      seen.add(start);
-      while (queue.length > 0) {
-        const next = queue.shift()!;
-        group.push(next);
-        for (const other of members) {
-          if (!seen.has(other) && linked(next, other)) {
-            seen.add(other);
-            queue.push(other);
-          }
-        }
-      }
-      groups.push(group.sort());
-    }
-    return groups;
-  }
-
-  const joined = (members: readonly number[]) => (snap: Snapshot) => components(snap, members).length === 1;
-  const crossLinks = (snap: Snapshot) =>
+  const joined = (members: readonly number[]) => (snap: ViewSnapshot) => linkedComponents(snap, members).length === 1;
+  const crossLinks = (snap: ViewSnapshot) =>
     HOSTS.some((i) =>
       [...(snap.active.get(i) ?? [])].some((j) => SIDE_A.includes(i as never) !== SIDE_A.includes(j as never)),
     );
   /** Pairs (h, p) where host h does not hold live peer p in its views, unsuspected. */
-  const forgotten = (snap: Snapshot) =>
+  const forgotten = (snap: ViewSnapshot) =>
     HOSTS.flatMap((h) =>
       HOSTS.filter((p) => p !== h && !snap.known.get(h)?.has(p)).map((p) => `${name(h)}→${name(p)}`),
     );
 
-  async function waitFor(what: string, timeoutMs: number, holds: (snap: Snapshot) => boolean): Promise<number> {
+  async function waitFor(what: string, timeoutMs: number, holds: (snap: ViewSnapshot) => boolean): Promise<number> {
     const started = Date.now();
     for (;;) {
       const snap = await snapshot();
@@ -286,7 +120,7 @@ describe('a minute-long partition between namespaces, then healed', () => {
     const id = await agents[origin]!.flood(`from ${name(origin)} at ${Date.now()}`);
     const started = Date.now();
     for (;;) {
-      const missing = to.filter((i) => i !== origin && !agents[i]!.messages.has(id));
+      const missing = to.filter((i) => i !== origin && agents[i]!.received(id) === 0);
       if (missing.length === 0) break;
       if (Date.now() - started > DELIVERY_TIMEOUT_MS) {
         throw new Error(
@@ -297,7 +131,7 @@ describe('a minute-long partition between namespaces, then healed', () => {
     }
     // A little longer, so a copy that crossed the partition would have arrived too.
     await new Promise((resolve) => setTimeout(resolve, 500));
-    return others.filter((i) => agents[i]!.messages.has(id));
+    return others.filter((i) => agents[i]!.received(id) > 0);
   }
 
   beforeAll(async () => {

@@ -21,16 +21,16 @@
  * 20 to 45 s. The bounds below say why they are what they are. How long each phase took is printed
  * at the end.
  */
-import { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import {
+  HostAgent,
+  hostName,
+  linkedComponents,
+  snapshotViews,
+  startNamespaceHost,
+  type NamespaceHost,
+  type ViewSnapshot,
+} from '../support/namespace-hosts';
 import { createTestNetwork, TestNetwork } from '../support/netns';
-import type { AgentLine, AgentPeers, AgentRequest } from './fixtures/host-agent';
-
-const ROOT = join(__dirname, '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
-const MAIN = join(ROOT, 'services', 'cli', 'main.ts');
-const AGENT = join(__dirname, 'fixtures', 'host-agent.ts');
 
 const SITE_A = [0, 1] as const;
 const SITE_B = [2, 3] as const;
@@ -73,106 +73,10 @@ const POLL_MS = 250;
 /** Floods after the heal, from both sides. */
 const HEALED_FLOOD_ORIGINS = [0, 2, 4, 1, 3, 5];
 
-const hostName = (index: number): string => `h${index}`;
-
-/** A `grapevine host` process inside a namespace. */
-interface HostHandle {
-  readonly child: ChildProcess;
-  readonly peerId: string;
-  readonly address: string;
-  /** The application listener, on the namespace's loopback. */
-  readonly application: string;
-  readonly metricsPort: number;
-  /** The last lines it printed (its warnings and errors), for failure messages. */
-  readonly log: string[];
-}
-
-type ReceivedMessage = Extract<AgentLine, { type: 'message' }>;
-type Reply = Extract<AgentLine, { type: 'reply' }>;
-
-/** The agent of one host: its received messages, and requests answered over its stdin/stdout. */
-class Agent {
-  readonly messages: ReceivedMessage[] = [];
-  private readonly replies = new Map<number, (reply: Reply) => void>();
-  private nextId = 1;
-  private ended: string | undefined;
-  private readonly ready: Promise<void>;
-
-  constructor(
-    readonly index: number,
-    private readonly child: ChildProcess,
-  ) {
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    this.ready = new Promise((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (text) => {
-        const line = JSON.parse(text) as AgentLine;
-        if (line.type === 'ready') resolve();
-        else if (line.type === 'message') this.messages.push(line);
-        else if (line.type === 'reply') this.replies.get(line.id)?.(line);
-        else this.ended = line.reason;
-      });
-      child.once('exit', (code, signal) => {
-        this.ended ??= `exited with ${code ?? signal}: ${stderr.trim()}`;
-        reject(new Error(`agent of ${hostName(index)} ${this.ended}`));
-        for (const settle of this.replies.values()) settle({ type: 'reply', id: 0, error: this.ended });
-      });
-    });
-    // Only the first wait reports a failed start; later requests report it themselves.
-    this.ready.catch(() => {});
-  }
-
-  whenReady(): Promise<void> {
-    return this.ready;
-  }
-
-  async peers(): Promise<AgentPeers> {
-    const reply = await this.request({ id: this.nextId++, op: 'peers' });
-    if ('peers' in reply) return reply.peers;
-    throw new Error(`Peers on ${hostName(this.index)} failed: ${'error' in reply ? reply.error : 'no answer'}`);
-  }
-
-  async flood(payload: string): Promise<string> {
-    const reply = await this.request({ id: this.nextId++, op: 'flood', payload });
-    if ('messageId' in reply) return reply.messageId;
-    throw new Error(`Flood on ${hostName(this.index)} failed: ${'error' in reply ? reply.error : 'no answer'}`);
-  }
-
-  /** How many times this host's Receive stream delivered the message. */
-  received(messageId: string): number {
-    return this.messages.filter((message) => message.messageId === messageId).length;
-  }
-
-  close(): void {
-    this.child.stdin?.end();
-  }
-
-  private request(request: AgentRequest): Promise<Reply> {
-    if (this.ended !== undefined) {
-      return Promise.reject(new Error(`agent of ${hostName(this.index)} ${this.ended}`));
-    }
-    return new Promise((resolve) => {
-      this.replies.set(request.id, (reply) => {
-        this.replies.delete(request.id);
-        resolve(reply);
-      });
-      this.child.stdin!.write(`${JSON.stringify(request)}\n`);
-    });
-  }
-}
-
-/** Every host's active view, by host index. */
-interface Snapshot {
-  readonly active: ReadonlyMap<number, ReadonlySet<number>>;
-  /** Whether any host suspects any peer. */
-  readonly suspicions: boolean;
-  readonly text: string;
-}
-
 describe('hosts in three sites across network namespaces', () => {
   let network: TestNetwork | undefined;
-  const hosts: HostHandle[] = [];
-  const agents: Agent[] = [];
+  const hosts: NamespaceHost[] = [];
+  const agents: HostAgent[] = [];
   const figures: string[] = [];
 
   function net(): TestNetwork {
@@ -180,101 +84,20 @@ describe('hosts in three sites across network namespaces', () => {
     return network;
   }
 
-  function startHost(index: number, seeds: readonly string[]): Promise<HostHandle> {
-    const address = net().hosts[index]!.address;
-    const args = [
-      MAIN,
-      'host',
-      ...['--host', address, '--grpc-port', String(GRPC_PORT), '--metrics-port', '0'],
-      ...['--profile', 'local', '--log-level', 'warn'],
-      ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
-    ];
-    const child = net().exec(index, TSX, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const log: string[] = [];
-    const remember = (text: string): void => {
-      log.push(text);
-      if (log.length > 50) log.shift();
-    };
-    createInterface({ input: child.stderr! }).on('line', remember);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${hostName(index)} did not start in ${START_TIMEOUT_MS} ms:\n${log.join('\n')}`)),
-        START_TIMEOUT_MS,
-      );
-      createInterface({ input: child.stdout! }).on('line', (text) => {
-        if (!text.startsWith('{"peerId"')) {
-          remember(text);
-          return;
-        }
-        clearTimeout(timer);
-        const started = JSON.parse(text) as Pick<HostHandle, 'peerId' | 'address' | 'application' | 'metricsPort'>;
-        resolve({ child, log, ...started });
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`${hostName(index)} exited with ${code ?? signal}:\n${log.join('\n')}`));
-      });
+  function startHost(index: number, seeds: readonly string[]): Promise<NamespaceHost> {
+    return startNamespaceHost(net(), index, {
+      seeds,
+      grpcPort: GRPC_PORT,
+      logLevel: 'warn',
+      startTimeoutMs: START_TIMEOUT_MS,
     });
   }
 
-  async function startAgent(index: number): Promise<Agent> {
-    const host = hosts[index]!;
-    const child = net().exec(index, TSX, [AGENT, host.application, String(host.metricsPort)], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const agent = new Agent(index, child);
-    await agent.whenReady();
-    return agent;
-  }
-
-  async function snapshot(): Promise<Snapshot> {
-    const views = await Promise.all(agents.map((agent) => agent.peers()));
-    const indexOf = new Map(hosts.map((host, index) => [host.peerId, index]));
-    const named = (ids: readonly string[]): number[] => ids.map((id) => indexOf.get(id) ?? -1);
-    const list = (ids: readonly string[]): string => named(ids).map(hostName).join(' ');
-    const active = new Map(views.map((view, index) => [index, new Set(named(view.active))]));
-    const text = views
-      .map(
-        (view, index) =>
-          `${hostName(index)}: active [${list(view.active)}] passive [${list(view.passive)}]` +
-          ` suspected [${list(view.suspected)}]`,
-      )
-      .join('\n');
-    return { active, suspicions: views.some((view) => view.suspected.length > 0), text };
-  }
-
-  /**
-   * Groups of `members` joined by links both ends hold in their active views. A flood crosses a
-   * link only from an end that holds it, so one-sided links do not count as joining.
-   */
-  function components(snap: Snapshot, members: readonly number[]): number[][] {
-    const linked = (i: number, j: number): boolean =>
-      (snap.active.get(i)?.has(j) ?? false) && (snap.active.get(j)?.has(i) ?? false);
-    const seen = new Set<number>();
-    const groups: number[][] = [];
-    for (const start of members) {
-      if (seen.has(start)) continue;
-      const group: number[] = [];
-      const queue = [start];
-      seen.add(start);
-      while (queue.length > 0) {
-        const next = queue.shift()!;
-        group.push(next);
-        for (const other of members) {
-          if (!seen.has(other) && linked(next, other)) {
-            seen.add(other);
-            queue.push(other);
-          }
-        }
-      }
-      groups.push(group.sort());
-    }
-    return groups;
-  }
+  const startAgent = (index: number): Promise<HostAgent> => HostAgent.start(net(), hosts[index]!);
+  const snapshot = (): Promise<ViewSnapshot> => snapshotViews(agents, hosts);
 
   /** Active-view entries (one end is enough) between a host of `left` and one of `right`. */
-  function crossLinks(snap: Snapshot, left: readonly number[], right: readonly number[]): string[] {
+  function crossLinks(snap: ViewSnapshot, left: readonly number[], right: readonly number[]): string[] {
     const found: string[] = [];
     for (const i of [...left, ...right]) {
       const others = left.includes(i) ? right : left;
@@ -289,7 +112,11 @@ describe('hosts in three sites across network namespaces', () => {
   }
 
   /** Polls the views until `holds`; resolves with the time it took, or fails showing the views. */
-  async function waitForViews(what: string, timeoutMs: number, holds: (snap: Snapshot) => boolean): Promise<number> {
+  async function waitForViews(
+    what: string,
+    timeoutMs: number,
+    holds: (snap: ViewSnapshot) => boolean,
+  ): Promise<number> {
     const started = Date.now();
     for (;;) {
       const snap = await snapshot();
@@ -317,7 +144,8 @@ describe('hosts in three sites across network namespaces', () => {
     }
   }
 
-  const connected = (members: readonly number[]) => (snap: Snapshot) => components(snap, members).length === 1;
+  const connected = (members: readonly number[]) => (snap: ViewSnapshot) =>
+    linkedComponents(snap, members).length === 1;
 
   beforeAll(async () => {
     network = await createTestNetwork({ hosts: HOSTS.length });
