@@ -1,7 +1,9 @@
 /**
  * Token buckets per key (a peer id, a client address): `ratePerSecond` sustained, `burst` at once.
- * Buckets of quiet keys are forgotten, so a stream of fresh identities cannot grow the table
- * without bound.
+ * The table holds at most `maxKeys` buckets, in order of last use: a new key past the bound
+ * evicts the least recently used one, in constant time. A stream of fresh identities can neither
+ * grow the table nor make each call scan it, and the busy keys it would most like to reset are
+ * the last to go.
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -13,27 +15,27 @@ export class RateLimiter {
     private readonly maxKeys = 10_000,
   ) {}
 
+  /** How many keys have a bucket. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
   /** Takes one token for `key`; false when its bucket is empty. */
   take(key: string): boolean {
     const now = this.clock();
     let bucket = this.buckets.get(key);
-    if (!bucket) {
-      if (this.buckets.size >= this.maxKeys) this.evictFull(now);
-      bucket = { tokens: this.burst, at: now };
-      this.buckets.set(key, bucket);
-    } else {
+    if (bucket) {
+      // Moved to the end: a Map iterates in insertion order, so the first key is the least recent.
+      this.buckets.delete(key);
       bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1_000) * this.ratePerSecond);
       bucket.at = now;
+    } else {
+      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value as string);
+      bucket = { tokens: this.burst, at: now };
     }
+    this.buckets.set(key, bucket);
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
     return true;
-  }
-
-  /** Drops buckets that have refilled (their keys were quiet), or the oldest when none has. */
-  private evictFull(now: number): void {
-    const refill = (this.burst / this.ratePerSecond) * 1_000;
-    for (const [key, bucket] of this.buckets) if (now - bucket.at >= refill) this.buckets.delete(key);
-    if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value as string);
   }
 }

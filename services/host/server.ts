@@ -44,7 +44,7 @@ import { loadOrCreateIdentity } from './identity-file';
 import { Inbox } from './inbox';
 import { createHostMetrics, type HostMetrics } from './metrics';
 import { PeerTransport } from './peer-transport';
-import { RateLimiter } from './rate-limiter';
+import { RateLimiter } from '../common/rate-limiter';
 import { RecordChecker } from './record-checks';
 import { floodMessage, HOST_SERVICE_NAME, hostApplicationService, hostService, type HostContext } from './service';
 import { fromWireUpdates, type PeerMethod } from './wire';

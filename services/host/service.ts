@@ -59,7 +59,7 @@ import type { MembershipDriver } from './driver';
 import type { Inbox } from './inbox';
 import type { HostMetrics } from './metrics';
 import type { PeerTransport } from './peer-transport';
-import type { RateLimiter } from './rate-limiter';
+import type { RateLimiter } from '../common/rate-limiter';
 import type { RecordChecker } from './record-checks';
 import { countingReceivedBytes } from './wire-bytes';
 import {

@@ -4,7 +4,7 @@ import type { RegistrationBatcher } from '../client/registration-batcher';
 import type { Logger } from '../common/logging';
 import type { MemberAccess } from '../host/server';
 import type { MembershipNode, Rng } from '../membership';
-import type { RateLimiter } from '../host/rate-limiter';
+import type { RateLimiter } from '../common/rate-limiter';
 import type { IntroducerConfig } from './config';
 import type { DirectoryKeeper } from './directory-keeper';
 import type { DirectoryMirror } from './directory-mirror';

@@ -14,7 +14,7 @@ import { channelCredentials } from '../common/tls';
 import { createRegistry, type Registry } from '../common/metrics';
 import type { SignedRecord } from '../gen/grapevine/v1/record';
 import { applicationFields, hostConfigSchema, memberFields } from '../host/config';
-import { RateLimiter } from '../host/rate-limiter';
+import { RateLimiter } from '../common/rate-limiter';
 import { startHost, type RunningHost } from '../host/server';
 import { createRng, PROFILES, type MembershipConfig, type MembershipEvent } from '../membership';
 import type { IntroducerConfig } from './config';
