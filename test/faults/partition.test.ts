@@ -31,6 +31,7 @@ import {
   linkedComponents,
   snapshotViews,
   startNamespaceHost,
+  trafficReport,
   type NamespaceHost,
   type ViewSnapshot,
 } from '../support/namespace-hosts';
@@ -124,7 +125,8 @@ describe('a minute-long partition between namespaces, then healed', () => {
       if (missing.length === 0) break;
       if (Date.now() - started > DELIVERY_TIMEOUT_MS) {
         throw new Error(
-          `flood from ${name(origin)} did not reach ${missing.map(name).join(', ')}; views:\n${(await snapshot()).text}`,
+          `flood from ${name(origin)} did not reach ${missing.map(name).join(', ')}; views:\n${(await snapshot()).text}\n` +
+            (await trafficReport(agents)),
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 50));

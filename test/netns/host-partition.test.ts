@@ -27,6 +27,7 @@ import {
   linkedComponents,
   snapshotViews,
   startNamespaceHost,
+  trafficReport,
   type NamespaceHost,
   type ViewSnapshot,
 } from '../support/namespace-hosts';
@@ -137,7 +138,8 @@ describe('hosts in three sites across network namespaces', () => {
       if (Date.now() - started > DELIVERY_TIMEOUT_MS) {
         throw new Error(
           `flood ${messageId} from ${hostName(origin)} did not reach ${missing.map(hostName).join(', ')}` +
-            ` within ${DELIVERY_TIMEOUT_MS} ms; views:\n${(await snapshot()).text}\n${recentLogs()}`,
+            ` within ${DELIVERY_TIMEOUT_MS} ms; views:\n${(await snapshot()).text}\n${recentLogs()}\n` +
+            (await trafficReport(agents)),
         );
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS / 5));

@@ -143,6 +143,13 @@ export class HostAgent {
     throw new Error(`Flood on ${hostName(this.index)} failed: ${'error' in reply ? reply.error : 'no answer'}`);
   }
 
+  /** The host's nonzero peer traffic counters (sent, received, failed, rate limited), as text. */
+  async traffic(): Promise<string> {
+    const reply = await this.request({ id: this.nextId++, op: 'traffic' });
+    if ('traffic' in reply) return reply.traffic;
+    throw new Error(`traffic of ${hostName(this.index)} failed: ${'error' in reply ? reply.error : 'no answer'}`);
+  }
+
   /** How many times this host's Receive stream delivered the message. */
   received(messageId: string): number {
     return this.messages.filter((message) => message.messageId === messageId).length;
@@ -164,6 +171,17 @@ export class HostAgent {
       this.child.stdin!.write(`${JSON.stringify(request)}\n`);
     });
   }
+}
+
+/**
+ * Each host's peer traffic counters, for the message of a flood that did not arrive: whether its
+ * pushes were sent, failed (and how), or were refused, shows where it was lost.
+ */
+export async function trafficReport(agents: readonly HostAgent[]): Promise<string> {
+  const reports = await Promise.all(
+    agents.map((agent) => agent.traffic().catch((error: Error) => `(no counters: ${error.message})`)),
+  );
+  return reports.map((text, i) => `${hostName(agents[i]!.index)} traffic:\n${text}`).join('\n');
 }
 
 /** Every host's views at one moment, by host index. */
