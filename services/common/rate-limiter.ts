@@ -1,3 +1,5 @@
+import { rememberNewest } from '../membership/bounded-memory';
+
 /**
  * Token buckets per key (a peer id, a client address): `ratePerSecond` sustained, `burst` at once.
  * The table holds at most `maxKeys` buckets, in order of last use: a new key past the bound
@@ -25,15 +27,13 @@ export class RateLimiter {
     const now = this.clock();
     let bucket = this.buckets.get(key);
     if (bucket) {
-      // Moved to the end: a Map iterates in insertion order, so the first key is the least recent.
-      this.buckets.delete(key);
       bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1_000) * this.ratePerSecond);
       bucket.at = now;
     } else {
-      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value as string);
       bucket = { tokens: this.burst, at: now };
     }
-    this.buckets.set(key, bucket);
+    // Moved to the newest end; past the bound the least recently used key goes.
+    rememberNewest(this.buckets, key, bucket, this.maxKeys);
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
     return true;

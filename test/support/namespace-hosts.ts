@@ -130,24 +130,18 @@ export class HostAgent {
     this.ready.catch(() => {});
   }
 
-  async peers(): Promise<AgentPeers> {
-    const reply = await this.request({ id: this.nextId++, op: 'peers' });
-    if ('peers' in reply) return reply.peers;
-    throw new Error(`Peers on ${hostName(this.index)} failed: ${'error' in reply ? reply.error : 'no answer'}`);
+  peers(): Promise<AgentPeers> {
+    return this.ask({ id: this.nextId++, op: 'peers' }, 'peers');
   }
 
   /** Floods `payload` from this host; resolves with the message id. */
-  async flood(payload: string): Promise<string> {
-    const reply = await this.request({ id: this.nextId++, op: 'flood', payload });
-    if ('messageId' in reply) return reply.messageId;
-    throw new Error(`Flood on ${hostName(this.index)} failed: ${'error' in reply ? reply.error : 'no answer'}`);
+  flood(payload: string): Promise<string> {
+    return this.ask({ id: this.nextId++, op: 'flood', payload }, 'messageId');
   }
 
   /** The host's nonzero peer traffic counters (sent, received, failed, rate limited), as text. */
-  async traffic(): Promise<string> {
-    const reply = await this.request({ id: this.nextId++, op: 'traffic' });
-    if ('traffic' in reply) return reply.traffic;
-    throw new Error(`traffic of ${hostName(this.index)} failed: ${'error' in reply ? reply.error : 'no answer'}`);
+  traffic(): Promise<string> {
+    return this.ask({ id: this.nextId++, op: 'traffic' }, 'traffic');
   }
 
   /** How many times this host's Receive stream delivered the message. */
@@ -157,6 +151,16 @@ export class HostAgent {
 
   close(): void {
     this.child.stdin?.end();
+  }
+
+  /** Sends `request` and resolves with its reply's `field`; a reply without it fails with the agent's error. */
+  private async ask<K extends 'peers' | 'messageId' | 'traffic'>(
+    request: AgentRequest,
+    field: K,
+  ): Promise<Extract<Reply, Record<K, unknown>>[K]> {
+    const reply = await this.request(request);
+    if (field in reply) return (reply as Extract<Reply, Record<K, unknown>>)[field];
+    throw new Error(`${request.op} on ${hostName(this.index)} failed: ${'error' in reply ? reply.error : 'no answer'}`);
   }
 
   private request(request: AgentRequest): Promise<Reply> {
